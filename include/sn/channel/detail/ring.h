@@ -1,0 +1,556 @@
+// Internal: the bounded ring behind all three channel kinds.
+// Users need not read this file; see spsc.h, mpsc.h and mpmc.h for the contracts.
+//
+// One algorithm, specialised at compile time by who may claim slots:
+//   - producers: one (SPSC) claims with plain stores; many (MPSC, MPMC) claim with a CAS
+//     on `tail`, whose top bit is the closed flag, so a claim and a close cannot cross.
+//   - consumers: one (SPSC, MPSC) frees slots by publishing `head`; producers keep a cached
+//     copy and re-read it only when the ring looks full. Many consumers (MPMC) claim with
+//     a CAS on `head` and free each slot through its sequence word (Vyukov's bounded queue).
+//
+// Every slot carries a 32-bit sequence word next to its value. A value in slot i is
+// ready for the consumer at index h when seq == h + 1. A waiting consumer therefore
+// polls the very cache line the value arrives in: one line transfer per message, which
+// is what keeps the round trip at the hardware floor.
+//
+// Synchronizing pairs (labels used in the code below):
+//   (S1) producer: slot.seq.store(t + 1, release)   ->  (S2) consumer: slot.seq.load(acquire)
+//        publishes the constructed value.
+//   (H1) consumer: head.store(h + n, release)        ->  (H2) producer: head.load(acquire)
+//        single consumer only: the slot was moved from and destroyed; it may be reused.
+//   (F1) consumer: slot.seq.store(h + cap, release)  ->  (F2) producer: slot.seq.load(acquire)
+//        many consumers only: same as H1/H2, per slot.
+//   (T1) SPSC producer: tail.store(t + n, release)   ->  (T2) consumer: tail.load(acquire)
+//        everything before index t + n is published (used by batch receives).
+//   (C1..C4) the close handshake, see close().
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "sn/cache_line.h"
+#include "sn/channel/detail/park.h"
+#include "sn/channel/result.h"
+#include "sn/channel/stats.h"
+#include "sn/channel/wait_policy.h"
+
+namespace sn {
+
+enum class ChannelKind : std::uint8_t { spsc, mpsc, mpmc };
+
+namespace detail {
+
+/// Largest capacity a channel accepts (after rounding up to a power of two). Sequence
+/// words are 32 bits wide; they stay unambiguous while a producer is at most one lap
+/// ahead, which holds for any capacity up to 2^31.
+inline constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 30;
+/// Largest slot array a channel allocates.
+inline constexpr std::uint64_t kMaxRingBytes = std::uint64_t{1} << 36;
+
+/// Failure counters of one sender handle. Written only by the thread using that handle
+/// (plain load + store, no read-modify-write); read by stats() from any thread.
+struct alignas(kFalseSharingRange) SendCounterCell {
+  std::atomic<std::uint64_t> full{0};
+  std::atomic<std::uint64_t> closed{0};
+  SendCounterCell* prev = nullptr;  // guarded by the ring's registry mutex
+  SendCounterCell* next = nullptr;
+
+  static void bump(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+static_assert(sizeof(SendCounterCell) == kFalseSharingRange);
+
+template <class T>
+struct Slot {
+  std::atomic<std::uint32_t> seq;
+  alignas(T) unsigned char storage[sizeof(T)];
+
+  T* value() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
+};
+
+template <class T, ChannelKind K>
+class Ring {
+ public:
+  static constexpr bool kMultiProducer = K != ChannelKind::spsc;
+  static constexpr bool kMultiConsumer = K == ChannelKind::mpmc;
+
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "sn channels require a noexcept move constructor, so that a send either "
+                "completes or leaves the value untouched");
+  static_assert(std::is_nothrow_destructible_v<T>);
+
+  /// Creates a ring with one sender and one receiver reference.
+  static absl::StatusOr<Ring*> create(std::size_t requested, const ChannelOptions& options) {
+    if (requested == 0) {
+      return absl::InvalidArgumentError("sn::Channel: capacity must be at least 1");
+    }
+    if (requested > kMaxCapacity) {
+      return absl::InvalidArgumentError(absl::StrCat("sn::Channel: capacity ", requested,
+                                                     " exceeds the maximum of ", kMaxCapacity));
+    }
+    const std::uint64_t capacity = std::bit_ceil(static_cast<std::uint64_t>(requested));
+    if (capacity > kMaxRingBytes / sizeof(Slot<T>)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sn::Channel: ", capacity, " slots of ", sizeof(Slot<T>),
+                       " bytes exceed the maximum ring size of ", kMaxRingBytes, " bytes"));
+    }
+    const std::size_t bytes = kPad + capacity * sizeof(Slot<T>) + kPad;
+    void* raw = ::operator new(bytes, std::align_val_t{kFalseSharingRange}, std::nothrow);
+    if (raw == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("sn::Channel: cannot allocate ", bytes, " bytes for the ring"));
+    }
+    auto* ring = new (std::nothrow) Ring(raw, capacity, options);
+    if (ring == nullptr) {
+      ::operator delete(raw, std::align_val_t{kFalseSharingRange});
+      return absl::ResourceExhaustedError("sn::Channel: cannot allocate the channel");
+    }
+    return ring;
+  }
+
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // ---------------------------------------------------------------- producer side
+
+  /// Claims up to `want` slots, constructs them from `make(i)` and publishes them.
+  /// Returns the count published (0 with full/closed when none).
+  template <class Make>
+  SendBatchResult try_push(std::uint64_t want, Make&& make) noexcept {
+    if constexpr (kMultiProducer) {
+      return try_push_many_producers(want, make);
+    } else {
+      return try_push_single_producer(want, make);
+    }
+  }
+
+  // ---------------------------------------------------------------- consumer side
+
+  /// Takes up to `max` values, calling `take(T&&)` for each in FIFO order, and frees
+  /// their slots. Returns the count taken, or 0 with empty/closed.
+  template <class Take>
+  RecvBatchResult try_pop(std::uint64_t max, Take&& take) {
+    if constexpr (kMultiConsumer) {
+      return try_pop_many_consumers(max, take);
+    } else {
+      return try_pop_single_consumer(max, take);
+    }
+  }
+
+  // ---------------------------------------------------------------- waiting
+
+  ParkingLot& receivers_lot() noexcept { return not_empty_; }
+  ParkingLot& senders_lot() noexcept { return not_full_; }
+  const WaitPolicy& wait_policy() const noexcept { return shared_.wait; }
+  bool asymmetric() const noexcept { return shared_.asymmetric; }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /// Closes the channel. Idempotent and callable from any thread.
+  ///
+  /// After close() returns: every send fails with `closed`, and receivers see `closed`
+  /// once they have taken every value whose send returned `ok`.
+  ///   (C1) closer: state = closing; then, SPSC: heavy barrier, wait for busy == 0 (acquire);
+  ///        many producers: tail |= closed bit (a claim CAS can no longer succeed).
+  ///   (C2) SPSC producer: busy = 1; light barrier; state.load() -- Dekker with C1, so
+  ///        either the producer sees `closing`, or the closer waits for its publication.
+  ///   (C3) closer: state.store(closed, release)  ->  (C4) receiver: state.load(acquire),
+  ///        after which the final tail is visible and `h == tail` means drained.
+  void close() noexcept {
+    std::uint32_t expected = kOpen;
+    if (!shared_.state.compare_exchange_strong(expected, kClosing, std::memory_order_seq_cst)) {
+      // Someone else is closing; wait until they are done so that the caller sees a
+      // closed channel on return.
+      while (shared_.state.load(std::memory_order_acquire) != kClosed) std::this_thread::yield();
+      return;
+    }
+    if constexpr (kMultiProducer) {
+      prod_.tail.fetch_or(kClosedBit, std::memory_order_acq_rel);  // (C1)
+    } else {
+      heavy_barrier(shared_.asymmetric);                                 // (C1)
+      while (prod_.busy.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    }
+    shared_.state.store(kClosed, std::memory_order_release);  // (C3)
+    wake_all(not_empty_);
+    wake_all(not_full_);
+  }
+
+  bool is_closed() const noexcept { return shared_.state.load(std::memory_order_acquire) != kOpen; }
+
+  void add_sender() noexcept {
+    life_.senders.fetch_add(1, std::memory_order_relaxed);
+    life_.refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void add_receiver() noexcept {
+    life_.receivers.fetch_add(1, std::memory_order_relaxed);
+    life_.refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  /// Drops a sender reference; the last one closes the channel (disconnect).
+  void drop_sender() noexcept {
+    if (life_.senders.fetch_sub(1, std::memory_order_acq_rel) == 1) close();
+    drop_ref();
+  }
+  /// Drops a receiver reference; the last one closes the channel.
+  void drop_receiver() noexcept {
+    if (life_.receivers.fetch_sub(1, std::memory_order_acq_rel) == 1) close();
+    drop_ref();
+  }
+
+  /// Registers a failure-counter cell for a new sender handle; nullptr when out of memory.
+  SendCounterCell* new_counter_cell() noexcept {
+    auto* cell = new (std::nothrow) SendCounterCell;
+    if (cell == nullptr) return nullptr;
+    std::lock_guard lock(life_.mu);
+    cell->next = life_.cells;
+    if (life_.cells != nullptr) life_.cells->prev = cell;
+    life_.cells = cell;
+    return cell;
+  }
+  /// Folds a cell's counts into the channel's totals and frees it.
+  void retire_counter_cell(SendCounterCell* cell) noexcept {
+    if (cell == nullptr) return;
+    {
+      std::lock_guard lock(life_.mu);
+      life_.retired_full += cell->full.load(std::memory_order_relaxed);
+      life_.retired_closed += cell->closed.load(std::memory_order_relaxed);
+      if (cell->prev != nullptr) cell->prev->next = cell->next;
+      if (cell->next != nullptr) cell->next->prev = cell->prev;
+      if (life_.cells == cell) life_.cells = cell->next;
+    }
+    delete cell;
+  }
+
+  ChannelStats stats() const noexcept {
+    ChannelStats s;
+    // Read head before tail: both only grow, so the depth computed below is never negative.
+    s.received = cons_.head.load(std::memory_order_acquire);
+    s.sent = prod_.tail.load(std::memory_order_acquire) & ~kClosedBit;
+    s.approx_depth = s.sent >= s.received ? s.sent - s.received : 0;
+    s.capacity = shared_.capacity;
+    s.closed = is_closed();
+    std::lock_guard lock(life_.mu);
+    s.send_full = life_.retired_full;
+    s.send_closed = life_.retired_closed;
+    for (const SendCounterCell* c = life_.cells; c != nullptr; c = c->next) {
+      s.send_full += c->full.load(std::memory_order_relaxed);
+      s.send_closed += c->closed.load(std::memory_order_relaxed);
+    }
+    return s;
+  }
+
+  std::uint64_t capacity() const noexcept { return shared_.capacity; }
+
+ private:
+  static constexpr std::size_t kPad = kFalseSharingRange;  // bytes before and after the slots
+  static constexpr std::uint64_t kClosedBit = std::uint64_t{1} << 63;
+  static constexpr std::uint32_t kOpen = 0, kClosing = 1, kClosed = 2;
+
+  Ring(void* raw, std::uint64_t capacity, const ChannelOptions& options) noexcept {
+    shared_.raw = raw;
+    shared_.slots = reinterpret_cast<Slot<T>*>(static_cast<unsigned char*>(raw) + kPad);
+    shared_.mask = capacity - 1;
+    shared_.capacity = capacity;
+    shared_.wait = options.wait;
+    shared_.asymmetric = asymmetric_barriers_available();
+    for (std::uint64_t i = 0; i < capacity; ++i) {
+      // A slot is free for the producer at index t when seq == t (checked by many
+      // consumers' producers) and ready for the consumer at index h when seq == h + 1.
+      new (&shared_.slots[i].seq) std::atomic<std::uint32_t>(static_cast<std::uint32_t>(i));
+    }
+  }
+
+  ~Ring() {
+    // All handles are gone (refs reached zero with acq_rel), so nothing runs concurrently
+    // and every claimed slot was published. Destroy what was never received: exactly once.
+    const std::uint64_t tail = prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit;
+    for (std::uint64_t i = cons_.head.load(std::memory_order_relaxed); i < tail; ++i) {
+      slot(i).value()->~T();
+    }
+    for (std::uint64_t i = 0; i < shared_.capacity; ++i) shared_.slots[i].seq.~atomic();
+    ::operator delete(shared_.raw, std::align_val_t{kFalseSharingRange});
+    for (SendCounterCell* c = life_.cells; c != nullptr;) delete std::exchange(c, c->next);
+  }
+
+  void drop_ref() noexcept {
+    if (life_.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  Slot<T>& slot(std::uint64_t index) const noexcept { return shared_.slots[index & shared_.mask]; }
+
+  static void wake_all(ParkingLot& lot) noexcept {
+    lot.epoch.fetch_add(1, std::memory_order_release);
+    futex_wake(&lot.epoch, 0);
+  }
+
+  /// Free slots from index t as seen through the cached head, refreshing it when short.
+  /// Single consumer only.
+  std::uint64_t free_from(std::uint64_t t, std::uint64_t want) noexcept {
+    std::uint64_t head = prod_.cached_head.load(std::memory_order_acquire);
+    // The cached head is stale (lower) at worst, which under-reports free space and
+    // never over-reports it: the consumer only moves head forward.
+    if (shared_.capacity - (t - head) < want) {
+      head = cons_.head.load(std::memory_order_acquire);  // (H2) pairs with (H1)
+      prod_.cached_head.store(head, std::memory_order_release);  // hands H2 on to other producers
+    }
+    return shared_.capacity - (t - head);
+  }
+
+  template <class Make>
+  void construct_and_publish(std::uint64_t t, std::uint64_t n, Make& make) noexcept {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      Slot<T>& s = slot(t + i);
+      new (s.storage) T(make(i));
+      s.seq.store(static_cast<std::uint32_t>(t + i + 1), std::memory_order_release);  // (S1)
+    }
+  }
+
+  template <class Make>
+  SendBatchResult try_push_single_producer(std::uint64_t want, Make& make) noexcept {
+    prod_.busy.store(1, std::memory_order_relaxed);  // (C2) Dekker with close()
+    light_barrier(shared_.asymmetric);
+    if (shared_.state.load(std::memory_order_relaxed) != kOpen) [[unlikely]] {
+      prod_.busy.store(0, std::memory_order_release);
+      return {0, SendResult::closed};
+    }
+    const std::uint64_t t = prod_.tail.load(std::memory_order_relaxed);  // only we write it
+    const std::uint64_t n = std::min(want, free_from(t, want));
+    if (n == 0) [[unlikely]] {
+      prod_.busy.store(0, std::memory_order_release);
+      return {0, SendResult::full};
+    }
+    construct_and_publish(t, n, make);
+    prod_.tail.store(t + n, std::memory_order_release);  // (T1) one index publish per batch
+    prod_.busy.store(0, std::memory_order_release);       // (C2) pairs with close()'s acquire
+    not_empty_.notify(shared_.asymmetric, n == 1 ? 1 : 0);
+    return {n, n == want ? SendResult::ok : SendResult::full};
+  }
+
+  template <class Make>
+  SendBatchResult try_push_many_producers(std::uint64_t want, Make& make) noexcept {
+    std::uint64_t t = prod_.tail.load(std::memory_order_relaxed);
+    std::uint64_t n;
+    for (;;) {
+      if (t & kClosedBit) [[unlikely]] return {0, SendResult::closed};
+      if constexpr (kMultiConsumer) {
+        n = 0;
+        bool stale = false;
+        while (n < want) {
+          const std::uint32_t seq = slot(t + n).seq.load(std::memory_order_acquire);  // (F2)
+          const auto diff = static_cast<std::int32_t>(seq - static_cast<std::uint32_t>(t + n));
+          if (diff == 0) {
+            ++n;
+          } else {
+            stale = diff > 0;  // another producer already claimed t + n: our t is old
+            break;
+          }
+        }
+        if (n == 0 && stale) {
+          t = prod_.tail.load(std::memory_order_relaxed);
+          continue;
+        }
+      } else {
+        n = std::min(want, free_from(t, want));
+      }
+      if (n == 0) return {0, SendResult::full};
+      // Relaxed: the acquire loads above already ordered us after the slot was freed;
+      // the CAS only decides which producer owns [t, t + n).
+      if (prod_.tail.compare_exchange_weak(t, t + n, std::memory_order_relaxed,
+                                           std::memory_order_relaxed)) {
+        break;
+      }
+    }
+    construct_and_publish(t, n, make);
+    not_empty_.notify(shared_.asymmetric, n == 1 ? 1 : 0);
+    return {n, n == want ? SendResult::ok : SendResult::full};
+  }
+
+  /// Called when the slot at head is not ready: empty, or closed and fully drained.
+  RecvBatchResult empty_or_closed(std::uint64_t head) const noexcept {
+    if (shared_.state.load(std::memory_order_acquire) != kClosed) {  // (C4) pairs with (C3)
+      return {0, RecvResult::empty};
+    }
+    // Closed: no claim can succeed any more, so the tail is final. A claimed slot that
+    // is not published yet will be shortly; report empty until it is.
+    const std::uint64_t tail = prod_.tail.load(std::memory_order_acquire) & ~kClosedBit;
+    return {0, head < tail ? RecvResult::empty : RecvResult::closed};
+  }
+
+  template <class Take>
+  RecvBatchResult try_pop_single_consumer(std::uint64_t max, Take& take) {
+    const std::uint64_t h = cons_.head.load(std::memory_order_relaxed);  // only we write it
+    std::uint64_t n = 0;
+    if constexpr (!kMultiProducer) {
+      // Batch fast path: the cached tail vouches for every slot below it, so no
+      // per-slot sequence is read. Single pops skip it and poll the slot instead.
+      if (max > 1) {
+        std::uint64_t avail = cons_.cached_tail > h ? cons_.cached_tail - h : 0;
+        if (avail < max) {
+          cons_.cached_tail = prod_.tail.load(std::memory_order_acquire);  // (T2) pairs with (T1)
+          avail = cons_.cached_tail - h;  // tail >= head: we only take published values
+        }
+        n = std::min(max, avail);
+      }
+    }
+    if (n == 0) {
+      // Per-slot check: the consumer polls the line the value arrives in.
+      while (n < max &&
+             slot(h + n).seq.load(std::memory_order_acquire) ==  // (S2) pairs with (S1)
+                 static_cast<std::uint32_t>(h + n + 1)) {
+        ++n;
+      }
+      if (n == 0) return empty_or_closed(h);
+    }
+    // Publish head even if `take` throws, so that no value is taken twice.
+    struct Publish {
+      Ring* ring;
+      std::uint64_t head;
+      std::uint64_t done = 0;
+      ~Publish() {
+        if (done == 0) return;
+        ring->cons_.head.store(head + done, std::memory_order_release);  // (H1) pairs with (H2)
+        ring->not_full_.notify(ring->shared_.asymmetric, done == 1 ? 1 : 0);
+      }
+    } publish{this, h};
+    for (; publish.done < n;) {
+      T* v = slot(h + publish.done).value();
+      T value(std::move(*v));
+      v->~T();
+      ++publish.done;
+      take(std::move(value));
+    }
+    return {n, RecvResult::ok};
+  }
+
+  template <class Take>
+  RecvBatchResult try_pop_many_consumers(std::uint64_t max, Take& take) {
+    std::uint64_t h = cons_.head.load(std::memory_order_relaxed);
+    std::uint64_t n;
+    for (;;) {
+      n = 0;
+      bool stale = false;
+      while (n < max) {
+        const std::uint32_t seq = slot(h + n).seq.load(std::memory_order_acquire);  // (S2)
+        const auto diff = static_cast<std::int32_t>(seq - static_cast<std::uint32_t>(h + n + 1));
+        if (diff == 0) {
+          ++n;
+        } else {
+          stale = diff > 0;  // another consumer already took h + n
+          break;
+        }
+      }
+      if (n == 0) {
+        if (!stale) return empty_or_closed(h);
+        h = cons_.head.load(std::memory_order_relaxed);
+        continue;
+      }
+      if (cons_.head.compare_exchange_weak(h, h + n, std::memory_order_relaxed,
+                                           std::memory_order_relaxed)) {
+        break;
+      }
+    }
+    // We own [h, h + n). Move every value out before running user code, so that a
+    // throwing `take` cannot strand claimed slots.
+    std::uint64_t i = 0;
+    auto free_slot = [&](std::uint64_t k) {
+      slot(h + k).seq.store(static_cast<std::uint32_t>(h + k + shared_.capacity),
+                            std::memory_order_release);  // (F1) pairs with (F2)
+    };
+    if (n == 1) {
+      T* v = slot(h).value();
+      T value(std::move(*v));
+      v->~T();
+      free_slot(0);
+      not_full_.notify(shared_.asymmetric, 1);
+      take(std::move(value));
+      return {1, RecvResult::ok};
+    }
+    // Batch takes (recv_batch) only move-assign into the caller's storage, which is
+    // required to be noexcept, so no claimed slot can be stranded by an exception.
+    for (; i < n; ++i) {
+      T* v = slot(h + i).value();
+      take(std::move(*v));
+      v->~T();
+      free_slot(i);
+    }
+    not_full_.notify(shared_.asymmetric, 0);
+    return {n, RecvResult::ok};
+  }
+
+  // Read-mostly: written in the constructor, and `state` once more at close.
+  struct alignas(kFalseSharingRange) Shared {
+    Slot<T>* slots = nullptr;
+    void* raw = nullptr;
+    std::uint64_t mask = 0;
+    std::uint64_t capacity = 0;
+    WaitPolicy wait{};
+    bool asymmetric = false;
+    std::atomic<std::uint32_t> state{kOpen};
+  };
+  // Written by producers.
+  struct alignas(kFalseSharingRange) ProducerSide {
+    std::atomic<std::uint64_t> tail{0};         // SPSC: published count; MP: claim index | closed bit
+    std::atomic<std::uint64_t> cached_head{0};  // single consumer: producers' copy of head
+    std::atomic<std::uint32_t> busy{0};         // SPSC: producer inside a send (close handshake)
+  };
+  // Written by consumers.
+  struct alignas(kFalseSharingRange) ConsumerSide {
+    std::atomic<std::uint64_t> head{0};  // SC: taken count; MC: claim index
+    std::uint64_t cached_tail = 0;       // SPSC: consumer's copy of the producer's tail
+  };
+  // Written when handles are created, copied or destroyed.
+  struct alignas(kFalseSharingRange) Lifecycle {
+    std::atomic<std::uint32_t> senders{1};
+    std::atomic<std::uint32_t> receivers{1};
+    std::atomic<std::uint32_t> refs{2};
+    mutable std::mutex mu;  // std::mutex: ThreadSanitizer sees it even in uninstrumented builds of dependencies
+    SendCounterCell* cells = nullptr;  // guarded by mu
+    std::uint64_t retired_full = 0;    // guarded by mu
+    std::uint64_t retired_closed = 0;  // guarded by mu
+  };
+
+  Shared shared_;
+  ProducerSide prod_;
+  ConsumerSide cons_;
+  ParkingLot not_empty_;  // receivers park here; producers notify
+  ParkingLot not_full_;   // senders park here; consumers notify
+  Lifecycle life_;
+
+  template <class, ChannelKind>
+  friend struct RingLayout;
+};
+
+/// Compile-time proof of the layout: each writer group is aligned to, and fills whole,
+/// false-sharing ranges, so consecutive members of Ring never share one.
+template <class T, ChannelKind K>
+struct RingLayout {
+  using R = Ring<T, K>;
+  template <class G>
+  static constexpr bool kOwnRange = alignof(G) == kFalseSharingRange && sizeof(G) % kFalseSharingRange == 0;
+  static_assert(kOwnRange<typename R::Shared>);
+  static_assert(kOwnRange<typename R::ProducerSide>);
+  static_assert(kOwnRange<typename R::ConsumerSide>);
+  static_assert(kOwnRange<ParkingLot>);
+  static_assert(kOwnRange<typename R::Lifecycle>);
+  static_assert(alignof(R) == kFalseSharingRange && sizeof(R) == 6 * kFalseSharingRange,
+                "shared, producer, consumer, two parking lots and lifecycle: one range each");
+  static_assert(R::kPad >= kFalseSharingRange, "the slot array is padded at both ends");
+  static constexpr bool kProven = true;
+};
+
+}  // namespace detail
+}  // namespace sn

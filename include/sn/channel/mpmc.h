@@ -1,0 +1,39 @@
+// MPMC: a bounded multi-producer, multi-consumer channel.
+//
+// Create with sn::Channel<T>::mpmc(capacity). Capacity is rounded up to a power of two.
+//
+// Threads:
+//   - MpmcSender<T> and MpmcReceiver<T> are copyable; give each thread its own copy.
+//     Dropping the last sender, or the last receiver, closes the channel.
+//   - close(), stats(), capacity() and is_closed() may be called from any thread holding a handle.
+//
+// Ordering: FIFO per producer, as seen by each consumer. Slots are claimed in index
+// order on both sides (Vyukov's bounded queue), so if one producer sends a then b, no
+// consumer receives b before the consumer that receives a has claimed it. Values from
+// different producers interleave in claim order. Global FIFO is not promised.
+//
+// Progress: producers and consumers each claim with one compare-and-swap. A thread
+// preempted between claim and completion delays the threads behind it on that slot.
+//
+// Memory ordering:
+//   Everything a producer did before a successful `try_send(x)` happens-before
+//   everything the consumer does after the receive that returns x (release store and
+//   acquire load of the slot's sequence word). A consumer's receive happens-before the
+//   next producer's construction in that slot (the consumer stores the next lap's
+//   sequence with release; the producer loads it with acquire). Close sets a bit in the
+//   claim index with one atomic RMW, so a receiver that sees `closed` has had every value
+//   whose send returned `ok` handed to some receiver.
+#pragma once
+
+#include "sn/channel/detail/ring.h"
+#include "sn/channel/receiver.h"
+#include "sn/channel/sender.h"
+
+namespace sn {
+
+template <class T>
+using MpmcSender = Sender<T, ChannelKind::mpmc>;
+template <class T>
+using MpmcReceiver = Receiver<T, ChannelKind::mpmc>;
+
+}  // namespace sn

@@ -1,0 +1,143 @@
+// The receiving handle of a channel. See spsc.h, mpsc.h and mpmc.h for each kind's contract.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "sn/channel/detail/ring.h"
+#include "sn/channel/result.h"
+#include "sn/channel/stats.h"
+
+namespace sn {
+
+/// Receives values from a channel.
+///
+/// Threads: a handle is used by one thread at a time. SPSC and MPSC receivers are
+/// move-only: exactly one consumer thread. MPMC receivers are copyable: give each
+/// consumer thread its own copy.
+///
+/// After the channel is closed, receivers still get every value that was sent before,
+/// and see `closed` only once the channel is drained. An empty handle reports `closed`.
+template <class T, ChannelKind K>
+class Receiver {
+  using Ring = detail::Ring<T, K>;
+  static_assert(detail::RingLayout<T, K>::kProven);
+
+ public:
+  static constexpr ChannelKind kind = K;
+  using value_type = T;
+
+  /// An empty handle: every receive returns `closed`.
+  Receiver() noexcept = default;
+
+  Receiver(Receiver&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)) {}
+  Receiver& operator=(Receiver&& other) noexcept {
+    if (this != &other) {
+      reset();
+      ring_ = std::exchange(other.ring_, nullptr);
+    }
+    return *this;
+  }
+
+  /// Copies share the channel. MPMC only.
+  Receiver(const Receiver& other) noexcept requires(K == ChannelKind::mpmc) : ring_(other.ring_) {
+    if (ring_ != nullptr) ring_->add_receiver();
+  }
+  Receiver& operator=(const Receiver& other) noexcept requires(K == ChannelKind::mpmc) {
+    if (this != &other) *this = Receiver(other);
+    return *this;
+  }
+
+  /// Dropping the last receiver closes the channel: further sends fail with `closed`,
+  /// and values still inside are destroyed with the channel.
+  ~Receiver() { reset(); }
+
+  /// Receives without waiting: `ok` (the value is move-assigned to `out`), `empty`, or
+  /// `closed` (closed and drained). `out` is untouched unless `ok`.
+  RecvResult try_recv(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
+    if (ring_ == nullptr) return RecvResult::closed;
+    return ring_->try_pop(1, [&](T&& v) { out = std::move(v); }).status;
+  }
+  /// As above, for types that are not default-constructible: emplaces into `out`.
+  RecvResult try_recv(std::optional<T>& out) noexcept {
+    if (ring_ == nullptr) return RecvResult::closed;
+    return ring_->try_pop(1, [&](T&& v) { out.emplace(std::move(v)); }).status;
+  }
+
+  /// Receives, waiting while the channel is empty. Returns `ok` or `closed`.
+  RecvResult recv(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
+    return recv_until(out, absl::InfiniteFuture());
+  }
+  /// Receives, waiting at most `timeout`. Returns `ok`, `timeout` or `closed`.
+  RecvResult recv_for(T& out, absl::Duration timeout) noexcept(std::is_nothrow_move_assignable_v<T>) {
+    return recv_until(out, absl::Now() + timeout);
+  }
+
+  /// Receives up to out.size() values without waiting, move-assigning them to out[0, count),
+  /// and frees their slots with one index update. Status: `ok` when count > 0, else
+  /// `empty` or `closed`.
+  RecvBatchResult recv_batch(std::span<T> out) noexcept {
+    static_assert(std::is_nothrow_move_assignable_v<T>,
+                  "recv_batch move-assigns into the caller's storage and must not throw");
+    if (ring_ == nullptr) return {0, RecvResult::closed};
+    if (out.empty()) return {0, is_closed() ? RecvResult::closed : RecvResult::empty};
+    std::size_t i = 0;
+    return ring_->try_pop(out.size(), [&](T&& v) { out[i++] = std::move(v); });
+  }
+
+  /// Hands up to `max` values to `fn(T&&)` in order, without waiting or copying into
+  /// intermediate storage. For SPSC and MPSC the slots are freed with one index update.
+  /// If `fn` throws, values already handed over stay consumed and the rest stay queued.
+  template <class Fn>
+  RecvBatchResult consume(std::size_t max, Fn&& fn) {
+    if (ring_ == nullptr) return {0, RecvResult::closed};
+    if constexpr (K == ChannelKind::mpmc) {
+      // Claim one at a time: a throwing fn must not strand slots claimed by this consumer.
+      RecvBatchResult total{0, RecvResult::empty};
+      while (total.count < max) {
+        const RecvBatchResult r = ring_->try_pop(1, fn);
+        if (r.count == 0) return total.count == 0 ? r : total;
+        total = {total.count + 1, RecvResult::ok};
+      }
+      return total;
+    } else {
+      return ring_->try_pop(max, fn);
+    }
+  }
+
+  /// Closes the channel for everyone (see Sender::close). Values already inside can
+  /// still be received. Idempotent.
+  void close() noexcept {
+    if (ring_ != nullptr) ring_->close();
+  }
+  bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
+  bool valid() const noexcept { return ring_ != nullptr; }
+  explicit operator bool() const noexcept { return valid(); }
+  std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }
+  ChannelStats stats() const noexcept { return ring_ == nullptr ? ChannelStats{} : ring_->stats(); }
+
+ private:
+  template <class>
+  friend struct Channel;
+
+  explicit Receiver(Ring* ring) noexcept : ring_(ring) {}
+
+  void reset() noexcept {
+    if (ring_ != nullptr) std::exchange(ring_, nullptr)->drop_receiver();
+  }
+
+  RecvResult recv_until(T& out, absl::Time deadline) noexcept(std::is_nothrow_move_assignable_v<T>) {
+    if (ring_ == nullptr) return RecvResult::closed;
+    return detail::block_on(ring_->receivers_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
+                            RecvResult::empty, RecvResult::timeout, [&] { return try_recv(out); });
+  }
+
+  Ring* ring_ = nullptr;
+};
+
+}  // namespace sn

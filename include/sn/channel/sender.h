@@ -1,0 +1,153 @@
+// The sending handle of a channel. See spsc.h, mpsc.h and mpmc.h for each kind's contract.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "sn/channel/detail/ring.h"
+#include "sn/channel/result.h"
+#include "sn/channel/stats.h"
+
+namespace sn {
+
+template <class T, ChannelKind K>
+class Receiver;
+
+/// Sends values into a channel.
+///
+/// Threads: a handle is used by one thread at a time. SPSC senders are move-only: exactly
+/// one producer thread. MPSC and MPMC senders are copyable: give each producer thread its
+/// own copy (each copy owns its own failure counters, so copies never share a hot line).
+///
+/// Every send that does not return `ok` leaves the value untouched with the caller.
+/// An empty handle (moved-from, or from a failed creation) reports `closed`.
+template <class T, ChannelKind K>
+class Sender {
+  using Ring = detail::Ring<T, K>;
+  static_assert(detail::RingLayout<T, K>::kProven);
+
+ public:
+  static constexpr ChannelKind kind = K;
+  using value_type = T;
+
+  /// An empty handle: every send returns `closed`.
+  Sender() noexcept = default;
+
+  Sender(Sender&& other) noexcept
+      : ring_(std::exchange(other.ring_, nullptr)), cell_(std::exchange(other.cell_, nullptr)) {}
+  Sender& operator=(Sender&& other) noexcept {
+    if (this != &other) {
+      reset();
+      ring_ = std::exchange(other.ring_, nullptr);
+      cell_ = std::exchange(other.cell_, nullptr);
+    }
+    return *this;
+  }
+
+  /// Copies share the channel and keep it open. MPSC and MPMC only.
+  /// Throws std::bad_alloc if the copy's counter cell cannot be allocated.
+  Sender(const Sender& other) requires(K != ChannelKind::spsc) {
+    if (other.ring_ != nullptr) {
+      cell_ = other.ring_->new_counter_cell();
+      if (cell_ == nullptr) throw std::bad_alloc();
+      other.ring_->add_sender();
+      ring_ = other.ring_;
+    }
+  }
+  Sender& operator=(const Sender& other) requires(K != ChannelKind::spsc) {
+    if (this != &other) *this = Sender(other);
+    return *this;
+  }
+
+  /// Dropping the last sender closes the channel; receivers drain, then see `closed`.
+  ~Sender() { reset(); }
+
+  /// Sends without waiting. On `full` or `closed` the value is left with the caller.
+  SendResult try_send(T&& value) noexcept {
+    return count(attempt(value));
+  }
+  SendResult try_send(const T& value) noexcept(std::is_nothrow_copy_constructible_v<T>)
+    requires std::is_copy_constructible_v<T>
+  {
+    T copy(value);
+    return try_send(std::move(copy));
+  }
+
+  /// Sends, waiting while the channel is full (backpressure). Returns `ok` or `closed`.
+  SendResult send(T&& value) noexcept { return send_until(value, absl::InfiniteFuture()); }
+
+  /// Sends, waiting at most `timeout` while the channel is full. Returns `ok`, `timeout`
+  /// or `closed`; on anything but `ok` the value is left with the caller.
+  SendResult send_for(T&& value, absl::Duration timeout) noexcept {
+    return send_until(value, absl::Now() + timeout);
+  }
+
+  /// Sends as many values from the front of `values` as fit, publishing them with one
+  /// index update. Never waits. Moved-from values are `values[0, count)`; the rest are
+  /// untouched. Status: `ok` if all were sent, `full` if some or none fit, `closed`.
+  SendBatchResult send_batch(std::span<T> values) noexcept {
+    if (ring_ == nullptr) return {0, SendResult::closed};
+    if (values.empty()) return {0, SendResult::ok};
+    const SendBatchResult r =
+        ring_->try_push(values.size(), [&](std::size_t i) -> T&& { return std::move(values[i]); });
+    (void)count(r.status);
+    return r;
+  }
+
+  /// Closes the channel for everyone: sends fail, receivers drain what is left and
+  /// then see `closed`, blocked threads wake up. Idempotent.
+  void close() noexcept {
+    if (ring_ != nullptr) ring_->close();
+  }
+  bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
+  /// False for an empty handle.
+  bool valid() const noexcept { return ring_ != nullptr; }
+  explicit operator bool() const noexcept { return valid(); }
+  /// Slots in the channel (a power of two); 0 for an empty handle.
+  std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }
+  /// A snapshot of the channel's counters; zeros for an empty handle.
+  ChannelStats stats() const noexcept { return ring_ == nullptr ? ChannelStats{} : ring_->stats(); }
+
+ private:
+  template <class>
+  friend struct Channel;
+
+  Sender(Ring* ring, detail::SendCounterCell* cell) noexcept : ring_(ring), cell_(cell) {}
+
+  void reset() noexcept {
+    if (ring_ == nullptr) return;
+    ring_->retire_counter_cell(std::exchange(cell_, nullptr));
+    std::exchange(ring_, nullptr)->drop_sender();
+  }
+
+  SendResult attempt(T& value) noexcept {
+    if (ring_ == nullptr) return SendResult::closed;
+    return ring_->try_push(1, [&](std::size_t) -> T&& { return std::move(value); }).status;
+  }
+
+  SendResult count(SendResult r) noexcept {
+    if (r == SendResult::ok || cell_ == nullptr) return r;
+    detail::SendCounterCell::bump(r == SendResult::closed ? cell_->closed : cell_->full);
+    return r;
+  }
+
+  SendResult send_until(T& value, absl::Time deadline) noexcept {
+    SendResult r = attempt(value);
+    if (r != SendResult::full) return count(r);
+    // Count a send that had to wait once, as one `full`, whatever happens next.
+    (void)count(SendResult::full);
+    r = detail::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
+                         SendResult::full, SendResult::timeout, [&] { return attempt(value); });
+    return r == SendResult::closed ? count(r) : r;
+  }
+
+  Ring* ring_ = nullptr;
+  detail::SendCounterCell* cell_ = nullptr;
+};
+
+}  // namespace sn

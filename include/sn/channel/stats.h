@@ -1,0 +1,27 @@
+// Monitoring counters of a channel.
+#pragma once
+
+#include <cstdint>
+
+namespace sn {
+
+/// A snapshot of a channel's counters, readable from any thread through any handle.
+///
+/// Every counter is written only by the side that owns it (the producers' claim index,
+/// the consumers' index, a per-sender-handle failure cell), so reading stats never
+/// slows the hot path. Counters taken from different sides are read at slightly
+/// different moments: the snapshot is consistent per counter, not across counters.
+struct ChannelStats {
+  std::uint64_t sent = 0;         ///< Values accepted by the channel.
+  std::uint64_t received = 0;     ///< Values taken out by receivers.
+  std::uint64_t send_full = 0;    ///< Send attempts refused or delayed because the channel was full.
+  std::uint64_t send_closed = 0;  ///< Send attempts refused because the channel was closed.
+  std::uint64_t approx_depth = 0; ///< Values inside right now; approximate while others run.
+  std::uint64_t capacity = 0;     ///< Slots in the ring (a power of two).
+  bool closed = false;            ///< Whether the channel was closed when the snapshot was taken.
+
+  /// Send attempts that did not put a value into the channel.
+  constexpr std::uint64_t send_errors() const noexcept { return send_full + send_closed; }
+};
+
+}  // namespace sn

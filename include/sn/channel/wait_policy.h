@@ -1,0 +1,39 @@
+// How a blocked channel operation waits: spin, then yield, then park.
+#pragma once
+
+#include <cstdint>
+
+namespace sn {
+
+/// Thresholds for the three waiting phases of a blocking send or receive.
+///
+/// 1. Spin: re-try the operation `spin_iterations` times with a CPU pause in between.
+///    Costs one core, reacts within nanoseconds.
+/// 2. Yield: re-try `yield_iterations` times, calling sched_yield() in between.
+/// 3. Park: sleep in the kernel (futex) until the other side publishes, closes, or the
+///    deadline passes. A parked thread uses no CPU; waking it costs a system call on
+///    the other side, which is made only while a thread is actually parked.
+///
+/// Setting both counts to 0 parks at once (lowest CPU use); large counts trade CPU for
+/// wake-up latency.
+struct WaitPolicy {
+  std::uint32_t spin_iterations = 4096;
+  std::uint32_t yield_iterations = 16;
+
+  static constexpr WaitPolicy park_immediately() noexcept { return {0, 0}; }
+  static constexpr WaitPolicy low_latency() noexcept { return {1u << 20, 256}; }
+
+  friend constexpr bool operator==(const WaitPolicy&, const WaitPolicy&) = default;
+};
+
+/// Options given when a channel is created.
+struct ChannelOptions {
+  WaitPolicy wait{};
+
+  ChannelOptions& with_wait_policy(WaitPolicy w) noexcept {
+    wait = w;
+    return *this;
+  }
+};
+
+}  // namespace sn
