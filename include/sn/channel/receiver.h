@@ -12,6 +12,7 @@
 #include "sn/channel/detail/ring.h"
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
+#include "sn/detail/check.h"
 
 namespace sn {
 
@@ -61,11 +62,13 @@ class Receiver {
   /// `closed` (closed and drained). `out` is untouched unless `ok`.
   RecvResult try_recv(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
     if (ring_ == nullptr) return RecvResult::closed;
+    [[maybe_unused]] auto role = role_.enter(kRole);
     return ring_->try_pop(1, [&](T&& v) { out = std::move(v); }).status;
   }
   /// As above, for types that are not default-constructible: emplaces into `out`.
   RecvResult try_recv(std::optional<T>& out) noexcept {
     if (ring_ == nullptr) return RecvResult::closed;
+    [[maybe_unused]] auto role = role_.enter(kRole);
     return ring_->try_pop(1, [&](T&& v) { out.emplace(std::move(v)); }).status;
   }
 
@@ -86,6 +89,7 @@ class Receiver {
                   "recv_batch move-assigns into the caller's storage and must not throw");
     if (ring_ == nullptr) return {0, RecvResult::closed};
     if (out.empty()) return {0, is_closed() ? RecvResult::closed : RecvResult::empty};
+    [[maybe_unused]] auto role = role_.enter(kRole);
     std::size_t i = 0;
     return ring_->try_pop(out.size(), [&](T&& v) { out[i++] = std::move(v); });
   }
@@ -93,9 +97,11 @@ class Receiver {
   /// Hands up to `max` values to `fn(T&&)` in order, without waiting or copying into
   /// intermediate storage. For SPSC and MPSC the slots are freed with one index update.
   /// If `fn` throws, values already handed over stay consumed and the rest stay queued.
+  /// `fn` must not call back into this receiver (debug builds check this).
   template <class Fn>
   RecvBatchResult consume(std::size_t max, Fn&& fn) {
     if (ring_ == nullptr) return {0, RecvResult::closed};
+    [[maybe_unused]] auto role = role_.enter(kRole);
     if constexpr (K == ChannelKind::mpmc) {
       // Claim one at a time: a throwing fn must not strand slots claimed by this consumer.
       RecvBatchResult total{0, RecvResult::empty};
@@ -137,7 +143,10 @@ class Receiver {
                             RecvResult::empty, RecvResult::timeout, [&] { return try_recv(out); });
   }
 
+  static constexpr const char* kRole = "a receiver handle was used by two threads at once";
+
   Ring* ring_ = nullptr;
+  [[no_unique_address]] detail::RoleGuard role_;  // debug builds only
 };
 
 }  // namespace sn

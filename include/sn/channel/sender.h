@@ -12,6 +12,7 @@
 #include "sn/channel/detail/ring.h"
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
+#include "sn/detail/check.h"
 
 namespace sn {
 
@@ -93,6 +94,7 @@ class Sender {
   SendBatchResult send_batch(std::span<T> values) noexcept {
     if (ring_ == nullptr) return {0, SendResult::closed};
     if (values.empty()) return {0, SendResult::ok};
+    [[maybe_unused]] auto role = role_.enter(kRole);
     const SendBatchResult r =
         ring_->try_push(values.size(), [&](std::size_t i) -> T&& { return std::move(values[i]); });
     (void)count(r.status);
@@ -127,6 +129,7 @@ class Sender {
 
   SendResult attempt(T& value) noexcept {
     if (ring_ == nullptr) return SendResult::closed;
+    [[maybe_unused]] auto role = role_.enter(kRole);
     return ring_->try_push(1, [&](std::size_t) -> T&& { return std::move(value); }).status;
   }
 
@@ -146,8 +149,11 @@ class Sender {
     return r == SendResult::closed ? count(r) : r;
   }
 
+  static constexpr const char* kRole = "a sender handle was used by two threads at once";
+
   Ring* ring_ = nullptr;
   detail::SendCounterCell* cell_ = nullptr;
+  [[no_unique_address]] detail::RoleGuard role_;  // debug builds only
 };
 
 }  // namespace sn
