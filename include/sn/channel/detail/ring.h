@@ -103,21 +103,24 @@ class Ring {
       return absl::InvalidArgumentError(absl::StrCat("sn::Channel: capacity ", requested,
                                                      " exceeds the maximum of ", kMaxCapacity));
     }
-    const std::uint64_t capacity = std::bit_ceil(static_cast<std::uint64_t>(requested));
+    // Many consumers tell "ready at h" (seq == h + 1) from "free at t" (seq == t) only
+    // when the two indices differ, so that kind needs at least two slots.
+    const std::uint64_t capacity =
+        std::max<std::uint64_t>(std::bit_ceil(static_cast<std::uint64_t>(requested)), kMultiConsumer ? 2 : 1);
     if (capacity > kMaxRingBytes / sizeof(Slot<T>)) {
       return absl::InvalidArgumentError(
           absl::StrCat("sn::Channel: ", capacity, " slots of ", sizeof(Slot<T>),
                        " bytes exceed the maximum ring size of ", kMaxRingBytes, " bytes"));
     }
     const std::size_t bytes = kPad + capacity * sizeof(Slot<T>) + kPad;
-    void* raw = ::operator new(bytes, std::align_val_t{kFalseSharingRange}, std::nothrow);
+    void* raw = ::operator new(bytes, std::align_val_t{kPad}, std::nothrow);
     if (raw == nullptr) {
       return absl::ResourceExhaustedError(
           absl::StrCat("sn::Channel: cannot allocate ", bytes, " bytes for the ring"));
     }
     auto* ring = new (std::nothrow) Ring(raw, capacity, options);
     if (ring == nullptr) {
-      ::operator delete(raw, std::align_val_t{kFalseSharingRange});
+      ::operator delete(raw, std::align_val_t{kPad});
       return absl::ResourceExhaustedError("sn::Channel: cannot allocate the channel");
     }
     return ring;
@@ -256,7 +259,9 @@ class Ring {
   std::uint64_t capacity() const noexcept { return shared_.capacity; }
 
  private:
-  static constexpr std::size_t kPad = kFalseSharingRange;  // bytes before and after the slots
+  // Bytes before and after the slots, and the alignment of the allocation: at least one
+  // false-sharing range, and enough for an over-aligned T.
+  static constexpr std::size_t kPad = std::max(kFalseSharingRange, alignof(Slot<T>));
   static constexpr std::uint64_t kClosedBit = std::uint64_t{1} << 63;
   static constexpr std::uint32_t kOpen = 0, kClosing = 1, kClosed = 2;
 
@@ -282,7 +287,7 @@ class Ring {
       slot(i).value()->~T();
     }
     for (std::uint64_t i = 0; i < shared_.capacity; ++i) shared_.slots[i].seq.~atomic();
-    ::operator delete(shared_.raw, std::align_val_t{kFalseSharingRange});
+    ::operator delete(shared_.raw, std::align_val_t{kPad});
     for (SendCounterCell* c = life_.cells; c != nullptr;) delete std::exchange(c, c->next);
   }
 
@@ -292,6 +297,14 @@ class Ring {
 
   Slot<T>& slot(std::uint64_t index) const noexcept { return shared_.slots[index & shared_.mask]; }
 
+  /// How many parked threads a publication of n values (or n freed slots) wakes; 0 = all.
+  /// One is enough when slots complete in index order, so that whatever a woken thread
+  /// fails to use was used by somebody else. With many consumers, claims complete out of
+  /// order (a slot published or freed behind one still in flight), and a woken thread can
+  /// re-park while its value waits (likewise receivers woken by a close while a claim
+  /// is still in flight). With many consumers, every publication wakes everyone parked.
+  static constexpr int wake_count(std::uint64_t n) noexcept { return n == 1 && !kMultiConsumer ? 1 : 0; }
+
   static void wake_all(ParkingLot& lot) noexcept {
     lot.epoch.fetch_add(1, std::memory_order_release);
     futex_wake(&lot.epoch, 0);
@@ -300,14 +313,21 @@ class Ring {
   /// Free slots from index t as seen through the cached head, refreshing it when short.
   /// Single consumer only.
   std::uint64_t free_from(std::uint64_t t, std::uint64_t want) noexcept {
-    std::uint64_t head = prod_.cached_head.load(std::memory_order_acquire);
-    // The cached head is stale (lower) at worst, which under-reports free space and
-    // never over-reports it: the consumer only moves head forward.
-    if (shared_.capacity - (t - head) < want) {
-      head = cons_.head.load(std::memory_order_acquire);  // (H2) pairs with (H1)
+    // The cached head is stale (lower) at worst -- with many producers a slow one may
+    // even store an older value over a newer one -- which under-reports free space and
+    // never over-reports it: the consumer only moves head forward. A head more than a
+    // lap behind t reads as "no space" rather than wrapping around.
+    auto free_at = [&](std::uint64_t head) {
+      const std::uint64_t used = t - head;
+      return used >= shared_.capacity ? 0 : shared_.capacity - used;
+    };
+    std::uint64_t free = free_at(prod_.cached_head.load(std::memory_order_acquire));
+    if (free < want) {
+      const std::uint64_t head = cons_.head.load(std::memory_order_acquire);  // (H2) pairs with (H1)
       prod_.cached_head.store(head, std::memory_order_release);  // hands H2 on to other producers
+      free = free_at(head);
     }
-    return shared_.capacity - (t - head);
+    return free;
   }
 
   template <class Make>
@@ -336,7 +356,7 @@ class Ring {
     construct_and_publish(t, n, make);
     prod_.tail.store(t + n, std::memory_order_release);  // (T1) one index publish per batch
     prod_.busy.store(0, std::memory_order_release);       // (C2) pairs with close()'s acquire
-    not_empty_.notify(shared_.asymmetric, n == 1 ? 1 : 0);
+    not_empty_.notify(shared_.asymmetric, wake_count(n));
     return {n, n == want ? SendResult::ok : SendResult::full};
   }
 
@@ -365,6 +385,14 @@ class Ring {
         }
       } else {
         n = std::min(want, free_from(t, want));
+        if (n == 0) {
+          // Full, or our t is so old that head has passed it: only the first is an answer.
+          const std::uint64_t now = prod_.tail.load(std::memory_order_relaxed);
+          if (now != t) {
+            t = now;
+            continue;
+          }
+        }
       }
       if (n == 0) return {0, SendResult::full};
       // Relaxed: the acquire loads above already ordered us after the slot was freed;
@@ -375,7 +403,7 @@ class Ring {
       }
     }
     construct_and_publish(t, n, make);
-    not_empty_.notify(shared_.asymmetric, n == 1 ? 1 : 0);
+    not_empty_.notify(shared_.asymmetric, wake_count(n));
     return {n, n == want ? SendResult::ok : SendResult::full};
   }
 
@@ -401,7 +429,9 @@ class Ring {
         std::uint64_t avail = cons_.cached_tail > h ? cons_.cached_tail - h : 0;
         if (avail < max) {
           cons_.cached_tail = prod_.tail.load(std::memory_order_acquire);  // (T2) pairs with (T1)
-          avail = cons_.cached_tail - h;  // tail >= head: we only take published values
+          // Single pops follow the sequence words, which are published before the tail,
+          // so head may be ahead of the tail we just read.
+          avail = cons_.cached_tail > h ? cons_.cached_tail - h : 0;
         }
         n = std::min(max, avail);
       }
@@ -423,7 +453,7 @@ class Ring {
       ~Publish() {
         if (done == 0) return;
         ring->cons_.head.store(head + done, std::memory_order_release);  // (H1) pairs with (H2)
-        ring->not_full_.notify(ring->shared_.asymmetric, done == 1 ? 1 : 0);
+        ring->not_full_.notify(ring->shared_.asymmetric, wake_count(done));
       }
     } publish{this, h};
     for (; publish.done < n;) {
@@ -475,7 +505,7 @@ class Ring {
       T value(std::move(*v));
       v->~T();
       free_slot(0);
-      not_full_.notify(shared_.asymmetric, 1);
+      not_full_.notify(shared_.asymmetric, wake_count(1));
       take(std::move(value));
       return {1, RecvResult::ok};
     }
