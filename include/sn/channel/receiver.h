@@ -60,7 +60,11 @@ class Receiver {
 
   /// Receives without waiting: `ok` (the value is move-assigned to `out`), `empty`, or
   /// `closed` (closed and drained). `out` is untouched unless `ok`.
-  RecvResult try_recv(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
+  /// T's move assignment must not throw (a throw would lose the value, which has already
+  /// left the channel); for other types use the std::optional overload.
+  RecvResult try_recv(T& out) noexcept {
+    static_assert(std::is_nothrow_move_assignable_v<T>,
+                  "try_recv(T&) needs a noexcept move assignment; use try_recv(std::optional<T>&)");
     if (ring_ == nullptr) return RecvResult::closed;
     [[maybe_unused]] auto role = role_.enter(kRole);
     return ring_->try_pop(1, [&](T&& v) { out = std::move(v); }).status;
@@ -73,11 +77,11 @@ class Receiver {
   }
 
   /// Receives, waiting while the channel is empty. Returns `ok` or `closed`.
-  RecvResult recv(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
+  RecvResult recv(T& out) noexcept {
     return recv_until(out, absl::InfiniteFuture());
   }
   /// Receives, waiting at most `timeout`. Returns `ok`, `timeout` or `closed`.
-  RecvResult recv_for(T& out, absl::Duration timeout) noexcept(std::is_nothrow_move_assignable_v<T>) {
+  RecvResult recv_for(T& out, absl::Duration timeout) noexcept {
     return recv_until(out, absl::Now() + timeout);
   }
 
@@ -137,7 +141,7 @@ class Receiver {
     if (ring_ != nullptr) std::exchange(ring_, nullptr)->drop_receiver();
   }
 
-  RecvResult recv_until(T& out, absl::Time deadline) noexcept(std::is_nothrow_move_assignable_v<T>) {
+  RecvResult recv_until(T& out, absl::Time deadline) noexcept {
     if (ring_ == nullptr) return RecvResult::closed;
     return detail::block_on(ring_->receivers_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
                             RecvResult::empty, RecvResult::timeout, [&] { return try_recv(out); });

@@ -96,20 +96,23 @@ Result block_on(ParkingLot& lot, const WaitPolicy& policy, bool asymmetric, absl
     if (r != would_block) return r;
     std::this_thread::yield();
   }
+  // Leaves the lot on every exit, an exception from `attempt` included, so that
+  // publishers do not keep paying for a wake-up nobody waits for.
+  struct Registration {
+    ParkingLot& lot;
+    explicit Registration(ParkingLot& l) noexcept : lot(l) {
+      lot.waiters.fetch_add(1, std::memory_order_seq_cst);  // (W1) pairs with (P3)
+    }
+    ~Registration() { lot.waiters.fetch_sub(1, std::memory_order_relaxed); }
+  };
   for (;;) {
     const std::uint32_t e = lot.epoch.load(std::memory_order_acquire);
-    lot.waiters.fetch_add(1, std::memory_order_seq_cst);  // (W1) pairs with (P3)
-    heavy_barrier(asymmetric);                            // (W2)
-    Result r = attempt();                                 // (W3) sees (P1) unless P3 sees W1
-    if (r == would_block) {
-      if (absl::Now() >= deadline) {
-        lot.waiters.fetch_sub(1, std::memory_order_relaxed);
-        return timed_out;
-      }
-      futex_wait(&lot.epoch, e, deadline);
-    }
-    lot.waiters.fetch_sub(1, std::memory_order_relaxed);
+    Registration registered(lot);
+    heavy_barrier(asymmetric);  // (W2)
+    Result r = attempt();       // (W3) sees (P1) unless P3 sees W1
     if (r != would_block) return r;
+    if (absl::Now() >= deadline) return timed_out;
+    futex_wait(&lot.epoch, e, deadline);
   }
 }
 
