@@ -190,12 +190,13 @@ int main(int argc, char** argv) {
   ok = fan_in(n, rows) && ok;
   ok = work_queue(n, rows) && ok;
 
-  std::printf("\n%-32s %12s %12s %10s %11s %7s %9s\n", "channel", "sent", "received", "send_full",
-              "send_closed", "depth", "capacity");
+  std::printf("\n%-32s %12s %12s %12s %10s %11s %7s %9s\n", "channel", "sent", "received",
+              "send_blocked", "send_full", "send_closed", "depth", "capacity");
   for (const Row& r : rows) {
-    std::printf("%-32s %12llu %12llu %10llu %11llu %7llu %9llu\n", r.name.c_str(),
+    std::printf("%-32s %12llu %12llu %12llu %10llu %11llu %7llu %9llu\n", r.name.c_str(),
                 static_cast<unsigned long long>(r.stats.sent),
                 static_cast<unsigned long long>(r.stats.received),
+                static_cast<unsigned long long>(r.stats.send_blocked),
                 static_cast<unsigned long long>(r.stats.send_full),
                 static_cast<unsigned long long>(r.stats.send_closed),
                 static_cast<unsigned long long>(r.stats.approx_depth),

@@ -1,6 +1,8 @@
 // Linux implementation of the channel parking primitives: futex and membarrier.
 #include "sn/channel/detail/park.h"
 
+#include "sn/detail/check.h"
+
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -31,9 +33,12 @@ void heavy_barrier(bool asymmetric) noexcept {
   if (asymmetric) {
     // Every running thread of this process executes a full memory barrier before this
     // returns; threads not running pass one when they are next scheduled.
-    // Once registration succeeded the kernel does not refuse this command, so a failure
-    // here would be a kernel bug; the fence below keeps this thread's side ordered anyway.
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    // Once registration succeeded the kernel does not refuse this command. If it ever
+    // did, a fence on this side alone would not close the handshake (publishers only
+    // have a compiler fence), and wake-ups could be lost: stop loudly instead.
+    SN_CHECK(syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0,
+             "membarrier(PRIVATE_EXPEDITED) failed after successful registration");
+    return;
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }

@@ -142,11 +142,11 @@ class Sender {
   SendResult send_until(T& value, absl::Time deadline) noexcept {
     SendResult r = attempt(value);
     if (r != SendResult::full) return count(r);
-    // Count a send that had to wait once, as one `full`, whatever happens next.
-    (void)count(SendResult::full);
+    if (cell_ != nullptr) detail::SendCounterCell::bump(cell_->blocked);
     r = detail::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
                          SendResult::full, SendResult::timeout, [&] { return attempt(value); });
-    return r == SendResult::closed ? count(r) : r;
+    (void)count(r == SendResult::timeout ? SendResult::full : r);  // a timeout failed for lack of space
+    return r;
   }
 
   static constexpr const char* kRole = "a sender handle was used by two threads at once";

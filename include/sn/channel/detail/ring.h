@@ -66,6 +66,7 @@ inline constexpr std::uint64_t kMaxRingBytes = std::uint64_t{1} << 36;
 struct alignas(kFalseSharingRange) SendCounterCell {
   std::atomic<std::uint64_t> full{0};
   std::atomic<std::uint64_t> closed{0};
+  std::atomic<std::uint64_t> blocked{0};
   SendCounterCell* prev = nullptr;  // guarded by the ring's registry mutex
   SendCounterCell* next = nullptr;
 
@@ -231,6 +232,7 @@ class Ring {
       std::lock_guard lock(life_.mu);
       life_.retired_full += cell->full.load(std::memory_order_relaxed);
       life_.retired_closed += cell->closed.load(std::memory_order_relaxed);
+      life_.retired_blocked += cell->blocked.load(std::memory_order_relaxed);
       if (cell->prev != nullptr) cell->prev->next = cell->next;
       if (cell->next != nullptr) cell->next->prev = cell->prev;
       if (life_.cells == cell) life_.cells = cell->next;
@@ -240,23 +242,31 @@ class Ring {
 
   ChannelStats stats() const noexcept {
     ChannelStats s;
-    // Read head before tail: both only grow, so the depth computed below is never negative.
+    // Read head before tail: both only grow. SPSC publishes each slot before its tail,
+    // so the consumer may briefly be ahead of the tail; report sent >= received anyway.
     s.received = cons_.head.load(std::memory_order_acquire);
-    s.sent = prod_.tail.load(std::memory_order_acquire) & ~kClosedBit;
-    s.approx_depth = s.sent >= s.received ? s.sent - s.received : 0;
+    s.sent = std::max(s.received, prod_.tail.load(std::memory_order_acquire) & ~kClosedBit);
+    s.approx_depth = s.sent - s.received;
     s.capacity = shared_.capacity;
     s.closed = is_closed();
     std::lock_guard lock(life_.mu);
     s.send_full = life_.retired_full;
     s.send_closed = life_.retired_closed;
+    s.send_blocked = life_.retired_blocked;
     for (const SendCounterCell* c = life_.cells; c != nullptr; c = c->next) {
       s.send_full += c->full.load(std::memory_order_relaxed);
       s.send_closed += c->closed.load(std::memory_order_relaxed);
+      s.send_blocked += c->blocked.load(std::memory_order_relaxed);
     }
     return s;
   }
 
   std::uint64_t capacity() const noexcept { return shared_.capacity; }
+
+  /// What a receive would report if nothing were ready: `empty` or `closed` (drained).
+  RecvResult empty_or_closed() const noexcept {
+    return empty_or_closed(cons_.head.load(std::memory_order_acquire)).status;
+  }
 
  private:
   // Bytes before and after the slots, and the alignment of the allocation: at least one
@@ -551,6 +561,7 @@ class Ring {
     SendCounterCell* cells = nullptr;  // guarded by mu
     std::uint64_t retired_full = 0;    // guarded by mu
     std::uint64_t retired_closed = 0;  // guarded by mu
+    std::uint64_t retired_blocked = 0; // guarded by mu
   };
 
   Shared shared_;
