@@ -4,7 +4,8 @@
 //   if (tx.try_send(std::move(order)) != sn::SendResult::ok) { /* order is still ours */ }
 //
 // Every channel is bounded. The requested capacity is rounded up to the next power of
-// two (so that an index maps to a slot with a mask); capacity() reports the real size.
+// two (so that an index maps to a slot with a mask), and MPMC channels have at least two
+// slots; capacity() reports the real size.
 // Capacity 0, more than 2^30 slots, or a ring over 64 GiB is an InvalidArgument error.
 #pragma once
 

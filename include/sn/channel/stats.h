@@ -14,8 +14,9 @@ namespace sn {
 struct ChannelStats {
   std::uint64_t sent = 0;         ///< Values accepted by the channel.
   std::uint64_t received = 0;     ///< Values taken out by receivers.
-  std::uint64_t send_full = 0;    ///< Sends that failed because the channel was full
-                                  ///< (try_send/send_batch refused, send_for timed out).
+  std::uint64_t send_full = 0;    ///< Send calls refused, in whole or in part, because the
+                                  ///< channel was full: try_send, send_batch (also when only
+                                  ///< part of the batch fit), send_for timing out.
   std::uint64_t send_closed = 0;  ///< Sends that failed because the channel was closed.
   std::uint64_t send_blocked = 0; ///< Blocking sends (send, send_for) that had to wait for
                                   ///< space, whatever their outcome: the backpressure count.
@@ -23,7 +24,7 @@ struct ChannelStats {
   std::uint64_t capacity = 0;     ///< Slots in the ring (a power of two).
   bool closed = false;            ///< Whether the channel was closed when the snapshot was taken.
 
-  /// Send attempts that did not put a value into the channel.
+  /// Send calls that did not deliver everything they were given.
   constexpr std::uint64_t send_errors() const noexcept { return send_full + send_closed; }
 };
 
