@@ -13,6 +13,12 @@
 // polls the very cache line the value arrives in: one line transfer per message, which
 // is what keeps the round trip at the hardware floor.
 //
+// Cached indices: the producers keep a copy of the consumer's head and read the real
+// one only when the ring looks full; the SPSC consumer keeps a copy of the producer's
+// tail for batch receives. A single receive needs no copy: the sequence word in the slot
+// it polls is the producer's index for that slot. MPMC has no index to cache on either
+// side; each side reads the other's progress from the slot's sequence word.
+//
 // Synchronizing pairs (labels used in the code below):
 //   (S1) producer: slot.seq.store(t + 1, release)   ->  (S2) consumer: slot.seq.load(acquire)
 //        publishes the constructed value.
