@@ -13,17 +13,11 @@ namespace sn::test {
 namespace {
 
 template <class KindT>
-class ChannelDisconnect : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class ChannelDisconnect : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(ChannelDisconnect, AllKinds);
 
 template <class KindT>
-class MultiProducerChannelDisconnect : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class MultiProducerChannelDisconnect : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(MultiProducerChannelDisconnect, MultiProducerKinds);
 
 TYPED_TEST(ChannelDisconnect, DroppingTheLastSenderLetsTheReceiverDrainThenSeeClosed) {

@@ -20,11 +20,22 @@
 namespace sn::test {
 namespace {
 
+/// Receives the values with ids `first` to `last`, in order and intact, and then finds
+/// the channel empty.
+template <class Rx>
+void expect_ids_then_empty(Rx& rx, int first, int last) {
+  for (int expected = first; expected <= last; ++expected) {
+    Tracked out;
+    ASSERT_EQ(rx.try_recv(out), RecvResult::ok);
+    EXPECT_EQ(out.id, expected);
+    EXPECT_TRUE(out.intact());
+  }
+  Tracked out;
+  EXPECT_EQ(rx.try_recv(out), RecvResult::empty);
+}
+
 template <class KindT>
-class ChannelEdges : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class ChannelEdges : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(ChannelEdges, AllKinds);
 
 // ---------------------------------------------------------------- full and empty
@@ -270,14 +281,7 @@ TYPED_TEST(ChannelEdges, SendBatchFillsWhatFitsReturnsFullAndLeavesTheRestUntouc
     for (std::size_t i = 0; i < 3; ++i) EXPECT_TRUE(batch[i].payload.empty()) << "sent value " << i << " is moved from";
     for (std::size_t i = 3; i < 5; ++i) EXPECT_TRUE(batch[i].intact()) << "unsent value " << i << " is untouched";
 
-    for (int expected = 0; expected <= 3; ++expected) {
-      Tracked out;
-      ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
-      EXPECT_EQ(out.id, expected);
-      EXPECT_TRUE(out.intact());
-    }
-    Tracked out;
-    EXPECT_EQ(ch.rx.try_recv(out), RecvResult::empty);
+    ASSERT_NO_FATAL_FAILURE(expect_ids_then_empty(ch.rx, 0, 3));
   }
   expect_no_leaks_since(start);
 }
@@ -446,14 +450,7 @@ TYPED_TEST(ChannelEdges, ConsumeLeavesTheRestQueuedWhenTheCallbackThrows) {
                                      }),
                  std::runtime_error);
     EXPECT_EQ(seen, (std::vector<int>{0, 1})) << "values handed over stay consumed";
-    for (int expected = 2; expected < 5; ++expected) {
-      Tracked out;
-      ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
-      EXPECT_EQ(out.id, expected);
-      EXPECT_TRUE(out.intact());
-    }
-    Tracked out;
-    EXPECT_EQ(ch.rx.try_recv(out), RecvResult::empty);
+    ASSERT_NO_FATAL_FAILURE(expect_ids_then_empty(ch.rx, 2, 4));
     EXPECT_EQ(ch.rx.stats().received, 5u);
   }
   expect_no_leaks_since(start);

@@ -19,10 +19,7 @@ namespace sn::test {
 namespace {
 
 template <class KindT>
-class ChannelLifetime : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class ChannelLifetime : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(ChannelLifetime, AllKinds);
 
 TYPED_TEST(ChannelLifetime, FailedSendsOnAFullChannelConstructNothingAndKeepTheValue) {

@@ -57,6 +57,20 @@ struct Gated {
   }
 };
 
+/// Arms Gated and starts a producer that sends {10, kHold, 12, 13} through `tx` as one
+/// batch: it publishes slot 0, then stops inside the move of kHold (slot 1) until
+/// Gated::released is set.
+template <class Tx>
+std::jthread start_held_batch_send(Tx& tx) {
+  Gated::armed = true;
+  Gated::entered = false;
+  Gated::released = false;
+  return std::jthread([&tx] {
+    std::array<Gated, 4> batch = {Gated(10), Gated(Gated::kHold), Gated(12), Gated(13)};
+    EXPECT_EQ(tx.send_batch(std::span(batch)).count, 4u);
+  });
+}
+
 TEST(SpscChannel, BatchReceiveNeverTakesSlotsTheProducerHasNotPublished) {
   // Regression (fixed in 8a71702). Interleaving, forced by Gated:
   //   producer: send_batch({10, HOLD, 12, 13}) constructs slot 0 and publishes its seq,
@@ -66,15 +80,8 @@ TEST(SpscChannel, BatchReceiveNeverTakesSlotsTheProducerHasNotPublished) {
   //   consumer: recv_batch #2 computed avail = tail - head = 0 - 1, which wrapped to
   //             2^64 - 1, and took 4 slots without checking them: one being constructed
   //             and three never constructed (ring.h, try_pop_single_consumer).
-  Gated::armed = true;
-  Gated::entered = false;
-  Gated::released = false;
   auto ch = open<Gated, ChannelKind::spsc>(8);
-  std::jthread producer([&] {
-    std::array<Gated, 4> batch = {Gated(10), Gated(Gated::kHold), Gated(12), Gated(13)};
-    const SendBatchResult r = ch.tx.send_batch(std::span(batch));
-    EXPECT_EQ(r.count, 4u);
-  });
+  std::jthread producer = start_held_batch_send(ch.tx);
   ASSERT_TRUE(Gated::wait_until_held()) << "the producer never reached the held value";
 
   std::array<Gated, 4> out{};
@@ -98,14 +105,8 @@ TEST(SpscChannel, BatchReceiveNeverTakesSlotsTheProducerHasNotPublished) {
 
 TEST(SpscChannel, ConsumeNeverTakesSlotsTheProducerHasNotPublished) {
   // Same interleaving as above, through consume(), which shares the batch path.
-  Gated::armed = true;
-  Gated::entered = false;
-  Gated::released = false;
   auto ch = open<Gated, ChannelKind::spsc>(8);
-  std::jthread producer([&] {
-    std::array<Gated, 4> batch = {Gated(10), Gated(Gated::kHold), Gated(12), Gated(13)};
-    EXPECT_EQ(ch.tx.send_batch(std::span(batch)).count, 4u);
-  });
+  std::jthread producer = start_held_batch_send(ch.tx);
   ASSERT_TRUE(Gated::wait_until_held()) << "the producer never reached the held value";
 
   std::vector<int> got;

@@ -19,11 +19,20 @@ namespace sn::test {
 namespace {
 
 template <class KindT>
-class ChannelStatsUnderContention : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class ChannelStatsUnderContention : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(ChannelStatsUnderContention, AllKinds);
+
+/// Sends 3 into the full channel `ch` from a thread of its own, waits until that send is
+/// waiting and lets it wait a while (retrying or parked), then runs `unblock` here and
+/// joins the sender; `result` receives what the send returned.
+template <class Channel, class Unblock>
+void send_3_and_let_it_wait(Channel& ch, SendResult& result, Unblock unblock) {
+  std::jthread sender([&] { result = ch.tx.send(3); });  // waits, perhaps through many retries
+  ASSERT_TRUE(wait_until_sends_block(ch.rx));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // let it retry (or park) a while
+  unblock();
+  sender.join();
+}
 
 struct SenderCounts {
   std::uint64_t ok = 0, full = 0, closed = 0;
@@ -132,12 +141,10 @@ TYPED_TEST(ChannelStatsUnderContention, ABlockingSendThatHadToWaitCountsOnceAsBl
     ASSERT_EQ(ch.tx.try_send(1), SendResult::ok);
     ASSERT_EQ(ch.tx.try_send(2), SendResult::ok);
     SendResult result = SendResult::full;
-    std::jthread sender([&] { result = ch.tx.send(3); });  // waits, perhaps through many retries
-    ASSERT_TRUE(wait_until_sends_block(ch.rx));
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // let it retry (or park) a while
-    int out = 0;
-    ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
-    sender.join();
+    ASSERT_NO_FATAL_FAILURE(send_3_and_let_it_wait(ch, result, [&] {
+      int out = 0;
+      ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
+    }));
     EXPECT_EQ(result, SendResult::ok);
     const ChannelStats s = ch.rx.stats();
     EXPECT_EQ(s.sent, 3u);
@@ -152,11 +159,7 @@ TYPED_TEST(ChannelStatsUnderContention, ABlockingSendThatWaitedAndWasClosedCount
   ASSERT_EQ(ch.tx.try_send(1), SendResult::ok);
   ASSERT_EQ(ch.tx.try_send(2), SendResult::ok);
   SendResult result = SendResult::full;
-  std::jthread sender([&] { result = ch.tx.send(3); });
-  ASSERT_TRUE(wait_until_sends_block(ch.rx));
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ch.rx.close();
-  sender.join();
+  ASSERT_NO_FATAL_FAILURE(send_3_and_let_it_wait(ch, result, [&] { ch.rx.close(); }));
   EXPECT_EQ(result, SendResult::closed);
   const ChannelStats s = ch.rx.stats();
   EXPECT_EQ(s.sent, 2u);

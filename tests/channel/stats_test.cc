@@ -14,17 +14,11 @@ namespace sn::test {
 namespace {
 
 template <class KindT>
-class ChannelStatsAccuracy : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class ChannelStatsAccuracy : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(ChannelStatsAccuracy, AllKinds);
 
 template <class KindT>
-class MultiProducerChannelStats : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class MultiProducerChannelStats : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(MultiProducerChannelStats, MultiProducerKinds);
 
 struct Expected {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -38,40 +39,65 @@ bool wait_for_flag(const std::atomic<bool>& flag) {
   return true;
 }
 
-template <class KindT>
-class ChannelWakeUp : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
+/// A watchdog action for a parked thread that nothing but the call under test can wake:
+/// it reports `what` as a failure at once (ctest's TIMEOUT then ends the run).
+std::function<void()> report_stall(const char* what) {
+  return [what] { ADD_FAILURE() << what; };
+}
+
+/// One blocking call (a recv or a send) run on a thread of its own under a Watchdog, for
+/// the tests that let it park and then wake it from the test's thread. If it is still
+/// parked after the stall limit, the watchdog runs `on_stall`: closing the channel
+/// rescues the thread, report_stall() only reports it.
+template <class Result>
+class ParkedCall {
+ public:
+  template <class Call>
+  ParkedCall(Call call, std::function<void()> on_stall)
+      : watchdog_(stall_limit(), std::move(on_stall)), thread_([this, call = std::move(call)]() mutable {
+          started_.store(true, std::memory_order_release);
+          result_ = call();
+          returned_.store(true, std::memory_order_release);
+        }) {}
+
+  /// Whether the thread has started, waiting up to the stall limit for it.
+  bool has_started() const { return wait_for_flag(started_); }
+  /// Whether the call has returned (without waiting).
+  bool has_returned() const { return returned_.load(std::memory_order_acquire); }
+
+  /// Joins the thread, checks that the watchdog did not have to fire (`not_woken` is the
+  /// message if it did), and returns what the call returned.
+  Result woken_result(const char* not_woken) {
+    thread_.join();
+    watchdog_.stop();
+    EXPECT_FALSE(watchdog_.fired()) << not_woken;
+    return result_;
+  }
+
+ private:
+  Watchdog watchdog_;  // declared first, so that it outlives the thread
+  std::atomic<bool> started_{false}, returned_{false};
+  Result result_{};
+  std::jthread thread_;
 };
+
+template <class KindT>
+class ChannelWakeUp : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(ChannelWakeUp, AllKinds);
 
 template <class KindT>
-class MultiProducerChannelWakeUp : public ::testing::Test {
- protected:
-  static constexpr ChannelKind K = KindT::value;
-};
+class MultiProducerChannelWakeUp : public ChannelKindTest<KindT> {};
 TYPED_TEST_SUITE(MultiProducerChannelWakeUp, MultiProducerKinds);
 
 TYPED_TEST(ChannelWakeUp, AReceiverParkedInRecvIsWokenByASendFromAnotherThread) {
   auto ch = open<int, TestFixture::K>(4, park_at_once());
-  std::atomic<bool> started{false}, returned{false};
-  RecvResult result = RecvResult::empty;
   int got = 0;
-  {
-    Watchdog watchdog(stall_limit(), [&] { ch.tx.close(); });
-    std::jthread receiver([&] {
-      started.store(true, std::memory_order_release);
-      result = ch.rx.recv(got);
-      returned.store(true, std::memory_order_release);
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    let_it_park();
-    EXPECT_FALSE(returned.load()) << "recv returned with nothing sent";
-    ASSERT_EQ(ch.tx.send(42), SendResult::ok);
-    receiver.join();
-    EXPECT_FALSE(watchdog.fired()) << "the parked receiver was not woken by the send";
-  }
-  EXPECT_EQ(result, RecvResult::ok);
+  ParkedCall<RecvResult> receiver([&] { return ch.rx.recv(got); }, [&] { ch.tx.close(); });
+  ASSERT_TRUE(receiver.has_started());
+  let_it_park();
+  EXPECT_FALSE(receiver.has_returned()) << "recv returned with nothing sent";
+  ASSERT_EQ(ch.tx.send(42), SendResult::ok);
+  EXPECT_EQ(receiver.woken_result("the parked receiver was not woken by the send"), RecvResult::ok);
   EXPECT_EQ(got, 42);
 }
 
@@ -79,27 +105,15 @@ TYPED_TEST(ChannelWakeUp, ASenderParkedOnAFullChannelIsWokenByARecvFromAnotherTh
   auto ch = open<int, TestFixture::K>(2, park_at_once());
   ASSERT_EQ(ch.tx.try_send(1), SendResult::ok);
   ASSERT_EQ(ch.tx.try_send(2), SendResult::ok);
-  std::atomic<bool> started{false}, returned{false};
-  SendResult result = SendResult::full;
-  {
-    Watchdog watchdog(stall_limit(), [&] { ch.rx.close(); });
-    std::jthread sender([&] {
-      started.store(true, std::memory_order_release);
-      result = ch.tx.send(3);
-      returned.store(true, std::memory_order_release);
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
-    let_it_park();
-    EXPECT_FALSE(returned.load()) << "send returned while the channel was full";
-    int out = 0;
-    ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
-    EXPECT_EQ(out, 1);
-    sender.join();
-    EXPECT_FALSE(watchdog.fired()) << "the parked sender was not woken by the receive";
-  }
-  EXPECT_EQ(result, SendResult::ok);
+  ParkedCall<SendResult> sender([&] { return ch.tx.send(3); }, [&] { ch.rx.close(); });
+  ASSERT_TRUE(sender.has_started());
+  ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
+  let_it_park();
+  EXPECT_FALSE(sender.has_returned()) << "send returned while the channel was full";
   int out = 0;
+  ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
+  EXPECT_EQ(out, 1);
+  EXPECT_EQ(sender.woken_result("the parked sender was not woken by the receive"), SendResult::ok);
   ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
   EXPECT_EQ(out, 2);
   ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
@@ -109,110 +123,61 @@ TYPED_TEST(ChannelWakeUp, ASenderParkedOnAFullChannelIsWokenByARecvFromAnotherTh
 TYPED_TEST(ChannelWakeUp, ASenderParkedOnAFullChannelIsWokenByABatchReceive) {
   auto ch = open<int, TestFixture::K>(4, park_at_once());
   for (int i = 0; i < 4; ++i) ASSERT_EQ(ch.tx.try_send(int{i}), SendResult::ok);
-  std::atomic<bool> started{false};
-  SendResult result = SendResult::full;
-  {
-    Watchdog watchdog(stall_limit(), [&] { ch.rx.close(); });
-    std::jthread sender([&] {
-      started.store(true, std::memory_order_release);
-      result = ch.tx.send(4);
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
-    let_it_park();
-    int outs[3] = {};
-    ASSERT_EQ(ch.rx.recv_batch(std::span(outs)).count, 3u);
-    sender.join();
-    EXPECT_FALSE(watchdog.fired()) << "the parked sender was not woken by recv_batch";
-  }
-  EXPECT_EQ(result, SendResult::ok);
+  ParkedCall<SendResult> sender([&] { return ch.tx.send(4); }, [&] { ch.rx.close(); });
+  ASSERT_TRUE(sender.has_started());
+  ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
+  let_it_park();
+  int outs[3] = {};
+  ASSERT_EQ(ch.rx.recv_batch(std::span(outs)).count, 3u);
+  EXPECT_EQ(sender.woken_result("the parked sender was not woken by recv_batch"), SendResult::ok);
 }
 
 TYPED_TEST(ChannelWakeUp, AReceiverParkedInRecvIsWokenByABatchSend) {
   auto ch = open<int, TestFixture::K>(8, park_at_once());
-  std::atomic<bool> started{false};
-  RecvResult result = RecvResult::empty;
   int got = -1;
-  {
-    Watchdog watchdog(stall_limit(), [&] { ch.tx.close(); });
-    std::jthread receiver([&] {
-      started.store(true, std::memory_order_release);
-      result = ch.rx.recv(got);
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    let_it_park();
-    int batch[3] = {7, 8, 9};
-    ASSERT_EQ(ch.tx.send_batch(std::span(batch)).count, 3u);
-    receiver.join();
-    EXPECT_FALSE(watchdog.fired()) << "the parked receiver was not woken by send_batch";
-  }
-  EXPECT_EQ(result, RecvResult::ok);
+  ParkedCall<RecvResult> receiver([&] { return ch.rx.recv(got); }, [&] { ch.tx.close(); });
+  ASSERT_TRUE(receiver.has_started());
+  let_it_park();
+  int batch[3] = {7, 8, 9};
+  ASSERT_EQ(ch.tx.send_batch(std::span(batch)).count, 3u);
+  EXPECT_EQ(receiver.woken_result("the parked receiver was not woken by send_batch"), RecvResult::ok);
   EXPECT_EQ(got, 7);
 }
 
 TYPED_TEST(ChannelWakeUp, AParkedReceiverWakesWithClosedWhenTheSenderCloses) {
   auto ch = open<int, TestFixture::K>(4, park_at_once());
-  std::atomic<bool> started{false};
-  RecvResult result = RecvResult::empty;
-  {
-    // Nothing can rescue a thread that close() failed to wake; the watchdog reports it
-    // at once, and ctest's TIMEOUT ends the run.
-    Watchdog watchdog(stall_limit(), [] { ADD_FAILURE() << "close() did not wake the parked receiver"; });
-    std::jthread receiver([&] {
-      started.store(true, std::memory_order_release);
-      int out = 0;
-      result = ch.rx.recv(out);
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    let_it_park();
-    ch.tx.close();
-    receiver.join();
-    EXPECT_FALSE(watchdog.fired()) << "close() did not wake the parked receiver";
-  }
-  EXPECT_EQ(result, RecvResult::closed);
+  // Nothing can rescue a thread that close() failed to wake; the watchdog reports it
+  // at once, and ctest's TIMEOUT ends the run.
+  constexpr const char* kNotWoken = "close() did not wake the parked receiver";
+  ParkedCall<RecvResult> receiver([&] { int out = 0; return ch.rx.recv(out); }, report_stall(kNotWoken));
+  ASSERT_TRUE(receiver.has_started());
+  let_it_park();
+  ch.tx.close();
+  EXPECT_EQ(receiver.woken_result(kNotWoken), RecvResult::closed);
 }
 
 TYPED_TEST(ChannelWakeUp, AParkedReceiverWakesWithClosedWhenTheLastSenderIsDropped) {
   auto ch = open<int, TestFixture::K>(4, park_at_once());
-  std::atomic<bool> started{false};
-  RecvResult result = RecvResult::empty;
-  {
-    Watchdog watchdog(stall_limit(), [] { ADD_FAILURE() << "dropping the last sender did not wake the parked receiver"; });
-    std::jthread receiver([&] {
-      started.store(true, std::memory_order_release);
-      int out = 0;
-      result = ch.rx.recv(out);
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    let_it_park();
-    { auto gone = std::move(ch.tx); }
-    receiver.join();
-    EXPECT_FALSE(watchdog.fired()) << "dropping the last sender did not wake the parked receiver";
-  }
-  EXPECT_EQ(result, RecvResult::closed);
+  constexpr const char* kNotWoken = "dropping the last sender did not wake the parked receiver";
+  ParkedCall<RecvResult> receiver([&] { int out = 0; return ch.rx.recv(out); }, report_stall(kNotWoken));
+  ASSERT_TRUE(receiver.has_started());
+  let_it_park();
+  { auto gone = std::move(ch.tx); }
+  EXPECT_EQ(receiver.woken_result(kNotWoken), RecvResult::closed);
 }
 
 TYPED_TEST(ChannelWakeUp, AParkedSenderWakesWithClosedWhenTheReceiverClosesAndKeepsItsValue) {
   auto ch = open<std::unique_ptr<int>, TestFixture::K>(2, park_at_once());
   ASSERT_EQ(ch.tx.try_send(std::make_unique<int>(1)), SendResult::ok);
   ASSERT_EQ(ch.tx.try_send(std::make_unique<int>(2)), SendResult::ok);
-  std::atomic<bool> started{false};
-  SendResult result = SendResult::full;
   auto value = std::make_unique<int>(3);
-  {
-    Watchdog watchdog(stall_limit(), [] { ADD_FAILURE() << "close() did not wake the parked sender"; });
-    std::jthread sender([&] {
-      started.store(true, std::memory_order_release);
-      result = ch.tx.send(std::move(value));
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
-    let_it_park();
-    ch.rx.close();
-    sender.join();
-    EXPECT_FALSE(watchdog.fired()) << "close() did not wake the parked sender";
-  }
-  EXPECT_EQ(result, SendResult::closed);
+  constexpr const char* kNotWoken = "close() did not wake the parked sender";
+  ParkedCall<SendResult> sender([&] { return ch.tx.send(std::move(value)); }, report_stall(kNotWoken));
+  ASSERT_TRUE(sender.has_started());
+  ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
+  let_it_park();
+  ch.rx.close();
+  EXPECT_EQ(sender.woken_result(kNotWoken), SendResult::closed);
   ASSERT_NE(value, nullptr) << "a send refused as closed must leave the value with the caller";
   EXPECT_EQ(*value, 3);
 }
@@ -221,22 +186,13 @@ TYPED_TEST(ChannelWakeUp, AParkedSenderWakesWithClosedWhenTheLastReceiverIsDropp
   auto ch = open<int, TestFixture::K>(2, park_at_once());
   ASSERT_EQ(ch.tx.try_send(1), SendResult::ok);
   ASSERT_EQ(ch.tx.try_send(2), SendResult::ok);
-  std::atomic<bool> started{false};
-  SendResult result = SendResult::full;
-  {
-    Watchdog watchdog(stall_limit(), [] { ADD_FAILURE() << "dropping the last receiver did not wake the parked sender"; });
-    std::jthread sender([&] {
-      started.store(true, std::memory_order_release);
-      result = ch.tx.send(3);
-    });
-    ASSERT_TRUE(wait_for_flag(started));
-    ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
-    let_it_park();
-    { auto gone = std::move(ch.rx); }
-    sender.join();
-    EXPECT_FALSE(watchdog.fired()) << "dropping the last receiver did not wake the parked sender";
-  }
-  EXPECT_EQ(result, SendResult::closed);
+  constexpr const char* kNotWoken = "dropping the last receiver did not wake the parked sender";
+  ParkedCall<SendResult> sender([&] { return ch.tx.send(3); }, report_stall(kNotWoken));
+  ASSERT_TRUE(sender.has_started());
+  ASSERT_TRUE(wait_until_sends_block(ch.tx)) << "the send never started waiting";
+  let_it_park();
+  { auto gone = std::move(ch.rx); }
+  EXPECT_EQ(sender.woken_result(kNotWoken), SendResult::closed);
 }
 
 TYPED_TEST(MultiProducerChannelWakeUp, EveryParkedSenderIsWokenAsSlotsFreeUp) {

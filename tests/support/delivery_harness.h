@@ -184,7 +184,7 @@ DeliveryOutcome run_delivery(const DeliveryPlan& plan) {
           case Transfer::batch: {
             std::array<std::uint64_t, 13> buf{};
             std::size_t size = 1 + p;  // vary the batch size: 1..13
-            for (std::uint64_t s = 0; s < N && !log.refused && !box.over_now();) {
+            for (std::uint64_t s = 0; s < N && !log.refused && (s == 0 || !box.over_now());) {
               size = size % buf.size() + 1;
               const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(size, N - s));
               for (std::size_t i = 0; i < k; ++i) buf[i] = encode(p, s + i);
@@ -243,6 +243,18 @@ DeliveryOutcome run_delivery(const DeliveryPlan& plan) {
           rx.close();  // wakes producers blocked on a full channel
           return true;
         };
+        // After a batch receive or a consume: note progress, or finish on close or a
+        // stall, or yield before trying again. Returns whether the consumer is done.
+        auto is_done_after_batch = [&](RecvResult status) {
+          if (status == RecvResult::ok) {
+            last_progress = absl::Now();
+          } else if (status == RecvResult::closed || stalled()) {
+            return true;
+          } else {
+            std::this_thread::yield();
+          }
+          return false;
+        };
         std::array<std::uint64_t, 16> buf{};
         for (bool done = false; !done;) {
           if (log.received_more_than(N * P)) {  // a broken channel invents values; stop
@@ -278,24 +290,12 @@ DeliveryOutcome run_delivery(const DeliveryPlan& plan) {
             case Transfer::batch: {
               const RecvBatchResult r = rx.recv_batch(std::span(buf));
               for (std::size_t i = 0; i < r.count; ++i) log.record(buf[i]);
-              if (r.status == RecvResult::ok) {
-                last_progress = absl::Now();
-              } else if (r.status == RecvResult::closed || stalled()) {
-                done = true;
-              } else {
-                std::this_thread::yield();
-              }
+              done = is_done_after_batch(r.status);
               break;
             }
             case Transfer::try_send_and_consume: {
               const RecvBatchResult r = rx.consume(16, [&](std::uint64_t&& v) { log.record(v); });
-              if (r.status == RecvResult::ok) {
-                last_progress = absl::Now();
-              } else if (r.status == RecvResult::closed || stalled()) {
-                done = true;
-              } else {
-                std::this_thread::yield();
-              }
+              done = is_done_after_batch(r.status);
               break;
             }
           }
