@@ -92,7 +92,7 @@ class Receiver {
     static_assert(std::is_nothrow_move_assignable_v<T>,
                   "recv_batch move-assigns into the caller's storage and must not throw");
     if (ring_ == nullptr) return {0, RecvResult::closed};
-    if (out.empty()) return {0, ring_->empty_or_closed()};
+    if (out.empty()) return {0, ring_->state_when_nothing_ready()};
     [[maybe_unused]] auto role = role_.enter(kRole);
     std::size_t i = 0;
     return ring_->try_pop(out.size(), [&](T&& v) { out[i++] = std::move(v); });
@@ -105,7 +105,7 @@ class Receiver {
   template <class Fn>
   RecvBatchResult consume(std::size_t max, Fn&& fn) {
     if (ring_ == nullptr) return {0, RecvResult::closed};
-    if (max == 0) return {0, ring_->empty_or_closed()};
+    if (max == 0) return {0, ring_->state_when_nothing_ready()};
     [[maybe_unused]] auto role = role_.enter(kRole);
     if constexpr (K == ChannelKind::mpmc) {
       // Claim one at a time: a throwing fn must not strand slots claimed by this consumer.

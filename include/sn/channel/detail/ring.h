@@ -270,7 +270,7 @@ class Ring {
   std::uint64_t capacity() const noexcept { return shared_.capacity; }
 
   /// What a receive would report if nothing were ready: `empty` or `closed` (drained).
-  RecvResult empty_or_closed() const noexcept {
+  RecvResult state_when_nothing_ready() const noexcept {
     return empty_or_closed(cons_.head.load(std::memory_order_acquire)).status;
   }
 
@@ -318,7 +318,7 @@ class Ring {
   /// fails to use was used by somebody else. With many consumers, claims complete out of
   /// order (a slot published or freed behind one still in flight), and a woken thread can
   /// re-park while its value waits (likewise receivers woken by a close while a claim
-  /// is still in flight). With many consumers, every publication wakes everyone parked.
+  /// is still in flight), so there every publication wakes everyone parked.
   static constexpr int wake_count(std::uint64_t n) noexcept { return n == 1 && !kMultiConsumer ? 1 : 0; }
 
   static void wake_all(ParkingLot& lot) noexcept {
