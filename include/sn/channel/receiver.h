@@ -127,6 +127,10 @@ class Receiver {
     if (ring_ != nullptr) ring_->close();
   }
   bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
+  /// Whether a receive would find a value now, without taking it. Exact for SPSC and
+  /// MPSC (the one consumer calls it); only a hint for MPMC, where another consumer may
+  /// take the value first. False for an empty handle.
+  bool ready() const noexcept { return ring_ != nullptr && ring_->has_ready(); }
   bool valid() const noexcept { return ring_ != nullptr; }
   explicit operator bool() const noexcept { return valid(); }
   std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }

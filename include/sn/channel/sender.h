@@ -19,6 +19,10 @@ namespace sn {
 template <class T, ChannelKind K>
 class Receiver;
 
+namespace detail {
+struct ChannelAccess;
+}  // namespace detail
+
 /// Sends values into a channel.
 ///
 /// Threads: a handle is used by one thread at a time. SPSC senders are move-only: exactly
@@ -118,6 +122,7 @@ class Sender {
  private:
   template <class>
   friend struct Channel;
+  friend struct detail::ChannelAccess;
 
   Sender(Ring* ring, detail::SendCounterCell* cell) noexcept : ring_(ring), cell_(cell) {}
 

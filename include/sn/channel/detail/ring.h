@@ -274,6 +274,15 @@ class Ring {
     return empty_or_closed(cons_.head.load(std::memory_order_acquire)).status;
   }
 
+  /// Whether a value is published at the head, without taking it. Exact for a single
+  /// consumer (only it moves the head); a hint with many consumers. Reads the slot's
+  /// sequence word like a receive does (S2), so it sees every publication (S1) that a
+  /// receive at this point would see.
+  bool has_ready() const noexcept {
+    const std::uint64_t h = cons_.head.load(kMultiConsumer ? std::memory_order_acquire : std::memory_order_relaxed);
+    return slot(h).seq.load(std::memory_order_acquire) == static_cast<std::uint32_t>(h + 1);  // (S2)
+  }
+
  private:
   // Bytes before and after the slots, and the alignment of the allocation: at least one
   // false-sharing range, and enough for an over-aligned T.
