@@ -1,11 +1,11 @@
 # `cmake --install` puts the headers, the library and the CMake package
 # `shared_nothing` (target sn::sn) in place.
 include(CMakePackageConfigHelpers)
-install(TARGETS sn EXPORT shared_nothingTargets
+install(TARGETS sn sn_partitioners EXPORT shared_nothingTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY include/sn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY include/sn partitioners/include/sn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set(SN_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/shared_nothing)
 install(EXPORT shared_nothingTargets NAMESPACE sn:: DESTINATION ${SN_CMAKE_DIR})
 configure_package_config_file(cmake/shared_nothingConfig.cmake.in

@@ -1,0 +1,89 @@
+// sn::Worker: the class users derive from to say what a worker owns and how it handles
+// messages. The pool that runs workers is in sn/worker_pool.h.
+#pragma once
+
+#include <type_traits>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sn/worker/context.h"
+#include "sn/worker/envelope.h"
+
+namespace sn {
+
+/// Base class of a worker that owns a `State` and handles `Message`s.
+///
+///   struct Counter : sn::Worker<Counts, std::uint64_t> {
+///     void handle_message(Counts& s, sn::Envelope<std::uint64_t> e) { ++s[e.key]; }
+///   };
+///
+/// The pool calls these members of the derived class, on the worker's own thread
+/// (name lookup, not virtual dispatch: only handle_message is required):
+///
+///   R    handle_message(State&, Envelope<Message>)  R is void or absl::Status. A throw or
+///                                                   a non-OK status counts the message as
+///                                                   failed; PoolConfig::fault_policy says
+///                                                   what happens next.
+///   S    init()                                     Builds the State, where S is State or
+///                                                   absl::StatusOr<State>. Without it the
+///                                                   State is value-initialized. Runs
+///                                                   before on_start, and again after each
+///                                                   restart. Its result is moved into the
+///                                                   worker's own heap.
+///   void on_start(State&)                           Once, before the first message.
+///   void tick(State&)                               After every batch of messages, and
+///                                                   when an idle worker wakes for
+///                                                   PoolConfig::idle_tick.
+///   void on_stop(State&)                            Once, after the last message; sends
+///                                                   from here are refused (`closed`).
+///
+/// context() reaches the worker's index, its arena and heap, and sends to other
+/// workers. A worker object belongs to one pool and is used only by its thread.
+template <class State, class Message>
+class Worker {
+ public:
+  using state_type = State;
+  using message_type = Message;
+  using context_type = WorkerContext<Message>;
+
+  static_assert(std::is_nothrow_move_constructible_v<Message> && std::is_nothrow_destructible_v<Message>,
+                "messages travel through sn channels: they need a noexcept move constructor and destructor");
+
+  Worker() = default;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+ protected:
+  ~Worker() = default;
+
+  /// The running worker's context; only on the worker's thread, from a hook.
+  context_type& context() noexcept { return *context_; }
+
+ private:
+  template <class W>
+  friend class WorkerPool;
+
+  context_type* context_ = nullptr;
+};
+
+namespace detail {
+
+template <class W>
+concept HasWorkerBase = requires {
+  typename W::state_type;
+  typename W::message_type;
+} && std::is_base_of_v<Worker<typename W::state_type, typename W::message_type>, W>;
+
+template <class W>
+using HandleResult = decltype(std::declval<W&>().handle_message(std::declval<typename W::state_type&>(),
+                                                                 std::declval<Envelope<typename W::message_type>>()));
+
+}  // namespace detail
+
+/// A class the pool can run: derived from Worker<State, Message>, with a handle_message
+/// that takes (State&, Envelope<Message>) and returns void or absl::Status.
+template <class W>
+concept WorkerType = detail::HasWorkerBase<W> && requires { typename detail::HandleResult<W>; } &&
+                     (std::is_void_v<detail::HandleResult<W>> || std::is_same_v<detail::HandleResult<W>, absl::Status>);
+
+}  // namespace sn

@@ -1,0 +1,129 @@
+// How a pool and its workers are set up: builders that are checked when the pool is created.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "sn/channel/wait_policy.h"
+
+namespace sn {
+
+/// What a send does when the destination's queue is full.
+enum class FullPolicy : std::uint8_t {
+  /// External sends wait for room (backpressure). Sends from inside a worker never wait
+  /// (that could deadlock a cycle of workers): a message that does not fit is kept in
+  /// the sending worker's outbox, delivered in order before anything newer on the same
+  /// lane, and while any outbox holds messages the worker stops taking external messages,
+  /// which passes the backpressure on to the external producers.
+  block,
+  /// The send returns `full` and the value stays with the caller.
+  fail,
+  /// The value is destroyed and counted in `dropped`; the send returns `dropped`.
+  drop,
+};
+
+/// What a worker does when a handler throws or returns a non-OK absl::Status. The
+/// message is counted as failed in every case.
+enum class FaultPolicy : std::uint8_t {
+  /// Go on with the next message and the same State.
+  continue_running,
+  /// Destroy the State and build a new one with init(), then go on.
+  restart,
+  /// Stop the whole pool as stop() does; shutdown() then reports the fault.
+  stop_pool,
+};
+
+std::string_view to_string(FullPolicy p) noexcept;
+std::string_view to_string(FaultPolicy p) noexcept;
+
+/// Settings of one worker; anything left unset comes from the PoolConfig.
+struct WorkerConfig {
+  std::optional<std::size_t> queue_capacity;  ///< Slots of this worker's external inbox.
+  std::optional<std::size_t> batch_size;      ///< Messages handled per loop iteration, at most.
+  std::optional<WaitPolicy> wait;             ///< Spin and yield rounds before parking when idle.
+  std::optional<int> cpu;                     ///< Pin to this logical CPU (needs cpu_affinity).
+  std::string name;                           ///< Thread name (15 bytes shown by the OS); default "<pool>-<index>".
+
+  WorkerConfig& with_queue_capacity(std::size_t n) { queue_capacity = n; return *this; }
+  WorkerConfig& with_batch_size(std::size_t n) { batch_size = n; return *this; }
+  WorkerConfig& with_wait_policy(WaitPolicy w) { wait = w; return *this; }
+  WorkerConfig& with_cpu(int c) { cpu = c; return *this; }
+  WorkerConfig& with_name(std::string n) { name = std::move(n); return *this; }
+};
+
+/// Settings of a pool. Every field has a usable default; create() checks them all and
+/// reports the first problem as InvalidArgument (or FailedPrecondition for placement).
+struct PoolConfig {
+  std::size_t num_workers = 1;
+  /// Pin each worker to its own physical core (SMT siblings skipped), in topology order,
+  /// and bind its memory to that core's NUMA node.
+  bool cpu_affinity = false;
+  /// With cpu_affinity: allow more workers than physical cores (they then share cores).
+  bool allow_oversubscription = false;
+  /// Slots of each worker's external inbox (rounded up to a power of two).
+  std::size_t queue_capacity = 1024;
+  /// Slots of each worker-to-worker lane (one SPSC channel per ordered pair of workers,
+  /// so the mesh holds num_workers^2 of them).
+  std::size_t mesh_capacity = 256;
+  /// Messages handled per loop iteration, at most, before tick() runs.
+  std::size_t batch_size = 64;
+  /// How an idle worker waits for work: spin, yield, then park in the kernel.
+  WaitPolicy wait{};
+  /// When set, an idle worker also wakes up this often to run tick(). Unset: an idle
+  /// worker sleeps until a message arrives, and tick() runs after every batch.
+  std::optional<absl::Duration> idle_tick;
+  FullPolicy full_policy = FullPolicy::block;
+  FaultPolicy fault_policy = FaultPolicy::continue_running;
+  /// Stamp Envelope::sequence (a counter per lane, kept by the receiving worker).
+  bool sequence_numbers = false;
+  /// Stamp Envelope::sent_at (reads the clock once per send).
+  bool timestamps = false;
+  /// Prefix of the workers' thread names.
+  std::string name = "sn";
+  /// Per-worker settings, by index; may be shorter than num_workers.
+  std::vector<WorkerConfig> workers;
+
+  PoolConfig& with_num_workers(std::size_t n) { num_workers = n; return *this; }
+  PoolConfig& with_cpu_affinity(bool on) { cpu_affinity = on; return *this; }
+  PoolConfig& with_oversubscription(bool allowed) { allow_oversubscription = allowed; return *this; }
+  PoolConfig& with_queue_capacity(std::size_t n) { queue_capacity = n; return *this; }
+  PoolConfig& with_mesh_capacity(std::size_t n) { mesh_capacity = n; return *this; }
+  PoolConfig& with_batch_size(std::size_t n) { batch_size = n; return *this; }
+  PoolConfig& with_wait_policy(WaitPolicy w) { wait = w; return *this; }
+  PoolConfig& with_idle_tick(absl::Duration every) { idle_tick = every; return *this; }
+  PoolConfig& with_full_policy(FullPolicy p) { full_policy = p; return *this; }
+  PoolConfig& with_fault_policy(FaultPolicy p) { fault_policy = p; return *this; }
+  PoolConfig& with_sequence_numbers(bool on) { sequence_numbers = on; return *this; }
+  PoolConfig& with_timestamps(bool on) { timestamps = on; return *this; }
+  PoolConfig& with_name(std::string n) { name = std::move(n); return *this; }
+  /// Settings for worker `index` (which must be below num_workers when the pool is created).
+  PoolConfig& with_worker(std::size_t index, WorkerConfig config) {
+    if (workers.size() <= index) workers.resize(index + 1);
+    workers[index] = std::move(config);
+    return *this;
+  }
+};
+
+/// One worker's settings after defaults, checks and placement.
+struct ResolvedWorkerConfig {
+  std::size_t queue_capacity = 0;
+  std::size_t batch_size = 0;
+  WaitPolicy wait{};
+  int cpu = -1;  ///< -1: not pinned.
+  std::string name;
+};
+
+/// Checks `config` and works out every worker's settings, including its CPU when
+/// cpu_affinity is on. InvalidArgument for a bad value, FailedPrecondition when the
+/// machine cannot place the workers as asked.
+absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& config);
+
+}  // namespace sn

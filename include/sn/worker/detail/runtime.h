@@ -1,0 +1,216 @@
+// Internal: the parts of a pool that do not depend on the worker class: what travels in
+// the queues, the per-worker control block, and the outbox. Users need not read this file.
+//
+// Wiring of a pool of n workers:
+//   - inbox[j]    MPSC, external producers -> worker j (any thread may send);
+//   - lane[i][j]  SPSC, worker i -> worker j, for every ordered pair (i == j included);
+//   - doorbell[j] the one place worker j parks; every send into any of j's inputs rings it.
+//   - control[j]  a word of flags (stop, drain, exit) that worker j reads before it takes
+//                 any data, so control never queues behind data.
+//
+// Memory ordering:
+//   - Data: the channels' own protocol (see sn/channel/detail/ring.h).
+//   - Sleeping: worker j parks on doorbell[j] with the channels' Dekker handshake
+//     (park.h): it registers, runs the heavy barrier and re-checks every input and its
+//     control word; a sender publishes into the channel (P1) and then calls
+//     doorbell[j].notify() (P2, P3), so either the re-check sees the value or the sender
+//     sees the registration and wakes it.
+//   - Control: the controller sets flags with fetch_or (seq_cst) and then wakes the
+//     doorbell with full fences on its side (notify with asymmetric = false); the worker
+//     reads the word with acquire, which pairs with that fetch_or.
+//   - Counters are single-writer (relaxed load + store by the owner, relaxed loads by
+//     readers) except `remote_dropped`, which senders on other threads fetch_add.
+//   - Quiescence (graceful shutdown): `activity` turns odd (relaxed store) before the
+//     worker takes the first message of a batch or flushes its outbox, and even again
+//     (release store) after tick(). The odd store precedes, in program order, the
+//     release store that publishes the consumed head of that batch, so a reader that
+//     sees the head move also sees the odd value. See PoolCore::quiescent_wave.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "sn/cache_line.h"
+#include "sn/channel/channel.h"
+#include "sn/channel/detail/park.h"
+#include "sn/worker/config.h"
+#include "sn/worker/envelope.h"
+#include "sn/worker/heap.h"
+
+namespace sn::detail {
+
+/// Reaches a sender's ring, for the pool's any-thread sends into an MPSC inbox (which
+/// the ring allows; a Sender handle itself is for one thread at a time).
+struct ChannelAccess {
+  template <class T, ChannelKind K>
+  static Ring<T, K>* ring(const Sender<T, K>& s) noexcept {
+    return s.ring_;
+  }
+};
+
+/// What travels in the queues. The handler's Envelope is built from it; its sequence
+/// number is counted by the receiver, so it takes no room here.
+template <class M>
+struct Parcel {
+  M payload;
+  std::uint64_t key;
+  std::int64_t sent_ns;  // steady clock, only with PoolConfig::timestamps
+  Source source;
+};
+
+inline std::int64_t steady_now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// A growable FIFO in a worker's heap: the part of one lane that did not fit into the
+/// lane's channel. Worker thread only.
+template <class T>
+class Backlog {
+ public:
+  Backlog() noexcept = default;
+  Backlog(const Backlog&) = delete;
+  Backlog& operator=(const Backlog&) = delete;
+  Backlog(Backlog&& other) noexcept
+      : heap_(other.heap_),
+        slots_(std::exchange(other.slots_, nullptr)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        head_(std::exchange(other.head_, 0)),
+        size_(std::exchange(other.size_, 0)) {}
+  ~Backlog() {
+    clear();
+    WorkerHeap::deallocate(slots_);
+  }
+
+  void attach(WorkerHeap* heap) noexcept { heap_ = heap; }
+
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  T& front() noexcept { return slots_[head_]; }
+
+  /// False when the heap is out of memory; `value` is then untouched.
+  bool push(T& value) noexcept {
+    if (size_ == capacity_ && !grow()) return false;
+    ::new (&slots_[(head_ + size_) & (capacity_ - 1)]) T(std::move(value));
+    ++size_;
+    return true;
+  }
+  void pop() noexcept {
+    slots_[head_].~T();
+    head_ = (head_ + 1) & (capacity_ - 1);
+    --size_;
+  }
+  void clear() noexcept {
+    while (size_ != 0) pop();
+  }
+
+ private:
+  bool grow() noexcept {
+    const std::size_t capacity = capacity_ == 0 ? 16 : capacity_ * 2;
+    if (heap_ == nullptr || capacity > static_cast<std::size_t>(-1) / sizeof(T)) return false;
+    T* slots = static_cast<T*>(heap_->allocate(capacity * sizeof(T), alignof(T)));
+    if (slots == nullptr) return false;
+    for (std::size_t i = 0; i < size_; ++i) {
+      T& from = slots_[(head_ + i) & (capacity_ - 1)];
+      ::new (&slots[i]) T(std::move(from));
+      from.~T();
+    }
+    WorkerHeap::deallocate(slots_);
+    slots_ = slots;
+    capacity_ = capacity;
+    head_ = 0;
+    return true;
+  }
+
+  WorkerHeap* heap_ = nullptr;
+  T* slots_ = nullptr;
+  std::size_t capacity_ = 0;  // a power of two, or 0
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+/// A counter with one writing thread: relaxed load + store, no read-modify-write.
+struct OwnedCounter {
+  std::atomic<std::uint64_t> value{0};
+  void add(std::uint64_t n) noexcept { value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+
+/// Control flags of one worker.
+enum ControlFlag : std::uint32_t {
+  kStop = 1u << 0,   // stop after the current batch (stop(), or a fault under stop_pool)
+  kDrain = 1u << 1,  // graceful shutdown began: no idle ticks; exit when told
+  kExit = 1u << 2,   // the pool is quiescent: leave the loop
+};
+
+/// Everything about one worker that other threads touch, grouped by the thread that writes it.
+template <class M>
+struct WorkerCore {
+  using InboxTx = Sender<Parcel<M>, ChannelKind::mpsc>;
+  using InboxRx = Receiver<Parcel<M>, ChannelKind::mpsc>;
+  using LaneTx = Sender<Parcel<M>, ChannelKind::spsc>;
+  using LaneRx = Receiver<Parcel<M>, ChannelKind::spsc>;
+
+  // ---- written by the worker thread (relaxed stores), read by stats() and shutdown.
+  struct alignas(kFalseSharingRange) Owned {
+    OwnedCounter processed, failed, batches, ticks, restarts, parks, parked_ns, sent, rejected;
+    OwnedCounter dropped_at_stop;            // its outbox's messages at stop (for their destinations: see remote)
+    std::atomic<std::uint64_t> activity{0};  // odd while a batch or flush is in progress
+    std::atomic<std::uint64_t> outbox_pending{0};
+    std::atomic<int> cpu{-1};
+    std::atomic<bool> memory_bound{false};
+  } owned;
+
+  // ---- written by senders on any thread (fetch_add), rare: drops under FullPolicy::drop.
+  struct alignas(kFalseSharingRange) Remote {
+    std::atomic<std::uint64_t> dropped_full{0};  // accepted, then destroyed for lack of room
+    std::atomic<std::uint64_t> dropped_at_stop{0};  // accepted, still queued when the pool stopped
+  } remote;
+
+  // ---- written by the controller (stop/shutdown/fault), read by the worker every iteration.
+  struct alignas(kFalseSharingRange) Control {
+    std::atomic<std::uint32_t> flags{0};
+  } control;
+
+  ParkingLot doorbell;
+
+  // ---- set up before the thread starts; then the handles are the worker thread's.
+  InboxTx inbox_tx;  // never used as a handle: sends go through inbox_ring, from any thread
+  InboxRx inbox_rx;
+  Ring<Parcel<M>, ChannelKind::mpsc>* inbox_ring = nullptr;
+  std::vector<LaneRx> lanes_in;   // [i]: from worker i
+  std::vector<LaneTx> lanes_out;  // [j]: to worker j
+  ResolvedWorkerConfig config;
+  bool asymmetric = false;
+
+  /// Wakes the worker if it sleeps. Call after publishing into one of its inputs.
+  void ring_doorbell() noexcept { doorbell.notify(asymmetric, 1); }
+
+  /// Sets control flags and wakes the worker, from any thread.
+  void signal(std::uint32_t flags) noexcept {
+    control.flags.fetch_or(flags, std::memory_order_seq_cst);  // pairs with the worker's acquire load
+    doorbell.notify(false, 1);
+  }
+  std::uint32_t flags() const noexcept { return control.flags.load(std::memory_order_acquire); }
+
+  /// Whether any input has a message now. Worker thread (the consumer) only.
+  bool input_ready() const noexcept {
+    if (inbox_rx.ready()) return true;
+    for (const LaneRx& lane : lanes_in) {
+      if (lane.ready()) return true;
+    }
+    return false;
+  }
+};
+
+}  // namespace sn::detail

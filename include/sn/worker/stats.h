@@ -1,0 +1,76 @@
+// What a pool reports about itself while it runs: per-worker and pool-wide counters.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace sn {
+
+/// A snapshot of one worker. Counters only grow; each is exact, but they are read one by
+/// one while the worker runs, so a snapshot of a busy worker is not one instant.
+struct WorkerStats {
+  std::size_t index = 0;
+  std::string name;
+  int cpu = -1;                  ///< The CPU it is pinned to; -1 when not pinned.
+  bool memory_bound = false;     ///< Whether its memory is bound to that CPU's NUMA node.
+  std::uint64_t processed = 0;   ///< Messages handled successfully.
+  std::uint64_t failed = 0;      ///< Messages whose handler threw or returned an error.
+  std::uint64_t dropped = 0;     ///< Messages for this worker destroyed unhandled: full
+                                 ///< queue under FullPolicy::drop, or left over at stop().
+  std::uint64_t batches = 0;     ///< Loop iterations that handled at least one message.
+  std::uint64_t ticks = 0;       ///< Calls of tick().
+  std::uint64_t restarts = 0;    ///< State rebuilds under FaultPolicy::restart.
+  std::uint64_t parks = 0;       ///< Times it slept in the kernel for lack of work.
+  absl::Duration time_parked;    ///< Total time asleep in the kernel.
+  std::uint64_t queue_depth = 0; ///< Messages waiting in its inbox and incoming lanes, plus
+                                 ///< its own outbox (messages it sent that did not fit yet).
+  std::uint64_t sent = 0;        ///< Messages it sent to workers that were accepted.
+  std::uint64_t rejected = 0;    ///< Its sends that were refused and handed back.
+
+  /// Messages per batch, on average.
+  double mean_batch_size() const noexcept {
+    return batches == 0 ? 0.0 : static_cast<double>(processed + failed) / static_cast<double>(batches);
+  }
+};
+
+/// A snapshot of a pool: its workers and their totals.
+///
+/// Accounting: every message the pool accepted is handled (processed or failed), dropped,
+/// or still in flight. Once shutdown() or stop() has returned,
+///   accepted == processed + failed + dropped
+/// holds exactly, and in_flight() is 0. Refused sends (rejected) were never accepted.
+struct PoolStats {
+  std::uint64_t accepted = 0;  ///< Sends that the pool took: external and worker-to-worker,
+                               ///< including those then dropped under FullPolicy::drop.
+  std::uint64_t rejected = 0;  ///< Sends refused with the value handed back: full under
+                               ///< FullPolicy::fail, closed, or an invalid destination.
+  std::uint64_t processed = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t batches = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t restarts = 0;
+  std::uint64_t parks = 0;
+  absl::Duration time_parked;
+  std::uint64_t queue_depth = 0;
+  std::uint64_t hook_faults = 0;  ///< Exceptions from tick() and on_stop() (they handle no message).
+  bool running = false;  ///< False once shutdown or stop has begun (or a fault stopped it).
+  std::vector<WorkerStats> workers;
+
+  /// Accepted messages not yet handled or dropped (0 when the counters were read mid-update).
+  std::uint64_t in_flight() const noexcept {
+    const std::uint64_t done = processed + failed + dropped;
+    return accepted > done ? accepted - done : 0;
+  }
+  /// Whether every accepted message is accounted for.
+  bool balanced() const noexcept { return accepted == processed + failed + dropped; }
+  double mean_batch_size() const noexcept {
+    return batches == 0 ? 0.0 : static_cast<double>(processed + failed) / static_cast<double>(batches);
+  }
+};
+
+}  // namespace sn

@@ -1,0 +1,728 @@
+// sn::WorkerPool: runs one Worker per thread (pinned, if asked), routes keyed messages to
+// them, and shuts them down without losing any.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "sn/channel/channel.h"
+#include "sn/channel/result.h"
+#include "sn/partitioners/hash.h"
+#include "sn/partitioners/partitioner.h"
+#include "sn/worker.h"
+#include "sn/worker/arena.h"
+#include "sn/worker/config.h"
+#include "sn/worker/context.h"
+#include "sn/worker/detail/runtime.h"
+#include "sn/worker/heap.h"
+#include "sn/worker/stats.h"
+
+namespace sn {
+
+namespace detail {
+
+/// Pins the calling thread to `cpu` (when >= 0), binds its memory to that CPU's NUMA
+/// node where the machine allows (reported through *memory_bound) and names the thread.
+absl::Status place_current_thread(int cpu, const std::string& name, bool* memory_bound);
+
+/// A readable description of the exception being handled, for a fault's status.
+std::string describe_current_exception();
+
+}  // namespace detail
+
+/// A pool of workers of type W, one thread each.
+///
+/// Threads: send(), send_to(), broadcast(), stats() and status() may be called from any
+/// thread, concurrently, while the pool runs. shutdown() and stop() may be called from any
+/// thread except the pool's own workers; the first one to run does the work and later calls
+/// return at once. Nothing may be called while the pool is being destroyed.
+///
+/// Messages: every message the pool accepts is handled (processed or failed) or counted as
+/// dropped; PoolStats says which. A send that is refused hands the value back.
+template <class W>
+class WorkerPool {
+  static_assert(WorkerType<W>,
+                "W must derive from sn::Worker<State, Message> and define "
+                "handle_message(State&, sn::Envelope<Message>) returning void or absl::Status");
+
+ public:
+  using worker_type = W;
+  using State = typename W::state_type;
+  using Message = typename W::message_type;
+
+  /// Creates the pool and starts its workers. Returns once every worker has built its
+  /// State and run on_start, or with the first error (bad config, placement, init) after
+  /// stopping the workers that did start.
+  ///
+  /// `partitioner(key, n)` picks the worker for send(key, ...); see sn::Partitioner.
+  /// `factory(index)` makes worker `index`, returning W or std::unique_ptr<W>; it is
+  /// called here, on the calling thread, once per worker, in index order.
+  template <Partitioner P, class Factory>
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, P partitioner,
+                                                            Factory&& factory) {
+    absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolved = resolve(config);
+    if (!resolved.ok()) return resolved.status();
+    std::unique_ptr<WorkerPool> pool(new WorkerPool());
+    if (absl::Status s = pool->wire(config, std::move(*resolved), std::move(partitioner)); !s.ok()) return s;
+    for (std::size_t i = 0; i < config.num_workers; ++i) {
+      absl::StatusOr<std::unique_ptr<W>> w = make_worker(factory, i);
+      if (!w.ok()) return w.status();
+      pool->workers_.push_back(std::move(*w));
+    }
+    if (absl::Status s = pool->start(); !s.ok()) return s;
+    return pool;
+  }
+  /// With the stable HashPartitioner.
+  template <class Factory>
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, Factory&& factory) {
+    return create(config, HashPartitioner{}, std::forward<Factory>(factory));
+  }
+  /// With the stable HashPartitioner and default-constructed workers.
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config)
+    requires std::is_default_constructible_v<W>
+  {
+    return create(config, HashPartitioner{}, [](std::size_t) { return std::make_unique<W>(); });
+  }
+
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  /// Shuts down gracefully (see shutdown()).
+  ~WorkerPool() { (void)shutdown(); }
+
+  std::size_t size() const noexcept { return shared_->size(); }
+
+  /// Sends `msg` to the worker that owns `key`. Under FullPolicy::block this waits while
+  /// that worker's inbox is full (from a worker's own thread it never waits: see
+  /// WorkerContext::send). Results: `ok`; `full` (FullPolicy::fail) and `closed` (shut
+  /// down or stopped) leave the value with the caller; `dropped` (FullPolicy::drop)
+  /// destroyed it.
+  SendResult send(std::uint64_t key, Message&& msg) noexcept {
+    return send_to(shared_->partition(key, size()), std::move(msg), key);
+  }
+  SendResult send(std::uint64_t key, const Message& msg) requires std::is_copy_constructible_v<Message> {
+    Message copy(msg);
+    return send(key, std::move(copy));
+  }
+
+  /// Sends to worker `index`; as send(), plus `invalid` when there is no such worker.
+  SendResult send_to(std::size_t index, Message&& msg, std::uint64_t key = 0) noexcept {
+    if (detail::t_current_pool == shared_.get()) [[unlikely]] {
+      return static_cast<WorkerContext<Message>*>(detail::t_current_context)->send_to(index, std::move(msg), key);
+    }
+    if (index >= size()) [[unlikely]] {
+      shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
+      return SendResult::invalid;
+    }
+    detail::WorkerCore<Message>& core = *shared_->cores[index];
+    detail::Parcel<Message> parcel{std::move(msg), key, shared_->timestamps ? detail::steady_now_ns() : 0,
+                                   Source::external()};
+    auto* ring = core.inbox_ring;
+    auto attempt = [&] {
+      return ring->try_push(1, [&](std::size_t) -> detail::Parcel<Message>&& { return std::move(parcel); }).status;
+    };
+    SendResult r = attempt();
+    if (r == SendResult::full) [[unlikely]] {
+      switch (shared_->full_policy) {
+        case FullPolicy::block:
+          r = detail::block_on(ring->senders_lot(), ring->wait_policy(), ring->asymmetric(), absl::InfiniteFuture(),
+                               SendResult::full, SendResult::timeout, attempt);
+          break;
+        case FullPolicy::drop:
+          core.remote.dropped_full.fetch_add(1, std::memory_order_relaxed);
+          return SendResult::dropped;
+        case FullPolicy::fail:
+          break;
+      }
+    }
+    if (r == SendResult::ok) [[likely]] {
+      core.ring_doorbell();
+      return r;
+    }
+    msg = std::move(parcel.payload);
+    shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
+    return r;
+  }
+  SendResult send_to(std::size_t index, const Message& msg, std::uint64_t key = 0)
+    requires std::is_copy_constructible_v<Message>
+  {
+    Message copy(msg);
+    return send_to(index, std::move(copy), key);
+  }
+
+  /// Sends a copy to every worker. `count` is how many accepted it; `status` is `ok`
+  /// when all did, else the first other result.
+  SendBatchResult broadcast(const Message& msg) requires std::is_copy_constructible_v<Message> {
+    SendBatchResult result{0, SendResult::ok};
+    for (std::size_t j = 0; j < size(); ++j) {
+      const SendResult r = send_to(j, msg);
+      if (r == SendResult::ok) {
+        ++result.count;
+      } else if (result.status == SendResult::ok) {
+        result.status = r;
+      }
+    }
+    return result;
+  }
+
+  /// Graceful shutdown: refuses new external sends (`closed`), lets the workers handle
+  /// every message already accepted, including those they send each other while draining,
+  /// then runs on_stop on each and joins the threads. Returns the first fault that stopped
+  /// the pool (FaultPolicy::stop_pool, or an init failure on restart), else OK.
+  absl::Status shutdown() {
+    std::lock_guard lock(lifecycle_mu_);
+    if (!finished_) {
+      shared_->closing.store(true, std::memory_order_release);
+      for (auto& core : shared_->cores) core->inbox_tx.close();
+      for (auto& core : shared_->cores) core->signal(detail::kDrain);
+      if (wait_until_quiescent()) {
+        for (auto& core : shared_->cores) core->signal(detail::kExit);
+      } else {
+        shared_->stop_all();  // a fault stopped the pool while it drained
+      }
+      finish();
+    }
+    return status();
+  }
+
+  /// Stops every worker after its current batch, runs on_stop on each and joins the
+  /// threads. Returns how many accepted messages were left unhandled; they are destroyed
+  /// and counted as dropped. Later calls return 0.
+  std::uint64_t stop() {
+    std::lock_guard lock(lifecycle_mu_);
+    if (finished_) return 0;
+    shared_->stop_all();
+    return finish();
+  }
+
+  /// The first fault that stopped the pool, or OK.
+  absl::Status status() const {
+    std::lock_guard lock(shared_->fault_mu);
+    return shared_->fault;
+  }
+
+  /// Whether the pool still takes messages.
+  bool running() const noexcept { return !shared_->closing.load(std::memory_order_acquire); }
+
+  /// A snapshot of every worker and the totals, readable from any thread at any time.
+  PoolStats stats() const {
+    PoolStats total;
+    total.running = running();
+    total.workers.reserve(size());
+    // Done counters first, accepted after: both only grow, so accepted >= done.
+    for (std::size_t j = 0; j < size(); ++j) {
+      const detail::WorkerCore<Message>& core = *shared_->cores[j];
+      WorkerStats& w = total.workers.emplace_back();
+      w.index = j;
+      w.name = core.config.name;
+      w.cpu = core.owned.cpu.load(std::memory_order_relaxed);
+      w.memory_bound = core.owned.memory_bound.load(std::memory_order_relaxed);
+      w.processed = core.owned.processed.get();
+      w.failed = core.owned.failed.get();
+      w.dropped = core.remote.dropped_full.load(std::memory_order_relaxed) +
+                  core.remote.dropped_at_stop.load(std::memory_order_relaxed);
+      w.batches = core.owned.batches.get();
+      w.ticks = core.owned.ticks.get();
+      w.restarts = core.owned.restarts.get();
+      w.parks = core.owned.parks.get();
+      w.time_parked = absl::Nanoseconds(core.owned.parked_ns.get());
+      w.sent = core.owned.sent.get();
+      w.rejected = core.owned.rejected.get();
+      w.queue_depth = core.inbox_rx.stats().approx_depth + core.owned.outbox_pending.load(std::memory_order_relaxed);
+      for (const auto& lane : core.lanes_in) w.queue_depth += lane.stats().approx_depth;
+    }
+    for (const WorkerStats& w : total.workers) {
+      total.processed += w.processed;
+      total.failed += w.failed;
+      total.dropped += w.dropped;
+      total.batches += w.batches;
+      total.ticks += w.ticks;
+      total.restarts += w.restarts;
+      total.parks += w.parks;
+      total.time_parked += w.time_parked;
+      total.queue_depth += w.queue_depth;
+      total.rejected += w.rejected;
+    }
+    total.rejected += shared_->external_rejected.load(std::memory_order_relaxed);
+    total.hook_faults = hook_faults_.load(std::memory_order_relaxed);
+    for (std::size_t j = 0; j < size(); ++j) {
+      const detail::WorkerCore<Message>& core = *shared_->cores[j];
+      total.accepted += core.inbox_tx.stats().sent + core.owned.sent.get() +
+                        core.remote.dropped_full.load(std::memory_order_relaxed);
+    }
+    return total;
+  }
+
+ private:
+  using Core = detail::WorkerCore<Message>;
+  using Parcel = detail::Parcel<Message>;
+  using Context = WorkerContext<Message>;
+
+  WorkerPool() : shared_(std::make_unique<detail::PoolShared<Message>>()) {}
+
+  template <class Factory>
+  static absl::StatusOr<std::unique_ptr<W>> make_worker(Factory& factory, std::size_t index) {
+    using Made = std::invoke_result_t<Factory&, std::size_t>;
+    static_assert(std::is_same_v<Made, W> || std::is_same_v<Made, std::unique_ptr<W>>,
+                  "the factory must return W or std::unique_ptr<W> for a worker index");
+    try {
+      std::unique_ptr<W> w;
+      if constexpr (std::is_same_v<Made, W>) {
+        w.reset(new W(factory(index)));
+      } else {
+        w = factory(index);
+      }
+      if (w == nullptr) return absl::InvalidArgumentError(absl::StrCat("sn::WorkerPool: the factory returned no worker for index ", index));
+      return w;
+    } catch (...) {
+      return absl::InternalError(absl::StrCat("sn::WorkerPool: the factory failed for worker ", index, ": ",
+                                              detail::describe_current_exception()));
+    }
+  }
+
+  // ------------------------------------------------------------------ setup
+
+  template <class P>
+  absl::Status wire(const PoolConfig& config, std::vector<ResolvedWorkerConfig> resolved, P partitioner) {
+    detail::PoolShared<Message>& shared = *shared_;
+    const std::size_t n = resolved.size();
+    shared.partition = [p = std::move(partitioner)](std::uint64_t key, std::size_t workers) -> std::size_t {
+      return static_cast<std::size_t>(p(key, workers));
+    };
+    shared.full_policy = config.full_policy;
+    shared.fault_policy = config.fault_policy;
+    shared.timestamps = config.timestamps;
+    shared.sequence_numbers = config.sequence_numbers;
+    idle_tick_ = config.idle_tick;
+    for (std::size_t j = 0; j < n; ++j) {
+      auto core = std::make_unique<Core>();
+      core->config = std::move(resolved[j]);
+      const ChannelOptions options = ChannelOptions().with_wait_policy(config.wait);
+      auto inbox = Channel<Parcel>::mpsc(core->config.queue_capacity, options);
+      if (!inbox.ok()) return inbox.status();
+      core->inbox_tx = std::move(inbox.sender());
+      core->inbox_rx = std::move(inbox.receiver());
+      core->inbox_ring = detail::ChannelAccess::ring(core->inbox_tx);
+      core->asymmetric = core->inbox_ring->asymmetric();
+      shared.cores.push_back(std::move(core));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        auto lane = Channel<Parcel>::spsc(config.mesh_capacity);
+        if (!lane.ok()) return lane.status();
+        shared.cores[i]->lanes_out.push_back(std::move(lane.sender()));
+        shared.cores[j]->lanes_in.push_back(std::move(lane.receiver()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status start() {
+    threads_.reserve(size());
+    for (std::size_t i = 0; i < size(); ++i) {
+      try {
+        threads_.emplace_back([this, i] { run(i); });
+      } catch (const std::system_error& e) {
+        report_started(absl::ResourceExhaustedError(absl::StrCat("sn::WorkerPool: cannot start worker ", i, ": ", e.what())));
+        for (std::size_t k = i + 1; k < size(); ++k) report_started(absl::CancelledError());
+        break;
+      }
+    }
+    absl::Status first;
+    {
+      std::unique_lock lock(start_mu_);
+      start_cv_.wait(lock, [&] { return started_ == size(); });
+      first = start_error_;
+    }
+    if (!first.ok()) {
+      (void)stop();
+      return first;
+    }
+    return absl::OkStatus();
+  }
+
+  void report_started(absl::Status status) {
+    std::lock_guard lock(start_mu_);
+    if (start_error_.ok() && !status.ok()) start_error_ = std::move(status);
+    if (++started_ == size()) start_cv_.notify_all();
+  }
+
+  // ------------------------------------------------------------------ the worker thread
+
+  /// Holds the State in the worker's heap; builds it with W::init() when W has one.
+  class StateBox {
+   public:
+    explicit StateBox(WorkerHeap& heap) noexcept : heap_(heap) {}
+    ~StateBox() { destroy(); }
+    StateBox(const StateBox&) = delete;
+    StateBox& operator=(const StateBox&) = delete;
+
+    State& operator*() noexcept { return *state_; }
+
+    absl::Status build(W& w) {
+      void* memory = heap_.allocate(sizeof(State), alignof(State));
+      if (memory == nullptr) return absl::ResourceExhaustedError("sn::WorkerPool: no memory for the worker's State");
+      try {
+        if constexpr (requires { w.init(); }) {
+          using Init = decltype(w.init());
+          static_assert(std::is_same_v<Init, State> || std::is_same_v<Init, absl::StatusOr<State>>,
+                        "init() must return State or absl::StatusOr<State>");
+          if constexpr (std::is_same_v<Init, State>) {
+            state_ = ::new (memory) State(w.init());
+          } else {
+            absl::StatusOr<State> made = w.init();
+            if (!made.ok()) {
+              WorkerHeap::deallocate(memory);
+              return made.status();
+            }
+            state_ = ::new (memory) State(std::move(*made));
+          }
+        } else {
+          static_assert(std::is_default_constructible_v<State>,
+                        "a State that is not default-constructible needs W::init()");
+          state_ = ::new (memory) State();
+        }
+      } catch (...) {
+        WorkerHeap::deallocate(memory);
+        return absl::InternalError(absl::StrCat("init() threw: ", detail::describe_current_exception()));
+      }
+      return absl::OkStatus();
+    }
+
+    void destroy() noexcept {
+      if (state_ == nullptr) return;
+      state_->~State();
+      WorkerHeap::deallocate(std::exchange(state_, nullptr));
+    }
+
+   private:
+    WorkerHeap& heap_;
+    State* state_ = nullptr;
+  };
+
+  /// Runs a hook; an exception becomes a status.
+  template <class Fn>
+  static absl::Status guarded(Fn&& fn) noexcept {
+    try {
+      fn();
+      return absl::OkStatus();
+    } catch (...) {
+      return absl::InternalError(detail::describe_current_exception());
+    }
+  }
+
+  void run(std::size_t i) {
+    Core& core = *shared_->cores[i];
+    bool memory_bound = false;
+    absl::Status placed = detail::place_current_thread(core.config.cpu, core.config.name, &memory_bound);
+    core.owned.cpu.store(placed.ok() ? core.config.cpu : -1, std::memory_order_relaxed);
+    core.owned.memory_bound.store(memory_bound, std::memory_order_relaxed);
+    if (!placed.ok()) {
+      report_started(std::move(placed));
+      return;
+    }
+    std::optional<WorkerHeap> heap;
+    try {
+      heap.emplace();
+    } catch (const std::bad_alloc&) {
+      report_started(absl::ResourceExhaustedError(absl::StrCat("sn::WorkerPool: worker ", i, ": no heap")));
+      return;
+    }
+    TickArena arena(*heap);
+    Context context(i, shared_.get(), &*heap, &arena);
+    W& w = *workers_[i];
+    w.context_ = &context;
+    detail::t_current_pool = shared_.get();
+    detail::t_current_context = &context;
+    StateBox state(*heap);
+    absl::Status started = state.build(w);
+    if (started.ok()) {
+      if constexpr (requires { w.on_start(*state); }) started = guarded([&] { w.on_start(*state); });
+    }
+    if (!started.ok()) {
+      report_started(absl::Status(started.code(), absl::StrCat("sn::WorkerPool: worker ", i, " did not start: ", started.message())));
+    } else {
+      report_started(absl::OkStatus());
+      loop(core, context, w, state, arena);
+      context.refusing_ = true;
+      if constexpr (requires { w.on_stop(*state); }) note_hook_fault(i, "on_stop", guarded([&] { w.on_stop(*state); }));
+    }
+    state.destroy();
+    const std::uint64_t left = context.discard_outboxes();
+    if (left != 0) shared_->left_in_outboxes.fetch_add(left, std::memory_order_relaxed);
+    detail::t_current_pool = nullptr;
+    detail::t_current_context = nullptr;
+    w.context_ = nullptr;
+  }
+
+  /// The tick loop: take up to batch_size messages, handle them, tick, reset the arena;
+  /// wait (spin, yield, park) only when there was nothing to do.
+  void loop(Core& core, Context& context, W& w, StateBox& state, TickArena& arena) {
+    const std::size_t n = size();
+    const std::size_t inputs = n + 1;  // lanes 0..n-1, then the inbox
+    const std::size_t batch = core.config.batch_size;
+    const bool sequences = shared_->sequence_numbers;
+    const bool timestamps = shared_->timestamps;
+    const std::optional<absl::Duration> idle_tick = idle_tick_;
+    std::vector<std::uint64_t> next_sequence(inputs, 0);
+    std::uint64_t activity = 0;
+    std::size_t first_input = 0;
+    bool busy = false;     // activity is odd
+    bool halted = false;   // a fault stopped the pool in this batch
+    std::uint64_t processed = 0, failed = 0;
+    absl::Time last_tick = idle_tick ? absl::Now() : absl::InfinitePast();
+
+    auto begin_busy = [&] {
+      if (!busy) {
+        core.owned.activity.store(++activity, std::memory_order_relaxed);  // odd: see runtime.h
+        busy = true;
+      }
+    };
+    auto end_busy = [&] {
+      if (busy) {
+        core.owned.activity.store(++activity, std::memory_order_release);  // even
+        busy = false;
+      }
+    };
+    auto fault = [&](absl::Status why) {
+      ++failed;
+      switch (shared_->fault_policy) {
+        case FaultPolicy::continue_running:
+          return;
+        case FaultPolicy::restart:
+          state.destroy();
+          if (absl::Status rebuilt = state.build(w); !rebuilt.ok()) {
+            shared_->record_fault(absl::Status(rebuilt.code(), absl::StrCat("sn::WorkerPool: worker ", context.index(),
+                                                                             ": restart failed: ", rebuilt.message())));
+            shared_->stop_all();
+            halted = true;
+            return;
+          }
+          core.owned.restarts.add(1);
+          return;
+        case FaultPolicy::stop_pool:
+          shared_->record_fault(absl::Status(why.code(), absl::StrCat("sn::WorkerPool: worker ", context.index(),
+                                                                       ": handler failed: ", why.message())));
+          shared_->stop_all();
+          halted = true;
+          return;
+      }
+    };
+    auto handle = [&](Parcel&& parcel, std::size_t input) {
+      begin_busy();
+      if (halted) [[unlikely]] {
+        core.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      Envelope<Message> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
+      if (sequences) envelope.sequence = next_sequence[input]++;
+      if (timestamps) {
+        envelope.sent_at = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(parcel.sent_ns));
+      }
+      const bool needs_reason = shared_->fault_policy == FaultPolicy::stop_pool;
+      try {
+        if constexpr (std::is_void_v<detail::HandleResult<W>>) {
+          w.handle_message(*state, std::move(envelope));
+          ++processed;
+        } else {
+          absl::Status s = w.handle_message(*state, std::move(envelope));
+          if (s.ok()) [[likely]] {
+            ++processed;
+          } else {
+            fault(std::move(s));
+          }
+        }
+      } catch (...) {
+        fault(needs_reason ? absl::InternalError(absl::StrCat("threw: ", detail::describe_current_exception()))
+                           : absl::InternalError("threw"));
+      }
+    };
+    auto run_tick = [&] {
+      if constexpr (requires { w.tick(*state); }) {
+        if (!halted) note_hook_fault(context.index(), "tick", guarded([&] { w.tick(*state); }));
+      }
+      core.owned.ticks.add(1);
+      arena.reset();
+    };
+
+    for (;;) {
+      const std::uint32_t flags = core.flags();
+      if ((flags & (detail::kStop | detail::kExit)) != 0) return;
+
+      // Control first (above), then what this worker owes others, then its inputs.
+      if (context.outbox_total_ != 0) {
+        begin_busy();
+        context.flush_outboxes();
+      }
+      std::size_t taken = 0;
+      for (std::size_t k = 0; k < inputs && taken < batch; ++k) {
+        std::size_t input = first_input + k;
+        if (input >= inputs) input -= inputs;
+        if (input == n) {
+          // Backpressure: while this worker owes messages to full lanes, external
+          // producers wait instead of adding to the work.
+          if (context.outbox_total_ != 0) continue;
+          taken += core.inbox_rx.consume(batch - taken, [&](Parcel&& p) { handle(std::move(p), n); }).count;
+        } else {
+          taken += core.lanes_in[input].consume(batch - taken, [&](Parcel&& p) { handle(std::move(p), input); }).count;
+        }
+      }
+      first_input = first_input + 1 == inputs ? 0 : first_input + 1;
+
+      if (taken != 0) {
+        run_tick();
+        core.owned.processed.add(std::exchange(processed, 0));
+        core.owned.failed.add(std::exchange(failed, 0));
+        core.owned.batches.add(1);
+        end_busy();
+        if (idle_tick) last_tick = absl::Now();
+        continue;
+      }
+      end_busy();  // an outbox flush alone
+      if (halted) return;
+
+      // Nothing to do: wait for a message, a control flag, or a deadline.
+      absl::Time deadline = absl::InfiniteFuture();
+      if (idle_tick && (flags & detail::kDrain) == 0) deadline = last_tick + *idle_tick;
+      if (context.outbox_total_ != 0) deadline = std::min(deadline, absl::Now() + kOutboxRetry);
+      enum class Wake : std::uint8_t { idle, work, timed_out };
+      const Wake wake = detail::block_on(
+          core.doorbell, core.config.wait, core.asymmetric, deadline, Wake::idle, Wake::timed_out,
+          [&] { return core.input_ready() || core.flags() != flags ? Wake::work : Wake::idle; },
+          [&](absl::Duration slept) {
+            core.owned.parks.add(1);
+            core.owned.parked_ns.add(static_cast<std::uint64_t>(absl::ToInt64Nanoseconds(slept)));
+          });
+      if (wake == Wake::timed_out && idle_tick && (flags & detail::kDrain) == 0 && absl::Now() >= last_tick + *idle_tick) {
+        begin_busy();
+        run_tick();
+        end_busy();
+        last_tick = absl::Now();
+      }
+    }
+  }
+
+  void note_hook_fault(std::size_t index, const char* hook, absl::Status status) {
+    if (status.ok()) return;
+    hook_faults_.fetch_add(1, std::memory_order_relaxed);
+    if (shared_->fault_policy == FaultPolicy::stop_pool) {
+      shared_->record_fault(absl::Status(status.code(), absl::StrCat("sn::WorkerPool: worker ", index, ": ", hook,
+                                                                      " failed: ", status.message())));
+      shared_->stop_all();
+    }
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /// Waits until no message is anywhere and no worker is busy (see runtime.h). Returns
+  /// false if the pool was stopped meanwhile (a fault under stop_pool).
+  bool wait_until_quiescent() {
+    std::vector<std::uint64_t> previous, current;
+    bool previous_quiet = false;
+    absl::Duration pause = absl::Microseconds(10);
+    for (;;) {
+      for (const auto& core : shared_->cores) {
+        if ((core->flags() & detail::kStop) != 0) return false;
+      }
+      const bool quiet = quiescent_wave(current);
+      if (quiet && previous_quiet && current == previous) return true;
+      previous.swap(current);
+      previous_quiet = quiet;
+      absl::SleepFor(quiet ? absl::Microseconds(10) : pause);
+      pause = std::min(pause * 2, absl::Milliseconds(1));
+    }
+  }
+
+  /// One wave of the four-counter check: every lane's consumed then published count, every
+  /// outbox, then every activity word. Two equal waves in a row, each quiet, prove that at
+  /// an instant between them nothing was queued, owed or in progress; with external sends
+  /// refused, nothing can start again.
+  bool quiescent_wave(std::vector<std::uint64_t>& out) const {
+    out.clear();
+    bool quiet = true;
+    auto add_lane = [&](const ChannelStats& s) {  // stats() reads received before sent
+      out.push_back(s.received);
+      out.push_back(s.sent);
+      quiet = quiet && s.sent == s.received;
+    };
+    for (const auto& core : shared_->cores) {
+      add_lane(core->inbox_rx.stats());
+      for (const auto& lane : core->lanes_in) add_lane(lane.stats());
+    }
+    for (const auto& core : shared_->cores) {
+      const std::uint64_t pending = core->owned.outbox_pending.load(std::memory_order_acquire);
+      out.push_back(pending);
+      quiet = quiet && pending == 0;
+    }
+    for (const auto& core : shared_->cores) {
+      const std::uint64_t a = core->owned.activity.load(std::memory_order_acquire);  // pairs with the even store
+      out.push_back(a);
+      quiet = quiet && (a & 1) == 0;
+    }
+    return quiet;
+  }
+
+  /// Joins the workers and destroys what is still queued, counting it as dropped.
+  /// Returns how many accepted messages were left. Holds lifecycle_mu_.
+  std::uint64_t finish() {
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    std::uint64_t left = shared_->left_in_outboxes.load(std::memory_order_relaxed);
+    for (auto& core : shared_->cores) {
+      std::uint64_t here = 0;
+      auto discard = [&](auto& rx) {
+        while (rx.consume(static_cast<std::size_t>(-1), [](Parcel&&) {}).count != 0) {
+        }
+      };
+      const std::uint64_t before = core->inbox_rx.stats().received;
+      discard(core->inbox_rx);
+      here += core->inbox_rx.stats().received - before;
+      for (auto& lane : core->lanes_in) {
+        const std::uint64_t lane_before = lane.stats().received;
+        discard(lane);
+        here += lane.stats().received - lane_before;
+      }
+      if (here != 0) core->remote.dropped_at_stop.fetch_add(here, std::memory_order_relaxed);
+      left += here;
+    }
+    finished_ = true;
+    return left;
+  }
+
+  static constexpr absl::Duration kOutboxRetry = absl::Microseconds(50);
+
+  std::unique_ptr<detail::PoolShared<Message>> shared_;
+  std::vector<std::unique_ptr<W>> workers_;
+  std::vector<std::thread> threads_;
+  std::optional<absl::Duration> idle_tick_;
+  std::atomic<std::uint64_t> hook_faults_{0};
+
+  std::mutex start_mu_;
+  std::condition_variable start_cv_;
+  std::size_t started_ = 0;   // guarded by start_mu_
+  absl::Status start_error_;  // guarded by start_mu_
+
+  std::mutex lifecycle_mu_;
+  bool finished_ = false;  // guarded by lifecycle_mu_
+};
+
+}  // namespace sn

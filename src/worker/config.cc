@@ -1,0 +1,136 @@
+// Checking a PoolConfig and working out where each worker runs.
+#include "sn/worker/config.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "sn/channel/detail/ring.h"
+#include "sn/topology/affinity.h"
+
+namespace sn {
+namespace {
+
+// The mesh has num_workers^2 lanes; beyond this it costs more memory than any machine
+// has cores to use it with.
+constexpr std::size_t kMaxWorkers = 1024;
+
+absl::Status check_capacity(const std::string& what, std::size_t n) {
+  if (n == 0) return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: ", what, " must be at least 1"));
+  if (n > detail::kMaxCapacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sn::PoolConfig: ", what, " of ", n, " exceeds the maximum of ", detail::kMaxCapacity));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status check_batch(const std::string& what, std::size_t n) {
+  if (n == 0) return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: ", what, " must be at least 1"));
+  return absl::OkStatus();
+}
+
+bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+}  // namespace
+
+std::string_view to_string(FullPolicy p) noexcept {
+  switch (p) {
+    case FullPolicy::block: return "block";
+    case FullPolicy::fail: return "fail";
+    case FullPolicy::drop: return "drop";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(FaultPolicy p) noexcept {
+  switch (p) {
+    case FaultPolicy::continue_running: return "continue_running";
+    case FaultPolicy::restart: return "restart";
+    case FaultPolicy::stop_pool: return "stop_pool";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& config) {
+  const std::size_t n = config.num_workers;
+  if (n == 0) return absl::InvalidArgumentError("sn::PoolConfig: num_workers must be at least 1");
+  if (n > kMaxWorkers) {
+    return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: num_workers of ", n, " exceeds the maximum of ",
+                                                   kMaxWorkers, " (the mesh has num_workers^2 lanes)"));
+  }
+  if (config.workers.size() > n) {
+    return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: settings were given for worker ",
+                                                   config.workers.size() - 1, " but the pool has ", n, " workers"));
+  }
+  if (absl::Status s = check_capacity("queue_capacity", config.queue_capacity); !s.ok()) return s;
+  if (absl::Status s = check_capacity("mesh_capacity", config.mesh_capacity); !s.ok()) return s;
+  if (absl::Status s = check_batch("batch_size", config.batch_size); !s.ok()) return s;
+  if (config.idle_tick && *config.idle_tick <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("sn::PoolConfig: idle_tick must be positive");
+  }
+
+  std::vector<ResolvedWorkerConfig> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const WorkerConfig* w = i < config.workers.size() ? &config.workers[i] : nullptr;
+    ResolvedWorkerConfig& r = out[i];
+    r.queue_capacity = w && w->queue_capacity ? *w->queue_capacity : config.queue_capacity;
+    r.batch_size = w && w->batch_size ? *w->batch_size : config.batch_size;
+    r.wait = w && w->wait ? *w->wait : config.wait;
+    r.name = w && !w->name.empty() ? w->name : absl::StrCat(config.name, "-", i);
+    const std::string which = absl::StrCat("worker ", i, " queue_capacity");
+    if (absl::Status s = check_capacity(which, r.queue_capacity); !s.ok()) return s;
+    if (absl::Status s = check_batch(absl::StrCat("worker ", i, " batch_size"), r.batch_size); !s.ok()) return s;
+    if (w && w->cpu && !config.cpu_affinity) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sn::PoolConfig: worker ", i, " asks for CPU ", *w->cpu, " but cpu_affinity is off"));
+    }
+  }
+  if (!config.cpu_affinity) return out;
+
+  // Placement: explicit CPUs first, then one physical core per worker (SMT siblings
+  // skipped), in topology order.
+  const std::vector<int> allowed = allowed_cpus();
+  const std::vector<int> cores = physical_core_cpus();
+  std::vector<int> taken;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i >= config.workers.size() || !config.workers[i].cpu) continue;
+    const int cpu = *config.workers[i].cpu;
+    if (!contains(allowed, cpu)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sn::PoolConfig: worker ", i, " asks for CPU ", cpu, ", which this process may not use"));
+    }
+    if (contains(taken, cpu) && !config.allow_oversubscription) {
+      return absl::FailedPreconditionError(absl::StrCat("sn::PoolConfig: CPU ", cpu,
+                                                        " is asked for twice; allow oversubscription to share it"));
+    }
+    out[i].cpu = cpu;
+    taken.push_back(cpu);
+  }
+  std::vector<int> free_cores;
+  for (int cpu : cores) {
+    if (!contains(taken, cpu)) free_cores.push_back(cpu);
+  }
+  std::size_t automatic = 0;
+  for (const ResolvedWorkerConfig& r : out) automatic += r.cpu < 0 ? 1 : 0;
+  if (automatic > free_cores.size() && !config.allow_oversubscription) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sn::PoolConfig: ", automatic, " pinned workers need as many physical cores, but only ", free_cores.size(),
+        " are free for this process (", cores.size(), " in all); use fewer workers, or allow oversubscription"));
+  }
+  // Oversubscribed: the free cores first, then the other CPUs we may use (SMT
+  // siblings), then around again.
+  std::vector<int> order = free_cores;
+  for (int cpu : allowed) {
+    if (!contains(order, cpu)) order.push_back(cpu);
+  }
+  if (order.empty()) return absl::FailedPreconditionError("sn::PoolConfig: no CPU is available for pinning");
+  std::size_t next = 0;
+  for (ResolvedWorkerConfig& r : out) {
+    if (r.cpu >= 0) continue;
+    r.cpu = order[next % order.size()];
+    ++next;
+  }
+  return out;
+}
+
+}  // namespace sn
