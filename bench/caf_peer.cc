@@ -1,0 +1,209 @@
+// CafKeyed: the worker-pool workload written the way CAF 0.17 is meant to be used for
+// speed: stateful event-based actors on CAF's work-stealing scheduler, fed with
+// anon_send from plain threads (one allocation per message, no sender handle).
+//
+// Completion: producers are distinct senders, so no single message can mark the end of a
+// run for an actor. Instead each producer, after its keys, sends a `done` marker to every
+// actor; an actor's mailbox keeps each sender's messages in order, so once an actor has
+// seen all P markers it has handled every message of the run. run() then asks every
+// actor for its tally, and an actor holds that request (a response promise) until its
+// last marker arrives. The counts are exact, not a timing guess.
+#include "caf_peer.h"
+
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include <absl/container/flat_hash_map.h>
+#include <caf/all.hpp>
+
+namespace sn_bench {
+namespace {
+
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using tally_atom = caf::atom_constant<caf::atom("tally")>;
+
+struct CounterState {
+  absl::flat_hash_map<std::uint64_t, std::uint64_t> counts;
+  std::uint64_t handled = 0;
+  std::uint64_t checksum = 0;
+  int producers_done = 0;
+  caf::response_promise tally;  // pending until producers_done reaches P
+};
+
+// Answers the held tally request and starts the next run's counters. The per-key counts
+// are kept: the map is the actor's long-lived state, as it would be in a real service.
+void answer_tally(CounterState& s) {
+  s.tally.deliver(s.handled, s.checksum);
+  s.tally = caf::response_promise{};
+  s.handled = 0;
+  s.checksum = 0;
+  s.producers_done = 0;
+}
+
+caf::behavior counter(caf::stateful_actor<CounterState>* self, int producers) {
+  // The key handler comes first: CAF tries a behavior's handlers in order.
+  return {
+      [self](std::uint64_t key) {
+        auto& s = self->state;
+        ++s.counts[key];
+        ++s.handled;
+        s.checksum += key;
+      },
+      [self, producers](done_atom) {
+        auto& s = self->state;
+        if (++s.producers_done == producers && s.tally.pending()) answer_tally(s);
+      },
+      [self, producers](tally_atom) {
+        auto& s = self->state;
+        auto promise = self->make_response_promise();
+        s.tally = promise;
+        if (s.producers_done == producers) answer_tally(s);
+        return promise;  // the reply goes through the promise, now or at the last marker
+      },
+  };
+}
+
+// Set in code only: the constructor reads no caf-application.ini and no command line
+// (that happens in parse(), which is never called), so nothing outside this file
+// changes the peer's configuration.
+struct Config : caf::actor_system_config {
+  explicit Config(int scheduler_threads) {
+    set("scheduler.policy", caf::atom("stealing"));
+    set("scheduler.max-threads", scheduler_threads);
+    // An actor keeps its worker thread until its mailbox is empty (CAF's default, made
+    // explicit): batching many messages per resume is what makes CAF fast.
+    set("scheduler.max-throughput", std::numeric_limits<std::int64_t>::max());
+    // Debian builds CAF with logging compiled out (CAF_LOG_LEVEL_QUIET); this keeps a
+    // CAF built with logging off the console as well.
+    set("logger.console", caf::atom("none"));
+  }
+};
+
+}  // namespace
+
+struct CafKeyed::Impl {
+  Impl(int producers, int workers, int scheduler_threads)
+      : cfg(scheduler_threads), system(cfg), producer_count(producers) {
+    actors.reserve(static_cast<std::size_t>(workers));
+    for (int w = 0; w < workers; ++w) actors.push_back(system.spawn(counter, producers));
+    team.reserve(static_cast<std::size_t>(producers));
+    for (int p = 0; p < producers; ++p) team.emplace_back([this, p] { produce(p); });
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    go.notify_all();
+    for (auto& t : team) t.join();
+    // ~actor_system waits for every actor to terminate, and these never do on their own.
+    for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    actors.clear();
+  }
+
+  void produce(int p) {
+    std::uint64_t seen_round = 0;
+    for (;;) {
+      const std::vector<std::uint64_t>* round_keys = nullptr;
+      std::uint64_t per_producer = 0;
+      {
+        std::unique_lock lock(mutex);
+        go.wait(lock, [&] { return stopping || round != seen_round; });
+        if (stopping) return;
+        seen_round = round;
+        round_keys = keys;
+        per_producer = messages_per_producer;
+      }
+      const std::vector<std::uint64_t>& k = *round_keys;
+      const std::size_t n = k.size();
+      const std::size_t w = actors.size();
+      // Walk the keys with a wrapping index instead of a division per message.
+      auto i = static_cast<std::size_t>((static_cast<std::uint64_t>(p) * per_producer) % n);
+      for (std::uint64_t m = 0; m < per_producer; ++m) {
+        const std::uint64_t key = k[i];
+        caf::anon_send(actors[route(key, w)], key);
+        if (++i == n) i = 0;
+      }
+      for (const auto& a : actors) caf::anon_send(a, done_atom::value);
+      {
+        std::lock_guard lock(mutex);
+        if (--busy == 0) idle.notify_one();
+      }
+    }
+  }
+
+  KeyedResult run(const std::vector<std::uint64_t>& round_keys, std::uint64_t per_producer) {
+    if (round_keys.empty()) throw std::invalid_argument("CafKeyed::run: no keys");
+    {
+      std::lock_guard lock(mutex);
+      keys = &round_keys;
+      messages_per_producer = per_producer;
+      busy = producer_count;
+      ++round;
+    }
+    go.notify_all();
+
+    KeyedResult result;
+    std::string failure;
+    {
+      caf::scoped_actor self{system};
+      // Ask every actor at once, then collect: the tallies complete in any order.
+      using Ask = decltype(self->request(actors.front(), caf::infinite, tally_atom::value));
+      std::vector<Ask> asks;
+      asks.reserve(actors.size());
+      for (const auto& a : actors) asks.push_back(self->request(a, caf::infinite, tally_atom::value));
+      for (auto& ask : asks) {
+        ask.receive(
+            [&](std::uint64_t handled, std::uint64_t checksum) {
+              result.handled += handled;
+              result.checksum += checksum;
+            },
+            [&](caf::error& e) { failure = system.render(e); });
+      }
+    }
+
+    // The tallies waited for every producer's markers, so the producers are done
+    // sending; they must also be parked again before `round_keys` may go out of scope.
+    {
+      std::unique_lock lock(mutex);
+      idle.wait(lock, [&] { return busy == 0; });
+    }
+    if (!failure.empty()) throw std::runtime_error("CafKeyed::run: a tally failed: " + failure);
+    return result;
+  }
+
+  Config cfg;  // outlives `system`, which keeps a reference to it
+  caf::actor_system system;
+  std::vector<caf::actor> actors;
+  const int producer_count;
+
+  std::mutex mutex;
+  std::condition_variable go;    // a new round, or stopping
+  std::condition_variable idle;  // the last producer finished its round
+  std::uint64_t round = 0;
+  bool stopping = false;
+  int busy = 0;
+  const std::vector<std::uint64_t>* keys = nullptr;
+  std::uint64_t messages_per_producer = 0;
+  std::vector<std::thread> team;
+};
+
+CafKeyed::CafKeyed(int producers, int workers, int scheduler_threads) {
+  if (producers < 1 || workers < 1 || scheduler_threads < 1)
+    throw std::invalid_argument("CafKeyed: producers, workers and scheduler_threads must be >= 1");
+  impl_ = std::make_unique<Impl>(producers, workers, scheduler_threads);
+}
+
+CafKeyed::~CafKeyed() = default;
+
+KeyedResult CafKeyed::run(const std::vector<std::uint64_t>& keys, std::uint64_t per_producer) {
+  return impl_->run(keys, per_producer);
+}
+
+}  // namespace sn_bench
