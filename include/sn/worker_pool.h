@@ -133,8 +133,8 @@ class WorkerPool {
       return SendResult::invalid;
     }
     detail::WorkerCore<Message>& core = *shared_->cores[index];
-    detail::Parcel<Message> parcel{std::move(msg), key, shared_->timestamps ? detail::steady_now_ns() : 0,
-                                   Source::external()};
+    detail::Parcel<Message> parcel{std::move(msg), key, Source::external(),
+                                   shared_->timestamps ? detail::SendStamp::now() : 0};
     auto* ring = core.inbox_ring;
     auto attempt = [&] {
       return ring->try_push(1, [&](std::size_t) -> detail::Parcel<Message>&& { return std::move(parcel); }).status;
@@ -534,9 +534,7 @@ class WorkerPool {
       }
       Envelope<Message> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
       if (sequences) envelope.sequence = next_sequence[input]++;
-      if (timestamps) {
-        envelope.sent_at = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(parcel.sent_ns));
-      }
+      if (timestamps) envelope.sent_at = detail::SendStamp::recover(parcel.stamp);
       const bool needs_reason = shared_->fault_policy == FaultPolicy::stop_pool;
       try {
         if constexpr (std::is_void_v<detail::HandleResult<W>>) {
@@ -573,16 +571,26 @@ class WorkerPool {
         context.flush_outboxes();
       }
       std::size_t taken = 0;
+      // Polls only the slot a message would arrive in (one cache line per input). The
+      // first message is taken on its own, and the rest of the batch (one read of the
+      // producer's index) only when a second one is already there: a lone message, the
+      // latency case, never waits for a second cache miss.
+      auto drain = [&](auto& rx, std::size_t input) {
+        if (!rx.ready()) return;
+        auto take = [&](Parcel&& p) { handle(std::move(p), input); };
+        std::size_t got = rx.consume(1, take).count;
+        if (got != 0 && taken + 1 < batch && rx.ready()) got += rx.consume(batch - taken - 1, take).count;
+        taken += got;
+      };
       for (std::size_t k = 0; k < inputs && taken < batch; ++k) {
         std::size_t input = first_input + k;
         if (input >= inputs) input -= inputs;
         if (input == n) {
           // Backpressure: while this worker owes messages to full lanes, external
           // producers wait instead of adding to the work.
-          if (context.outbox_total_ != 0) continue;
-          taken += core.inbox_rx.consume(batch - taken, [&](Parcel&& p) { handle(std::move(p), n); }).count;
+          if (context.outbox_total_ == 0) drain(core.inbox_rx, n);
         } else {
-          taken += core.lanes_in[input].consume(batch - taken, [&](Parcel&& p) { handle(std::move(p), input); }).count;
+          drain(core.lanes_in[input], input);
         }
       }
       first_input = first_input + 1 == inputs ? 0 : first_input + 1;

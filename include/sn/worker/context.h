@@ -110,8 +110,8 @@ class WorkerContext {
       core_->owned.rejected.add(1);
       return index >= shared_->size() ? SendResult::invalid : SendResult::closed;
     }
-    detail::Parcel<M> parcel{std::move(msg), key, shared_->timestamps ? detail::steady_now_ns() : 0,
-                             Source::worker(index_)};
+    detail::Parcel<M> parcel{std::move(msg), key, Source::worker(index_),
+                             shared_->timestamps ? detail::SendStamp::now() : 0};
     detail::Backlog<detail::Parcel<M>>& backlog = outboxes_[index];
     if (backlog.empty()) [[likely]] {
       const SendResult r = core_->lanes_out[index].try_send(std::move(parcel));
