@@ -207,9 +207,11 @@ class WorkerPool {
   /// threads. Returns how many accepted messages were left unhandled; they are destroyed
   /// and counted as dropped. Later calls return 0.
   std::uint64_t stop() {
+    // Before the lock: a shutdown() still waiting for quiescence (say, a handler that
+    // keeps sending to itself) sees the stop and gives way.
+    shared_->stop_all();
     std::lock_guard lock(lifecycle_mu_);
     if (finished_) return 0;
-    shared_->stop_all();
     return finish();
   }
 
@@ -227,7 +229,8 @@ class WorkerPool {
     PoolStats total;
     total.running = running();
     total.workers.reserve(size());
-    // Done counters first, accepted after: both only grow, so accepted >= done.
+    // Done counters first, accepted after, so that in_flight() is rarely understated
+    // (a worker counts a send just after publishing it, so it is not a guarantee).
     for (std::size_t j = 0; j < size(); ++j) {
       const detail::WorkerCore<Message>& core = *shared_->cores[j];
       WorkerStats& w = total.workers.emplace_back();
@@ -376,6 +379,8 @@ class WorkerPool {
     StateBox& operator=(const StateBox&) = delete;
 
     State& operator*() noexcept { return *state_; }
+    /// False after a restart whose init() failed.
+    bool built() const noexcept { return state_ != nullptr; }
 
     absl::Status build(W& w) {
       void* memory = heap_.allocate(sizeof(State), alignof(State));
@@ -463,11 +468,13 @@ class WorkerPool {
       report_started(absl::OkStatus());
       loop(core, context, w, state, arena);
       context.refusing_ = true;
-      if constexpr (requires { w.on_stop(*state); }) note_hook_fault(i, "on_stop", guarded([&] { w.on_stop(*state); }));
+      if constexpr (requires { w.on_stop(*state); }) {
+        if (state.built()) note_hook_fault(i, "on_stop", guarded([&] { w.on_stop(*state); }));
+      }
     }
     state.destroy();
     const std::uint64_t left = context.discard_outboxes();
-    if (left != 0) shared_->left_in_outboxes.fetch_add(left, std::memory_order_relaxed);
+    if (left != 0) shared_->left_by_workers.fetch_add(left, std::memory_order_relaxed);
     detail::t_current_pool = nullptr;
     detail::t_current_context = nullptr;
     w.context_ = nullptr;
@@ -530,6 +537,7 @@ class WorkerPool {
       begin_busy();
       if (halted) [[unlikely]] {
         core.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
+        shared_->left_by_workers.fetch_add(1, std::memory_order_relaxed);
         return;
       }
       Envelope<Message> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
@@ -581,6 +589,12 @@ class WorkerPool {
         std::size_t got = rx.consume(1, take).count;
         if (got != 0 && taken + 1 < batch && rx.ready()) got += rx.consume(batch - taken - 1, take).count;
         taken += got;
+        if (input != n && got != 0) {
+          // Room was freed in lane input->this: wake its producer if it owes into it.
+          Core& producer = *shared_->cores[input];
+          detail::light_barrier(core.asymmetric);  // pairs with the producer's heavy barrier
+          if (producer.owes.room.load(std::memory_order_relaxed)) producer.ring_doorbell();
+        }
       };
       for (std::size_t k = 0; k < inputs && taken < batch; ++k) {
         std::size_t input = first_input + k;
@@ -607,21 +621,30 @@ class WorkerPool {
       end_busy();  // an outbox flush alone
       if (halted) return;
 
-      // Nothing to do: wait for a message, a control flag, or a deadline.
-      absl::Time deadline = absl::InfiniteFuture();
-      if (idle_tick && (flags & detail::kDrain) == 0) deadline = last_tick + *idle_tick;
-      if (context.outbox_total_ != 0) deadline = std::min(deadline, absl::Now() + kOutboxRetry);
+      // Nothing to do: wait for a message, a control flag, room for the outbox (the
+      // consumer rings the doorbell when it frees some), or the idle-tick deadline.
+      const absl::Time deadline = idle_tick && (flags & detail::kDrain) == 0 ? last_tick + *idle_tick
+                                                                              : absl::InfiniteFuture();
       enum class Wake : std::uint8_t { idle, work, timed_out };
       const Wake wake = detail::block_on(
           core.doorbell, core.config.wait, core.asymmetric, deadline, Wake::idle, Wake::timed_out,
-          [&] { return core.input_ready() || core.flags() != flags ? Wake::work : Wake::idle; },
+          [&] {
+            const bool owes = context.outbox_total_ != 0;
+            return core.input_ready(!owes) || core.flags() != flags || (owes && context.outbox_can_move())
+                       ? Wake::work
+                       : Wake::idle;
+          },
           [&](absl::Duration slept) {
             core.owned.parks.add(1);
             core.owned.parked_ns.add(static_cast<std::uint64_t>(absl::ToInt64Nanoseconds(slept)));
           });
-      if (wake == Wake::timed_out && idle_tick && (flags & detail::kDrain) == 0 && absl::Now() >= last_tick + *idle_tick) {
+      if (wake == Wake::timed_out && idle_tick && absl::Now() >= last_tick + *idle_tick) {
+        // Busy first, then look at the flags again: either shutdown's quiescence check
+        // sees this worker busy, or this worker sees the drain and does not tick (a tick
+        // may send, and nothing may be sent once the pool has been found quiescent).
         begin_busy();
-        run_tick();
+        std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with signal()'s fetch_or
+        if ((core.flags() & (detail::kStop | detail::kDrain | detail::kExit)) == 0) run_tick();
         end_busy();
         last_tick = absl::Now();
       }
@@ -694,29 +717,28 @@ class WorkerPool {
     for (std::thread& t : threads_) {
       if (t.joinable()) t.join();
     }
-    std::uint64_t left = shared_->left_in_outboxes.load(std::memory_order_relaxed);
+    std::uint64_t left = shared_->left_by_workers.load(std::memory_order_relaxed);
+    auto discard = [](auto& rx) -> std::uint64_t {
+      return rx.consume(static_cast<std::size_t>(-1), [](Parcel&&) {}).count;
+    };
     for (auto& core : shared_->cores) {
       std::uint64_t here = 0;
-      auto discard = [&](auto& rx) {
-        while (rx.consume(static_cast<std::size_t>(-1), [](Parcel&&) {}).count != 0) {
-        }
-      };
-      const std::uint64_t before = core->inbox_rx.stats().received;
-      discard(core->inbox_rx);
-      here += core->inbox_rx.stats().received - before;
-      for (auto& lane : core->lanes_in) {
-        const std::uint64_t lane_before = lane.stats().received;
-        discard(lane);
-        here += lane.stats().received - lane_before;
+      // The inbox is closed, so its tail is final; but a sender may have claimed a slot
+      // and not yet filled it, with more filled slots behind. Drain until `closed`
+      // (closed and empty), not merely until the first empty slot.
+      for (;;) {
+        here += discard(core->inbox_rx);
+        if (core->inbox_rx.consume(1, [&](Parcel&&) { ++here; }).status == RecvResult::closed) break;
+        std::this_thread::yield();
       }
+      // The lanes' producers are the workers, all joined: everything sent is published.
+      for (auto& lane : core->lanes_in) here += discard(lane);
       if (here != 0) core->remote.dropped_at_stop.fetch_add(here, std::memory_order_relaxed);
       left += here;
     }
     finished_ = true;
     return left;
   }
-
-  static constexpr absl::Duration kOutboxRetry = absl::Microseconds(50);
 
   std::unique_ptr<detail::PoolShared<Message>> shared_;
   std::vector<std::unique_ptr<W>> workers_;

@@ -111,6 +111,10 @@ class Sender {
     if (ring_ != nullptr) ring_->close();
   }
   bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
+  /// Whether a try_send would find a free slot now, without sending. Exact for SPSC
+  /// (the one producer calls it); only a hint for MPSC and MPMC, where other producers
+  /// may take the slot first. False for an empty handle.
+  bool has_room() noexcept { return ring_ != nullptr && ring_->has_room(); }
   /// False for an empty handle.
   bool valid() const noexcept { return ring_ != nullptr; }
   explicit operator bool() const noexcept { return valid(); }

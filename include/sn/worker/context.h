@@ -38,8 +38,9 @@ struct PoolShared {
 
   // External sends refused (full under fail, closed, invalid): any thread, rare.
   alignas(kFalseSharingRange) std::atomic<std::uint64_t> external_rejected{0};
-  // Messages left in outboxes at stop (workers add theirs as they exit).
-  std::atomic<std::uint64_t> left_in_outboxes{0};
+  // Accepted messages left unhandled at stop, counted by the workers as they exit
+  // (their outboxes) or as they drop the rest of a batch a fault halted.
+  std::atomic<std::uint64_t> left_by_workers{0};
 
   std::atomic<bool> closing{false};  // shutdown or stop began
 
@@ -170,7 +171,7 @@ class WorkerContext {
       case FullPolicy::block:
         if (outboxes_[index].push(parcel)) {
           core_->owned.sent.add(1);
-          ++outbox_total_;
+          if (outbox_total_++ == 0) core_->owes.room.store(true, std::memory_order_relaxed);
           core_->owned.outbox_pending.store(outbox_total_, std::memory_order_relaxed);
           return SendResult::ok;
         }
@@ -204,7 +205,16 @@ class WorkerContext {
       }
     }
     core_->owned.outbox_pending.store(outbox_total_, std::memory_order_relaxed);
+    if (outbox_total_ == 0) core_->owes.room.store(false, std::memory_order_relaxed);
     return moved_any;
+  }
+
+  /// Whether some lane this worker owes messages to has room now (producer side: exact).
+  bool outbox_can_move() noexcept {
+    for (std::size_t j = 0; j < outboxes_.size(); ++j) {
+      if (!outboxes_[j].empty() && core_->lanes_out[j].has_room()) return true;
+    }
+    return false;
   }
 
   /// Destroys what is left in the outboxes (the pool stopped), counting each message as
@@ -219,6 +229,7 @@ class WorkerContext {
     }
     outbox_total_ = 0;
     core_->owned.outbox_pending.store(0, std::memory_order_relaxed);
+    core_->owes.room.store(false, std::memory_order_relaxed);
     return total;
   }
 

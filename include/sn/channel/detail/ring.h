@@ -274,6 +274,12 @@ class Ring {
     return empty_or_closed(cons_.head.load(std::memory_order_acquire)).status;
   }
 
+  /// Whether a send would find a free slot now, without sending. Exact for a single
+  /// producer (only it moves the tail); a hint with many producers. Producer side only.
+  bool has_room() noexcept {
+    return free_from(prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit, 1) != 0;
+  }
+
   /// Whether a value is published at the head, without taking it. Exact for a single
   /// consumer (only it moves the head); a hint with many consumers. Reads the slot's
   /// sequence word like a receive does (S2), so it sees every publication (S1) that a

@@ -19,7 +19,11 @@
 //     doorbell with full fences on its side (notify with asymmetric = false); the worker
 //     reads the word with acquire, which pairs with that fetch_or.
 //   - Counters are single-writer (relaxed load + store by the owner, relaxed loads by
-//     readers) except `remote_dropped`, which senders on other threads fetch_add.
+//     readers) except `remote`, which senders on other threads fetch_add.
+//   - Outbox wake-up: worker i, owing messages to a full lane i->j, sets owes.room
+//     before it parks (registration, heavy barrier, then a re-check of the lane's free
+//     room). Worker j, after taking from that lane (the head store), runs a light
+//     barrier and reads owes.room, then the doorbell's waiters: the same Dekker pair.
 //   - Quiescence (graceful shutdown): `activity` turns odd (relaxed store) before the
 //     worker takes the first message of a batch or flushes its outbox, and even again
 //     (release store) after tick(). The odd store precedes, in program order, the
@@ -197,6 +201,13 @@ struct WorkerCore {
     std::atomic<std::uint64_t> dropped_at_stop{0};  // accepted, still queued when the pool stopped
   } remote;
 
+  // ---- written by the worker when its outbox turns non-empty or empty; read by the
+  // workers it owes messages to, after each batch they take from its lane, so that they
+  // wake it when they free room (it may be parked with nothing else to do).
+  struct alignas(kFalseSharingRange) Owes {
+    std::atomic<bool> room{false};
+  } owes;
+
   // ---- written by the controller (stop/shutdown/fault), read by the worker every iteration.
   struct alignas(kFalseSharingRange) Control {
     std::atomic<std::uint32_t> flags{0};
@@ -223,9 +234,10 @@ struct WorkerCore {
   }
   std::uint32_t flags() const noexcept { return control.flags.load(std::memory_order_acquire); }
 
-  /// Whether any input has a message now. Worker thread (the consumer) only.
-  bool input_ready() const noexcept {
-    if (inbox_rx.ready()) return true;
+  /// Whether any input has a message now; the inbox only with `with_inbox` (a worker
+  /// that owes messages does not take external ones). Worker thread (the consumer) only.
+  bool input_ready(bool with_inbox) const noexcept {
+    if (with_inbox && inbox_rx.ready()) return true;
     for (const LaneRx& lane : lanes_in) {
       if (lane.ready()) return true;
     }
