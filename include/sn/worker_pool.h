@@ -190,8 +190,7 @@ class WorkerPool {
   absl::Status shutdown() {
     std::lock_guard lock(lifecycle_mu_);
     if (!finished_) {
-      shared_->closing.store(true, std::memory_order_release);
-      for (auto& core : shared_->cores) core->inbox_tx.close();
+      shared_->close_inboxes();
       for (auto& core : shared_->cores) core->signal(detail::kDrain);
       if (wait_until_quiescent()) {
         for (auto& core : shared_->cores) core->signal(detail::kExit);

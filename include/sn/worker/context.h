@@ -52,9 +52,15 @@ struct PoolShared {
   /// Stops every worker after its current batch and refuses further external sends.
   /// Any thread; idempotent.
   void stop_all() noexcept {
-    closing.store(true, std::memory_order_release);
-    for (auto& core : cores) core->inbox_tx.close();
+    close_inboxes();
     for (auto& core : cores) core->signal(kStop);
+  }
+
+  /// Refuses external sends from now on. The inboxes close before `closing` is set, so
+  /// that once running() reads false, every external send returns `closed`.
+  void close_inboxes() noexcept {
+    for (auto& core : cores) core->inbox_tx.close();
+    closing.store(true, std::memory_order_release);
   }
 
   void record_fault(absl::Status status) {
