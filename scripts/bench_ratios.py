@@ -1,24 +1,31 @@
 #!/usr/bin/env python3
-"""Prints the "done when" ratios of the message_passing benchmark from its JSON output.
+"""Prints the "done when" bars of the message_passing and worker_pool benchmarks from
+their JSON output.
 
     build-bench/bench/message_passing --benchmark_repetitions=5 \
         --benchmark_report_aggregates_only=true --benchmark_out=mp.json
     scripts/bench_ratios.py mp.json          # or: ... --benchmark_format=json | scripts/bench_ratios.py -
+    build-bench/bench/worker_pool --benchmark_repetitions=5 \
+        --benchmark_report_aggregates_only=true --benchmark_out=wp.json --benchmark_out_format=json
+    scripts/bench_ratios.py wp.json
 
-Every figure is a median over repetitions: the `median` aggregate rows when the file has
-them, otherwise the median of the per-repetition rows. Exit status 0 when every ratio
-passes, 1 when one fails or a case is missing or failed.
+The bars checked are those of the benchmarks the input has cases of (both, given both
+files). Every figure is a median over repetitions: the `median` aggregate rows when the
+file has them, otherwise the median of the per-repetition rows. Exit status 0 when every
+bar passes, 1 when one fails or a case is missing or failed. Lines marked INFO (pool
+scaling) are reported, not checked.
 """
 
 import argparse
 import json
+import re
 import statistics
 import sys
 
 # (what, numerator case, denominator case, metric, threshold, comparison)
 #   ">=": numerator / denominator >= threshold    (throughput, items_per_second)
 #   "<=": numerator / denominator <= threshold    (latency, p50_ns)
-RATIOS = [
+MESSAGE_PASSING_RATIOS = [
     ("spsc sn vs boost spsc_queue", "spsc/1x1/sn", "spsc/1x1/boost_lockfree", "items_per_second", 1.5, ">="),
     ("spsc_batch sn vs boost spsc_queue (single)", "spsc_batch/1x1/sn", "spsc/1x1/boost_lockfree", "items_per_second", 3.0, ">="),
     ("mpsc sn vs moodycamel", "mpsc/1x1/sn", "mpsc/1x1/moodycamel", "items_per_second", 1.5, ">="),
@@ -27,16 +34,40 @@ RATIOS = [
     ("rtt sn p50 vs cache-line p50", "rtt/sn", "rtt/cacheline", "p50_ns", 1.3, "<="),
 ]
 
+WORKER_POOL_RATIOS = [
+    ("keyed sn vs caf", "pool_keyed/1x1/sn", "pool_keyed/1x1/caf", "items_per_second", 10.0, ">="),
+    ("pool rtt sn p50 vs cache-line p50", "pool_rtt/sn", "pool_rtt/cacheline", "p50_ns", 1.5, "<="),
+]
+
+# (what, case, metric, threshold): the metric itself must be <= threshold.
+WORKER_POOL_LIMITS = [
+    ("idle pool CPU", "pool_idle/sn", "cpu_percent", 2.0),
+    ("wake-up of a parked worker, p99", "pool_idle/sn", "wake_p99_us", 200.0),
+]
+
+# (what, numerator case, denominator case, metric): reported when both are present.
+WORKER_POOL_SCALING = [
+    (f"keyed {impl} {shape} vs 1x1", f"pool_keyed/{shape}/{impl}", f"pool_keyed/1x1/{impl}", "items_per_second")
+    for impl in ("sn", "caf")
+    for shape in ("4x4", "8x8")
+]
+
+# Which benchmark a case belongs to, by the start of its name.
+SUITES = {
+    "message_passing": ("spsc/", "spsc_batch/", "mpsc/", "mpmc/", "rtt/"),
+    "worker_pool": ("pool_", "ingress/"),
+}
+
 METRICS = ("items_per_second", "p50_ns", "p99_ns")
-TIME_SUFFIXES = ("/real_time", "/manual_time")
+# Worker-pool counters, shown in the table only when a case has them.
+EXTRA_METRICS = ("cpu_percent", "wake_p50_us", "wake_p99_us")
+# What Google Benchmark appends to a name: the timing mode, and a fixed iteration count.
+NAME_SUFFIX = re.compile(r"(/iterations:\d+)?(/real_time|/manual_time)?$")
 
 
 def case_name(bench):
     name = bench.get("run_name") or bench["name"]
-    for suffix in TIME_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    return NAME_SUFFIX.sub("", name, count=1)
 
 
 def load(paths):
@@ -56,10 +87,10 @@ def load(paths):
                 continue
             if b.get("run_type") == "aggregate":
                 if b.get("aggregate_name") == "median":
-                    medians[case] = {m: b[m] for m in METRICS if m in b}
+                    medians[case] = {m: b[m] for m in METRICS + EXTRA_METRICS if m in b}
                 continue
             row = samples.setdefault(case, {})
-            for m in METRICS:
+            for m in METRICS + EXTRA_METRICS:
                 if m in b:
                     row.setdefault(m, []).append(b[m])
     result = {}
@@ -76,7 +107,41 @@ def fmt(metric, value):
         return "-"
     if metric == "items_per_second":
         return f"{value / 1e6:.2f}M/s"
+    if metric == "cpu_percent":
+        return f"{value:.3f}"
     return f"{value:.0f}"
+
+
+def check_ratio(med, errors, what, num, den, metric, threshold, cmp):
+    a = med.get(num, {}).get(metric)
+    b = med.get(den, {}).get(metric)
+    if a is None or b is None or b == 0:
+        missing = [c for c, v in ((num, a), (den, b)) if v is None]
+        why = "; ".join(f"{c}: {errors.get(c, 'missing')}" for c in missing) or "zero denominator"
+        print(f"FAIL  {what}: {num} / {den} {metric}: n/a ({why})")
+        return False
+    ratio = a / b
+    passed = ratio >= threshold if cmp == ">=" else ratio <= threshold
+    print(f"{'PASS' if passed else 'FAIL'}  {what}: {num} / {den} {metric} = "
+          f"{fmt(metric, a)} / {fmt(metric, b)} = {ratio:.2f} (need {cmp} {threshold})")
+    return passed
+
+
+def check_limit(med, errors, what, case, metric, threshold):
+    v = med.get(case, {}).get(metric)
+    if v is None:
+        print(f"FAIL  {what}: {case} {metric}: n/a ({errors.get(case, 'missing')})")
+        return False
+    passed = v <= threshold
+    print(f"{'PASS' if passed else 'FAIL'}  {what}: {case} {metric} = {fmt(metric, v)} (need <= {threshold})")
+    return passed
+
+
+def report_scaling(med, what, num, den, metric):
+    a = med.get(num, {}).get(metric)
+    b = med.get(den, {}).get(metric)
+    if a is not None and b:
+        print(f"INFO  {what}: {num} / {den} {metric} = {fmt(metric, a)} / {fmt(metric, b)} = {a / b:.2f}")
 
 
 def main():
@@ -86,34 +151,37 @@ def main():
     args = parser.parse_args()
 
     order, med, errors = load(args.json)
+    extras = [m for m in EXTRA_METRICS if any(m in row for row in med.values())]
 
     if not args.quiet:
         width = max([len(c) for c in order] + [4])
-        print(f"{'case':<{width}}  {'items/s':>12}  {'p50_ns':>8}  {'p99_ns':>8}   (medians)")
+        extra_head = "".join(f"  {m:>12}" for m in extras)
+        print(f"{'case':<{width}}  {'items/s':>12}  {'p50_ns':>8}  {'p99_ns':>8}{extra_head}   (medians)")
         for case in order:
             if case in errors and case not in med:
                 print(f"{case:<{width}}  ERROR: {errors[case]}")
                 continue
             row = med.get(case, {})
+            extra_cols = "".join(f"  {fmt(m, row.get(m)):>12}" for m in extras)
             print(f"{case:<{width}}  {fmt('items_per_second', row.get('items_per_second')):>12}  "
-                  f"{fmt('p50_ns', row.get('p50_ns')):>8}  {fmt('p99_ns', row.get('p99_ns')):>8}")
+                  f"{fmt('p50_ns', row.get('p50_ns')):>8}  {fmt('p99_ns', row.get('p99_ns')):>8}{extra_cols}")
         print()
 
+    present = {suite for suite, prefixes in SUITES.items() if any(c.startswith(prefixes) for c in order)}
+    if not present:
+        present = set(SUITES)  # nothing recognised: every bar fails as missing
+
     ok = True
-    for what, num, den, metric, threshold, cmp in RATIOS:
-        a = med.get(num, {}).get(metric)
-        b = med.get(den, {}).get(metric)
-        if a is None or b is None or b == 0:
-            missing = [c for c, v in ((num, a), (den, b)) if v is None]
-            why = "; ".join(f"{c}: {errors.get(c, 'missing')}" for c in missing) or "zero denominator"
-            print(f"FAIL  {what}: {num} / {den} {metric}: n/a ({why})")
-            ok = False
-            continue
-        ratio = a / b
-        passed = ratio >= threshold if cmp == ">=" else ratio <= threshold
-        ok &= passed
-        print(f"{'PASS' if passed else 'FAIL'}  {what}: {num} / {den} {metric} = "
-              f"{fmt(metric, a)} / {fmt(metric, b)} = {ratio:.2f} (need {cmp} {threshold})")
+    if "message_passing" in present:
+        for ratio in MESSAGE_PASSING_RATIOS:
+            ok &= check_ratio(med, errors, *ratio)
+    if "worker_pool" in present:
+        for ratio in WORKER_POOL_RATIOS:
+            ok &= check_ratio(med, errors, *ratio)
+        for limit in WORKER_POOL_LIMITS:
+            ok &= check_limit(med, errors, *limit)
+        for scaling in WORKER_POOL_SCALING:
+            report_scaling(med, *scaling)
     return 0 if ok else 1
 
 

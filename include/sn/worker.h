@@ -2,6 +2,7 @@
 // messages. The pool that runs workers is in sn/worker_pool.h.
 #pragma once
 
+#include <span>
 #include <type_traits>
 
 #include "absl/status/status.h"
@@ -36,6 +37,15 @@ namespace sn {
 ///                                                   PoolConfig::idle_tick.
 ///   void on_stop(State&)                            Once, after the last message; sends
 ///                                                   from here are refused (`closed`).
+///   R    handle_batch(State&, std::span<Envelope<Message>>)
+///                                                   Instead of handle_message: the whole
+///                                                   batch of one loop iteration at once
+///                                                   (up to batch_size messages, in
+///                                                   arrival order per lane), for handlers
+///                                                   that amortize or prefetch across
+///                                                   messages. A throw or non-OK status
+///                                                   counts every message of the batch as
+///                                                   failed.
 ///
 /// context() reaches the worker's index, its arena and heap, and sends to other
 /// workers. A worker object belongs to one pool and is used only by its thread.
@@ -77,13 +87,24 @@ concept HasWorkerBase = requires {
 template <class W>
 using HandleResult = decltype(std::declval<W&>().handle_message(std::declval<typename W::state_type&>(),
                                                                  std::declval<Envelope<typename W::message_type>>()));
+template <class W>
+using BatchHandleResult = decltype(std::declval<W&>().handle_batch(
+    std::declval<typename W::state_type&>(), std::declval<std::span<Envelope<typename W::message_type>>>()));
+
+template <class R>
+concept HandlerResult = std::is_void_v<R> || std::is_same_v<R, absl::Status>;
+
+template <class W>
+concept HandlesBatches = requires { typename BatchHandleResult<W>; } && HandlerResult<BatchHandleResult<W>>;
+template <class W>
+concept HandlesMessages = requires { typename HandleResult<W>; } && HandlerResult<HandleResult<W>>;
 
 }  // namespace detail
 
 /// A class the pool can run: derived from Worker<State, Message>, with a handle_message
-/// that takes (State&, Envelope<Message>) and returns void or absl::Status.
+/// that takes (State&, Envelope<Message>) or a handle_batch that takes (State&,
+/// std::span<Envelope<Message>>), returning void or absl::Status.
 template <class W>
-concept WorkerType = detail::HasWorkerBase<W> && requires { typename detail::HandleResult<W>; } &&
-                     (std::is_void_v<detail::HandleResult<W>> || std::is_same_v<detail::HandleResult<W>, absl::Status>);
+concept WorkerType = detail::HasWorkerBase<W> && (detail::HandlesMessages<W> || detail::HandlesBatches<W>);
 
 }  // namespace sn

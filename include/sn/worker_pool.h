@@ -61,7 +61,9 @@ template <class W>
 class WorkerPool {
   static_assert(WorkerType<W>,
                 "W must derive from sn::Worker<State, Message> and define "
-                "handle_message(State&, sn::Envelope<Message>) returning void or absl::Status");
+                "handle_message(State&, sn::Envelope<Message>) or "
+                "handle_batch(State&, std::span<sn::Envelope<Message>>), returning void or absl::Status");
+  static constexpr bool kBatched = detail::HandlesBatches<W>;
 
  public:
   using worker_type = W;
@@ -422,6 +424,37 @@ class WorkerPool {
     State* state_ = nullptr;
   };
 
+  /// Storage for one iteration's envelopes when W has handle_batch, in the worker's heap.
+  class BatchBuffer {
+   public:
+    BatchBuffer(WorkerHeap& heap, std::size_t capacity)
+        : data_(capacity == 0 ? nullptr
+                              : static_cast<Envelope<Message>*>(
+                                    heap.allocate(capacity * sizeof(Envelope<Message>), alignof(Envelope<Message>)))) {
+      if (capacity != 0 && data_ == nullptr) throw std::bad_alloc();
+    }
+    ~BatchBuffer() {
+      clear();
+      WorkerHeap::deallocate(data_);
+    }
+    BatchBuffer(const BatchBuffer&) = delete;
+    BatchBuffer& operator=(const BatchBuffer&) = delete;
+
+    Envelope<Message>& emplace(Message&& payload, std::uint64_t key, Source source) noexcept {
+      return *::new (&data_[size_++]) Envelope<Message>{std::move(payload), key, source, std::nullopt, std::nullopt};
+    }
+    std::span<Envelope<Message>> view() noexcept { return {data_, size_}; }
+    std::size_t size() const noexcept { return size_; }
+    void clear() noexcept {
+      for (std::size_t i = 0; i < size_; ++i) data_[i].~Envelope<Message>();
+      size_ = 0;
+    }
+
+   private:
+    Envelope<Message>* data_;
+    std::size_t size_ = 0;
+  };
+
   /// Runs a hook; an exception becomes a status.
   template <class Fn>
   static absl::Status guarded(Fn&& fn) noexcept {
@@ -508,8 +541,8 @@ class WorkerPool {
         busy = false;
       }
     };
-    auto fault = [&](absl::Status why) {
-      ++failed;
+    auto fault = [&](absl::Status why, std::uint64_t messages) {
+      failed += messages;
       switch (shared_->fault_policy) {
         case FaultPolicy::continue_running:
           return;
@@ -532,32 +565,74 @@ class WorkerPool {
           return;
       }
     };
-    auto handle = [&](Parcel&& parcel, std::size_t input) {
+    // handle_batch: the iteration's envelopes, built in place as messages are taken.
+    BatchBuffer pending(context.heap(), kBatched ? batch : 0);
+    [[maybe_unused]] auto collect = [&](Parcel&& parcel, std::size_t input) {
       begin_busy();
-      if (halted) [[unlikely]] {
-        core.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
-        shared_->left_by_workers.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      Envelope<Message> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
+      Envelope<Message>& envelope = pending.emplace(std::move(parcel.payload), parcel.key, parcel.source);
       if (sequences) envelope.sequence = next_sequence[input]++;
       if (timestamps) envelope.sent_at = detail::SendStamp::recover(parcel.stamp);
+    };
+    [[maybe_unused]] auto handle_pending = [&] {
+      const std::uint64_t count = pending.size();
       const bool needs_reason = shared_->fault_policy == FaultPolicy::stop_pool;
-      try {
-        if constexpr (std::is_void_v<detail::HandleResult<W>>) {
-          w.handle_message(*state, std::move(envelope));
-          ++processed;
-        } else {
-          absl::Status s = w.handle_message(*state, std::move(envelope));
-          if (s.ok()) [[likely]] {
+      if constexpr (kBatched) {
+        try {
+          if constexpr (std::is_void_v<detail::BatchHandleResult<W>>) {
+            w.handle_batch(*state, pending.view());
+            processed += count;
+          } else {
+            absl::Status s = w.handle_batch(*state, pending.view());
+            if (s.ok()) [[likely]] {
+              processed += count;
+            } else {
+              fault(std::move(s), count);
+            }
+          }
+        } catch (...) {
+          fault(needs_reason ? absl::InternalError(absl::StrCat("threw: ", detail::describe_current_exception()))
+                             : absl::InternalError("threw"),
+                count);
+        }
+      }
+      pending.clear();
+    };
+    [[maybe_unused]] auto handle_one = [&]([[maybe_unused]] Parcel&& parcel, [[maybe_unused]] std::size_t input) {
+      if constexpr (!kBatched) {
+        begin_busy();
+        if (halted) [[unlikely]] {
+          core.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
+          shared_->left_by_workers.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
+        Envelope<Message> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
+        if (sequences) envelope.sequence = next_sequence[input]++;
+        if (timestamps) envelope.sent_at = detail::SendStamp::recover(parcel.stamp);
+        const bool needs_reason = shared_->fault_policy == FaultPolicy::stop_pool;
+        try {
+          if constexpr (std::is_void_v<detail::HandleResult<W>>) {
+            w.handle_message(*state, std::move(envelope));
             ++processed;
           } else {
-            fault(std::move(s));
+            absl::Status s = w.handle_message(*state, std::move(envelope));
+            if (s.ok()) [[likely]] {
+              ++processed;
+            } else {
+              fault(std::move(s), 1);
+            }
           }
+        } catch (...) {
+          fault(needs_reason ? absl::InternalError(absl::StrCat("threw: ", detail::describe_current_exception()))
+                             : absl::InternalError("threw"),
+                1);
         }
-      } catch (...) {
-        fault(needs_reason ? absl::InternalError(absl::StrCat("threw: ", detail::describe_current_exception()))
-                           : absl::InternalError("threw"));
+      }
+    };
+    auto handle = [&](Parcel&& parcel, std::size_t input) {
+      if constexpr (kBatched) {
+        collect(std::move(parcel), input);
+      } else {
+        handle_one(std::move(parcel), input);
       }
     };
     auto run_tick = [&] {
@@ -609,6 +684,7 @@ class WorkerPool {
       first_input = first_input + 1 == inputs ? 0 : first_input + 1;
 
       if (taken != 0) {
+        if constexpr (kBatched) handle_pending();
         run_tick();
         core.owned.processed.add(std::exchange(processed, 0));
         core.owned.failed.add(std::exchange(failed, 0));

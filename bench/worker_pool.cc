@@ -1,0 +1,812 @@
+// worker_pool: sn::WorkerPool end to end, against CAF 0.17 where CAF has the same workload.
+//
+// Cases (name = <scenario>/<shape>/<impl>; Google Benchmark appends "/real_time", and
+// "/iterations:1/manual_time" to pool_idle):
+//   pool_keyed/PxW/sn    P external producer threads send 2^20 keyed messages per
+//                        iteration (pool->send(key, key)) over 65,536 distinct keys to W
+//                        workers; each worker counts every key in an absl::flat_hash_map on
+//                        its own heap (sn::HeapAllocator) and keeps a running count and key
+//                        sum, checked per worker after every iteration.
+//                        The workers use handle_batch: each batch's map slots are
+//                        prefetched before counting, which the batching loop allows.
+//   pool_keyed/PxW/sn_per_message  the same, one handle_message call per message, as an
+//                        actor must; the difference is what batching is worth.
+//   pool_keyed/PxW/caf   the same messages, keys and routing through CAF's event-based
+//                        actors (caf_peer.h), W scheduler threads.
+//   pool_mesh/W/sn       every worker sends to every other one from tick(), at most 64 per
+//                        tick, round-robin over the destinations; 2^20 messages per iteration
+//                        in all. items_per_second counts messages handled.
+//   pool_rtt/sn          request and reply between two workers through
+//                        WorkerContext::send_to; worker 0 times each round trip with the
+//                        harness's ticks(); counters p50_ns, p99_ns, p999_ns.
+//   pool_rtt/cacheline   the hardware floor for pool_rtt/sn: one cache line bounced between
+//                        two threads pinned to the same two CPUs (harness.h).
+//   pool_idle/sn         one worker per usable CPU, left alone for a second: cpu_percent is
+//                        the process's CPU time over that second. Then 200 wake-ups of a
+//                        parked worker: wake_p50_us / wake_p99_us from send to handler.
+//   ingress/Px1/inbox    the raw cost of the pool's external ingress design: P producers
+//                        into one sn MPSC channel, drained by one consumer...
+//   ingress/Px1/lanes    ...against P SPSC channels (one per producer) polled round-robin by
+//                        the consumer. 2^21 values per iteration, batches of 64 taken.
+// Shapes need one CPU per thread (producers, then workers or the consumer); 1x1, W = 2
+// and P = 1 are always registered, larger ones only where the CPUs exist. Every thread
+// but CAF's is pinned to its own CPU (one per physical core first). Every case checks its
+// counts and checksums and fails (SkipWithError) on a mismatch; a round that does not
+// complete within kStallLimit fails as well instead of hanging.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "caf_peer.h"
+#include "harness.h"
+#include "sn/channel/channel.h"
+#include "sn/channel/detail/park.h"
+#include "sn/partitioners/hash.h"
+#include "sn/worker_pool.h"
+
+namespace snbench {
+namespace {
+
+/// Distinct keys of the keyed cases.
+constexpr u64 kKeys = 65'536;
+/// Keyed messages per iteration, all producers together.
+constexpr u64 kKeyedMessages = u64{1} << 20;
+/// Worker-to-worker messages per iteration of pool_mesh, all workers together.
+constexpr u64 kMeshMessages = u64{1} << 20;
+/// Sends per tick() of a pool_mesh worker: one batch's worth, so that a worker sends about
+/// as fast as it receives.
+constexpr u64 kMeshPerTick = 64;
+/// Round trips per iteration of pool_rtt/sn.
+constexpr u64 kPoolRoundTrips = u64{1} << 14;
+/// pool_idle: the idle window, the wake-ups measured, and the pause before each (long
+/// enough for the worker to spin, yield and park).
+constexpr std::chrono::seconds kIdleWindow{1};
+constexpr int kWakes = 200;
+constexpr std::chrono::milliseconds kParkPause{5};
+
+/// Key i of the keyed cases: SplitMix64 of i, the same for sn and CAF in every run.
+const std::vector<u64>& keyed_keys() {
+  static const std::vector<u64> keys = [] {
+    std::vector<u64> k(kKeys);
+    for (u64 i = 0; i < kKeys; ++i) {
+      u64 z = (i + 1) * 0x9E3779B97F4A7C15ULL;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      k[i] = z ^ (z >> 31);
+    }
+    return k;
+  }();
+  return keys;
+}
+
+/// The main thread sleeps here until `parties` workers arrived in the current round.
+/// A futex with a deadline rather than std::atomic::wait, which has none: a lost message
+/// then fails the case after kStallLimit instead of hanging it. One wake per round.
+class RoundLatch {
+ public:
+  /// Before the round's first message; workers arrive only after receiving one.
+  void reset() noexcept { count_.store(0, std::memory_order_relaxed); }
+
+  /// Worker side. The release orders the worker's tally stores before its arrival.
+  void arrive(std::uint32_t parties) noexcept {
+    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties) sn::detail::futex_wake(&count_, 0);
+  }
+
+  /// False when the round did not complete within kStallLimit.
+  [[nodiscard]] bool wait(std::uint32_t parties) noexcept {
+    const absl::Time deadline = absl::Now() + absl::FromChrono(kStallLimit);
+    std::uint32_t seen;
+    while ((seen = count_.load(std::memory_order_acquire)) < parties) {
+      if (absl::Now() >= deadline) return false;
+      sn::detail::futex_wait(&count_, seen, deadline);
+    }
+    return true;
+  }
+
+ private:
+  alignas(sn::kFalseSharingRange) std::atomic<std::uint32_t> count_{0};
+};
+
+/// What one worker reports to the main thread, on its own false-sharing range. Written
+/// in tick() (relaxed; published by RoundLatch::arrive), read by the main thread after
+/// the round.
+struct alignas(sn::kFalseSharingRange) WorkerTally {
+  std::atomic<u64> handled{0};
+  std::atomic<u64> checksum{0};
+  std::atomic<bool> failed{false};  // a send was refused, or a check inside the worker failed
+};
+
+/// Pins worker j of the pool to cpu_for(first_cpu + j).
+sn::PoolConfig pinned_pool(std::size_t workers, int first_cpu) {
+  sn::PoolConfig config = sn::PoolConfig().with_num_workers(workers).with_cpu_affinity(true).with_oversubscription(true);
+  for (std::size_t j = 0; j < workers; ++j) {
+    config.with_worker(j, sn::WorkerConfig().with_cpu(cpu_for(first_cpu + static_cast<int>(j))));
+  }
+  return config;
+}
+
+std::string shape(int a, int b) { return std::to_string(a) + "x" + std::to_string(b); }
+
+// ------------------------------------------------------------------ pool_keyed
+
+using CountMap = absl::flat_hash_map<u64, u64, absl::Hash<u64>, std::equal_to<u64>,
+                                     sn::HeapAllocator<std::pair<const u64, u64>>>;
+
+struct KeyedState {
+  CountMap counts;
+  u64 pending = 0;  // handled since the last tick
+  u64 handled = 0;  // running totals over all rounds
+  u64 checksum = 0;
+  u64 next_target = 0;  // `handled` at the end of the current round
+};
+
+/// What worker j must see per round: precomputed from the keys and the partitioner.
+struct KeyedShare {
+  u64 count = 0;
+  u64 sum = 0;
+  u64 distinct = 0;
+};
+
+/// kBatched: the worker takes each iteration's batch through handle_batch and prefetches
+/// every key's map slot before it counts (the map is 2 MiB, beyond L2, so each count is
+/// a cache miss that the prefetches overlap). Without it, handle_message counts one
+/// message at a time, as the CAF actor must.
+template <bool kBatched>
+class KeyedWorker : public sn::Worker<KeyedState, u64> {
+ public:
+  KeyedWorker(KeyedShare share, WorkerTally& tally, RoundLatch& latch, std::uint32_t workers) noexcept
+      : share_(share), tally_(tally), latch_(latch), workers_(workers) {}
+
+  KeyedState init() {
+    KeyedState s{CountMap(sn::HeapAllocator<std::pair<const u64, u64>>(context().heap()))};
+    s.counts.reserve(share_.distinct);
+    s.next_target = share_.count;
+    return s;
+  }
+
+  void handle_message(KeyedState& s, sn::Envelope<u64> e) requires(!kBatched) {
+    ++s.counts[e.key];
+    s.checksum += e.payload;
+    ++s.pending;
+  }
+
+  void handle_batch(KeyedState& s, std::span<sn::Envelope<u64>> batch) requires(kBatched) {
+    for (const sn::Envelope<u64>& e : batch) s.counts.prefetch(e.key);
+    for (const sn::Envelope<u64>& e : batch) {
+      ++s.counts[e.key];
+      s.checksum += e.payload;
+    }
+    s.pending += batch.size();
+  }
+
+  // Reports per batch to the worker's own tally line; the shared latch is touched once
+  // per round, so that W workers do not contend on a counter in the measured loop.
+  void tick(KeyedState& s) {
+    if (s.pending == 0) return;
+    s.handled += s.pending;
+    s.pending = 0;
+    tally_.handled.store(s.handled, std::memory_order_relaxed);
+    tally_.checksum.store(s.checksum, std::memory_order_relaxed);
+    if (s.handled >= s.next_target) {
+      s.next_target += share_.count;
+      latch_.arrive(workers_);
+    }
+  }
+
+  // The map itself must agree with the running count: every message counted once, under
+  // exactly the keys this worker owns.
+  void on_stop(KeyedState& s) {
+    u64 total = 0;
+    for (const auto& [key, n] : s.counts) total += n;
+    if (total != s.handled || s.counts.size() != share_.distinct) tally_.failed.store(true, std::memory_order_relaxed);
+  }
+
+ private:
+  KeyedShare share_;
+  WorkerTally& tally_;
+  RoundLatch& latch_;
+  std::uint32_t workers_;
+};
+
+/// Producer p's message i carries keys[(p * per_producer + i) % kKeys] (as CafKeyed does),
+/// so message j of the whole round, j in [0, total), carries keys[j % kKeys].
+std::vector<KeyedShare> keyed_shares(int workers, u64 total) {
+  const std::vector<u64>& keys = keyed_keys();
+  const auto w = static_cast<std::size_t>(workers);
+  std::vector<KeyedShare> shares(w);
+  std::vector<u64> hits(kKeys, 0);
+  for (u64 j = 0; j < total; ++j) {
+    const u64 key = keys[j % kKeys];
+    KeyedShare& s = shares[sn::HashPartitioner{}(key, w)];
+    ++s.count;
+    s.sum += key;
+    if (hits[j % kKeys]++ == 0) ++s.distinct;
+  }
+  return shares;
+}
+
+template <bool kBatched>
+void keyed_sn(benchmark::State& state, int producers, int workers) {
+  using Keyed = KeyedWorker<kBatched>;
+  const u64 per_producer = kKeyedMessages / static_cast<u64>(producers);
+  const u64 total = per_producer * static_cast<u64>(producers);
+  const std::vector<u64>& keys = keyed_keys();
+  const std::vector<KeyedShare> shares = keyed_shares(workers, total);
+  std::vector<WorkerTally> tallies(static_cast<std::size_t>(workers));
+  RoundLatch latch;
+
+  auto made = sn::WorkerPool<Keyed>::create(
+      pinned_pool(static_cast<std::size_t>(workers), producers), [&](std::size_t j) {
+        return std::make_unique<Keyed>(shares[j], tallies[j], latch, static_cast<std::uint32_t>(workers));
+      });
+  if (!made.ok()) {
+    state.SkipWithError(("pool: " + made.status().ToString()).c_str());
+    return;
+  }
+  sn::WorkerPool<Keyed>& pool = **made;
+
+  std::atomic<bool> refused{false};
+  {
+    Team team;  // destroyed before the pool: producers never outlive it
+    for (int p = 0; p < producers; ++p) {
+      team.spawn(cpu_for(p), [&, p](Team::Member& m) {
+        m.ready();
+        while (m.next()) {
+          u64 i = static_cast<u64>(p) * per_producer % kKeys;
+          for (u64 n = 0; n < per_producer; ++n) {
+            const u64 key = keys[i];
+            if (pool.send(key, u64{key}) != sn::SendResult::ok) [[unlikely]] {
+              refused.store(true, std::memory_order_relaxed);
+              break;
+            }
+            if (++i == kKeys) i = 0;
+          }
+          m.done();
+        }
+      });
+    }
+    if (const std::string err = team.wait_ready(); !err.empty()) {
+      state.SkipWithError(("pinning failed: " + err).c_str());
+      return;
+    }
+
+    u64 round = 0;
+    for (auto _ : state) {
+      latch.reset();
+      team.run_round(round);
+      std::string error;
+      if (refused.load(std::memory_order_relaxed)) {
+        error = "a send was refused";
+      } else if (!latch.wait(static_cast<std::uint32_t>(workers))) {
+        error = "stalled: a worker did not get all its messages";
+      }
+      for (std::size_t j = 0; error.empty() && j < tallies.size(); ++j) {
+        const u64 handled = tallies[j].handled.load(std::memory_order_relaxed);
+        const u64 sum = tallies[j].checksum.load(std::memory_order_relaxed);
+        if (handled != (round + 1) * shares[j].count || sum != (round + 1) * shares[j].sum) {
+          error = "worker " + std::to_string(j) + " handled " + std::to_string(handled) + " (expected " +
+                  std::to_string((round + 1) * shares[j].count) + "), checksum " + std::to_string(sum) +
+                  " (expected " + std::to_string((round + 1) * shares[j].sum) + ")";
+        }
+      }
+      if (!error.empty()) {
+        state.SkipWithError(("checksum mismatch in round " + std::to_string(round) + ": " + error).c_str());
+        break;
+      }
+      ++round;
+    }
+  }
+  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
+    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
+  }
+  for (std::size_t j = 0; j < tallies.size() && !state.error_occurred(); ++j) {
+    if (tallies[j].failed.load()) state.SkipWithError(("worker " + std::to_string(j) + "'s map disagrees with its count").c_str());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(total));
+  state.SetLabel(cpu_label(producers + workers));
+}
+
+void keyed_caf(benchmark::State& state, int producers, int workers) {
+  const u64 per_producer = kKeyedMessages / static_cast<u64>(producers);
+  const u64 total = per_producer * static_cast<u64>(producers);
+  const std::vector<u64>& keys = keyed_keys();
+  u64 expected_sum = 0;
+  for (u64 j = 0; j < total; ++j) expected_sum += keys[j % kKeys];
+  try {
+    sn_bench::CafKeyed caf(producers, workers, workers);
+    for (auto _ : state) {
+      const sn_bench::KeyedResult r = caf.run(keys, per_producer);
+      if (r.handled != total || r.checksum != expected_sum) {
+        state.SkipWithError(("checksum mismatch: handled " + std::to_string(r.handled) + " of " +
+                             std::to_string(total) + ", checksum " + std::to_string(r.checksum) + " (expected " +
+                             std::to_string(expected_sum) + ")")
+                                .c_str());
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string("CAF: ") + e.what()).c_str());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(total));
+  state.SetLabel("caf scheduler threads=" + std::to_string(workers) + ", not pinned");
+}
+
+// ------------------------------------------------------------------ pool_mesh
+
+using U64Vector = std::vector<u64, sn::HeapAllocator<u64>>;
+
+struct MeshState {
+  U64Vector next_seq;  // [d]: the last value sent to worker d
+  u64 remaining = 0;   // still to send in this round
+  std::size_t next_dest = 0;
+  bool token_pending = false;  // a wake-up token to itself is queued
+  u64 received = 0;            // running totals over all rounds
+  u64 checksum = 0;
+  u64 next_target = 0;
+};
+
+/// Worker i sends per_pair values per round to every other worker j: 1, 2, 3, ... on
+/// each (i, j) pair over the whole run, so after r rounds j has received n = r * per_pair
+/// values summing to n (n + 1) / 2 from each of the other W - 1 workers.
+class MeshWorker : public sn::Worker<MeshState, u64> {
+ public:
+  MeshWorker(u64 per_pair, WorkerTally& tally, RoundLatch& latch, std::uint32_t workers) noexcept
+      : per_pair_(per_pair), tally_(tally), latch_(latch), workers_(workers) {}
+
+  MeshState init() {
+    MeshState s{U64Vector(workers_, 0, sn::HeapAllocator<u64>(context().heap()))};
+    s.next_dest = next_after(context().index());
+    s.next_target = per_pair_ * (workers_ - 1);
+    return s;
+  }
+
+  // An external message starts a round; a message from itself is the token that keeps
+  // it ticking while it has more to send and nothing arrives.
+  void handle_message(MeshState& s, sn::Envelope<u64> e) {
+    if (e.source.is_external()) {
+      s.remaining += per_pair_ * (workers_ - 1);
+    } else if (e.source.worker_index() == context().index()) {
+      s.token_pending = false;
+    } else {
+      ++s.received;
+      s.checksum += e.payload;
+    }
+  }
+
+  // Sends only while nothing waits in the outbox (a destination's lane was full), so the
+  // case measures the lanes, not a growing backlog.
+  void tick(MeshState& s) {
+    for (u64 k = 0; k < kMeshPerTick && s.remaining != 0 && context().outbox_size() == 0; ++k) {
+      const std::size_t d = s.next_dest;
+      s.next_dest = next_after(d);
+      if (s.next_dest == context().index()) s.next_dest = next_after(s.next_dest);
+      if (context().send_to(d, ++s.next_seq[d]) != sn::SendResult::ok) tally_.failed.store(true);
+      --s.remaining;
+    }
+    if (s.remaining != 0 && !s.token_pending) {
+      if (context().send_to(context().index(), u64{0}) != sn::SendResult::ok) tally_.failed.store(true);
+      s.token_pending = true;
+    }
+    tally_.handled.store(s.received, std::memory_order_relaxed);
+    tally_.checksum.store(s.checksum, std::memory_order_relaxed);
+    if (s.received >= s.next_target) {
+      s.next_target += per_pair_ * (workers_ - 1);
+      latch_.arrive(workers_);
+    }
+  }
+
+ private:
+  std::size_t next_after(std::size_t d) const noexcept { return d + 1 == workers_ ? 0 : d + 1; }
+
+  u64 per_pair_;
+  WorkerTally& tally_;
+  RoundLatch& latch_;
+  std::uint32_t workers_;
+};
+
+void mesh_sn(benchmark::State& state, int workers) {
+  const auto w = static_cast<u64>(workers);
+  const u64 per_pair = kMeshMessages / (w * (w - 1));
+  const u64 total = per_pair * w * (w - 1);
+  std::vector<WorkerTally> tallies(static_cast<std::size_t>(workers));
+  RoundLatch latch;
+  auto made = sn::WorkerPool<MeshWorker>::create(pinned_pool(static_cast<std::size_t>(workers), 0), [&](std::size_t j) {
+    return std::make_unique<MeshWorker>(per_pair, tallies[j], latch, static_cast<std::uint32_t>(workers));
+  });
+  if (!made.ok()) {
+    state.SkipWithError(("pool: " + made.status().ToString()).c_str());
+    return;
+  }
+  sn::WorkerPool<MeshWorker>& pool = **made;
+
+  u64 round = 0;
+  for (auto _ : state) {
+    latch.reset();
+    std::string error;
+    if (pool.broadcast(u64{0}).status != sn::SendResult::ok) {
+      error = "the start message was refused";
+    } else if (!latch.wait(static_cast<std::uint32_t>(workers))) {
+      error = "stalled: a worker did not get all its messages";
+    }
+    const u64 n = (round + 1) * per_pair;
+    const u64 want_count = n * (w - 1);
+    const u64 want_sum = n * (n + 1) / 2 * (w - 1);
+    for (std::size_t j = 0; error.empty() && j < tallies.size(); ++j) {
+      const u64 count = tallies[j].handled.load(std::memory_order_relaxed);
+      const u64 sum = tallies[j].checksum.load(std::memory_order_relaxed);
+      if (tallies[j].failed.load() || count != want_count || sum != want_sum) {
+        error = "worker " + std::to_string(j) + " received " + std::to_string(count) + " (expected " +
+                std::to_string(want_count) + "), checksum " + std::to_string(sum) + " (expected " +
+                std::to_string(want_sum) + ")" + (tallies[j].failed.load() ? ", a send was refused" : "");
+      }
+    }
+    if (!error.empty()) {
+      state.SkipWithError(("checksum mismatch in round " + std::to_string(round) + ": " + error).c_str());
+      break;
+    }
+    ++round;
+  }
+  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
+    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(total));
+  state.SetLabel(cpu_label(workers));
+}
+
+// ------------------------------------------------------------------ pool_rtt
+
+struct RttState {
+  U64Vector samples;  // worker 0: ticks per round trip of the current round
+  u64 next = 0;       // round trips done in this round
+  u64 last_tick = 0;
+  u64 value = 0;  // the last request's payload, distinct over the run
+};
+
+/// Where worker 0's samples are, for the main thread to read between rounds.
+struct RttShared {
+  std::span<const u64> samples;
+  std::atomic<bool> bad_echo{false};
+  RoundLatch latch;
+};
+
+/// Worker 0 sends a request to worker 1, which echoes it back; worker 0 times the round
+/// trip and sends the next one, kPoolRoundTrips per round. An external message starts a
+/// round.
+class RttWorker : public sn::Worker<RttState, u64> {
+ public:
+  explicit RttWorker(RttShared& shared) noexcept : shared_(shared) {}
+
+  // The sample buffer is allocated here, on the worker's heap, so recording never allocates.
+  RttState init() {
+    RttState s{U64Vector(sn::HeapAllocator<u64>(context().heap()))};
+    if (context().index() == 0) s.samples.resize(kPoolRoundTrips);
+    return s;
+  }
+
+  // Runs before create() returns, which orders it before the main thread's reads.
+  void on_start(RttState& s) {
+    if (context().index() == 0) shared_.samples = s.samples;
+  }
+
+  void handle_message(RttState& s, sn::Envelope<u64> e) {
+    if (context().index() == 1) {
+      if (context().send_to(0, std::move(e.payload)) != sn::SendResult::ok) shared_.bad_echo.store(true);
+      return;
+    }
+    if (e.source.is_external()) {
+      s.next = 0;
+      s.last_tick = ticks();
+    } else {
+      const u64 now = ticks();
+      s.samples[s.next++] = now - s.last_tick;
+      s.last_tick = now;
+      if (e.payload != s.value) shared_.bad_echo.store(true);
+      if (s.next == kPoolRoundTrips) {
+        shared_.latch.arrive(1);
+        return;
+      }
+    }
+    if (context().send_to(1, ++s.value) != sn::SendResult::ok) shared_.bad_echo.store(true);
+  }
+
+ private:
+  RttShared& shared_;
+};
+
+// WaitPolicy::low_latency(): a user who wants the lowest round trip configures it, and it
+// is what the floor does (both threads spin). The default policy also spins through a
+// round trip; the difference is how long an idle worker spins before it parks.
+void rtt_sn(benchmark::State& state) {
+  RttShared shared;
+  auto made = sn::WorkerPool<RttWorker>::create(pinned_pool(2, 0).with_wait_policy(sn::WaitPolicy::low_latency()),
+                                                [&](std::size_t) { return std::make_unique<RttWorker>(shared); });
+  if (!made.ok()) {
+    state.SkipWithError(("pool: " + made.status().ToString()).c_str());
+    return;
+  }
+  sn::WorkerPool<RttWorker>& pool = **made;
+  std::vector<u64> samples;
+  u64 round = 0;
+  for (auto _ : state) {
+    shared.latch.reset();
+    if (pool.send_to(0, u64{0}) != sn::SendResult::ok || !shared.latch.wait(1) || shared.bad_echo.load()) {
+      state.SkipWithError(("checksum mismatch: wrong echo or stall in round " + std::to_string(round)).c_str());
+      break;
+    }
+    samples.insert(samples.end(), shared.samples.begin(), shared.samples.end());
+    ++round;
+  }
+  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
+    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kPoolRoundTrips));
+  state.SetLabel(cpu_label(2));
+  if (!state.error_occurred()) report_latency(state, samples);
+}
+
+// ------------------------------------------------------------------ pool_idle
+
+struct IdleShared {
+  std::atomic<std::int64_t> handled_at_ns{0};  // steady clock
+  RoundLatch latch;
+};
+
+struct Nothing {};
+
+class IdleWorker : public sn::Worker<Nothing, u64> {
+ public:
+  explicit IdleWorker(IdleShared& shared) noexcept : shared_(shared) {}
+
+  void handle_message(Nothing&, sn::Envelope<u64>) {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    shared_.handled_at_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(),
+                                std::memory_order_relaxed);
+    shared_.latch.arrive(1);
+  }
+
+ private:
+  IdleShared& shared_;
+};
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
+
+double percentile(std::vector<double>& v, double q) {
+  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+  return v[i];
+}
+
+// The default wait policy: what an idle pool costs and how fast it wakes as configured
+// out of the box. The idle window starts when create() returns (workers built and
+// pinned), so it includes their spin and yield phases before they first park. The
+// reported time is the sum of the wake latencies (manual time), so items_per_second is
+// the inverse of the mean wake latency.
+void idle_sn(benchmark::State& state) {
+  const int workers = usable_cpus();
+  IdleShared shared;
+  auto made = sn::WorkerPool<IdleWorker>::create(pinned_pool(static_cast<std::size_t>(workers), 0),
+                                                 [&](std::size_t) { return std::make_unique<IdleWorker>(shared); });
+  if (!made.ok()) {
+    state.SkipWithError(("pool: " + made.status().ToString()).c_str());
+    return;
+  }
+  sn::WorkerPool<IdleWorker>& pool = **made;
+  using clock = std::chrono::steady_clock;
+  for (auto _ : state) {
+    const double cpu0 = cpu_seconds();
+    const auto wall0 = clock::now();
+    std::this_thread::sleep_for(kIdleWindow);
+    const double cpu = cpu_seconds() - cpu0;
+    const double wall = std::chrono::duration<double>(clock::now() - wall0).count();
+
+    const std::uint64_t parks_before = pool.stats().parks;
+    std::vector<double> wake_us;
+    wake_us.reserve(kWakes);
+    double total_s = 0;
+    for (int i = 0; i < kWakes; ++i) {
+      std::this_thread::sleep_for(kParkPause);
+      shared.latch.reset();
+      const auto sent = clock::now();
+      if (pool.send_to(static_cast<std::size_t>(i % workers), u64{0}) != sn::SendResult::ok || !shared.latch.wait(1)) {
+        state.SkipWithError(("lost wake-up message " + std::to_string(i)).c_str());
+        return;
+      }
+      const std::chrono::nanoseconds woke(shared.handled_at_ns.load(std::memory_order_relaxed));
+      const double us = std::chrono::duration<double, std::micro>(woke - sent.time_since_epoch()).count();
+      wake_us.push_back(us);
+      total_s += us * 1e-6;
+    }
+    state.SetIterationTime(total_s);
+    state.counters["cpu_percent"] = cpu / wall * 100.0;
+    state.counters["wake_p50_us"] = percentile(wake_us, 0.50);
+    state.counters["wake_p99_us"] = percentile(wake_us, 0.99);
+    // ~1 when every wake-up found its worker parked, as intended.
+    state.counters["parks_per_wake"] = static_cast<double>(pool.stats().parks - parks_before) / kWakes;
+  }
+  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
+    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kWakes);
+  state.SetLabel(cpu_label(workers));
+}
+
+// ------------------------------------------------------------------ ingress
+
+/// A producer end with the harness's try_push, over an sn sender of either kind.
+template <sn::ChannelKind K>
+struct PushEnd {
+  sn::Sender<u64, K> tx;
+  bool try_push(u64 v) noexcept { return tx.try_send(std::move(v)) == sn::SendResult::ok; }
+};
+
+/// P producers send to one consumer through one MPSC channel (`lanes` = false) or one
+/// SPSC channel each (`lanes` = true), which the consumer polls round-robin taking up to
+/// kBatch from each, as a worker takes from its inputs.
+template <bool kLanes>
+void ingress(benchmark::State& state, int producers) {
+  const u64 per_producer = kMessages / static_cast<u64>(producers);
+  const u64 total = per_producer * static_cast<u64>(producers);
+  constexpr sn::ChannelKind kKind = kLanes ? sn::ChannelKind::spsc : sn::ChannelKind::mpsc;
+  using Ends = typename sn::Channel<u64>::template EndpointsOf<kKind>;
+  std::vector<Ends> channels;
+  for (int c = 0; c < (kLanes ? producers : 1); ++c) {
+    channels.push_back(sn::Channel<u64>::make<kKind>(kCapacity));
+    if (!channels.back().ok()) {
+      state.SkipWithError(channels.back().status().ToString().c_str());
+      return;
+    }
+  }
+  std::atomic<bool> abort{false};
+  ConsumerTally tally;
+
+  Team team;
+  for (int p = 0; p < producers; ++p) {
+    team.spawn(cpu_for(p), [&, p](Team::Member& m) {
+      PushEnd<kKind> tx;
+      if constexpr (kLanes) {
+        tx.tx = std::move(channels[static_cast<std::size_t>(p)].sender());
+      } else {
+        tx.tx = channels[0].sender();  // a copy per producer thread, as MPSC senders are used
+      }
+      Spinner spin(abort);
+      m.ready();
+      while (m.next()) {
+        (void)produce(tx, spin, m.round() * total + static_cast<u64>(p) * per_producer + 1, per_producer);
+        m.done();
+      }
+    });
+  }
+  team.spawn(cpu_for(producers), [&](Team::Member& m) {
+    std::vector<sn::Receiver<u64, kKind>> inputs;
+    for (Ends& ends : channels) inputs.push_back(std::move(ends.receiver()));
+    Spinner spin(abort);
+    m.ready();
+    while (m.next()) {
+      u64 count = 0, sum = 0;
+      while (count < total) {
+        u64 taken = 0;
+        for (auto& rx : inputs) taken += rx.consume(kBatch, [&](u64&& v) { sum += v; }).count;
+        count += taken;
+        if (taken != 0) {
+          spin.reset();
+        } else if (!spin.spin()) {
+          break;
+        }
+      }
+      tally.count = count;
+      tally.sum = sum;
+      m.done();
+    }
+  });
+  if (const std::string err = team.wait_ready(); !err.empty()) {
+    state.SkipWithError(("pinning failed: " + err).c_str());
+    return;
+  }
+
+  u64 round = 0;
+  for (auto _ : state) {
+    team.run_round(round);
+    const u64 expected_sum = round * total * total + total * (total + 1) / 2;
+    if (abort.load() || tally.count != total || tally.sum != expected_sum) {
+      state.SkipWithError(("checksum mismatch in round " + std::to_string(round) + ": received " +
+                           std::to_string(tally.count) + " of " + std::to_string(total) + " values, sum " +
+                           std::to_string(tally.sum) + " (expected " + std::to_string(expected_sum) + ")" +
+                           (abort.load() ? ", stalled" : ""))
+                              .c_str());
+      break;
+    }
+    ++round;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(total));
+  state.SetLabel(cpu_label(producers + 1));
+}
+
+// ------------------------------------------------------------------ registration
+
+void register_all() {
+  const int cpus = usable_cpus();
+  auto add = [](const std::string& name, std::function<void(benchmark::State&)> fn) {
+    return benchmark::RegisterBenchmark(name.c_str(), std::move(fn))->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
+
+  for (int n : {1, 2, 4, 8}) {
+    if (n > 1 && 2 * n > cpus) break;
+    add("pool_keyed/" + shape(n, n) + "/sn", [n](benchmark::State& s) { keyed_sn<true>(s, n, n); });
+    add("pool_keyed/" + shape(n, n) + "/sn_per_message", [n](benchmark::State& s) { keyed_sn<false>(s, n, n); });
+    add("pool_keyed/" + shape(n, n) + "/caf", [n](benchmark::State& s) { keyed_caf(s, n, n); });
+  }
+  for (int w : {2, 4, 8}) {
+    if (w > 2 && w > cpus) break;
+    add("pool_mesh/" + std::to_string(w) + "/sn", [w](benchmark::State& s) { mesh_sn(s, w); });
+  }
+  add("pool_rtt/sn", rtt_sn);
+  add("pool_rtt/cacheline", round_trip_cacheline);
+  benchmark::RegisterBenchmark("pool_idle/sn", idle_sn)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+  for (int p : {1, 2, 4, 8}) {
+    if (p > 1 && p + 1 > cpus) break;
+    add("ingress/" + shape(p, 1) + "/inbox", [p](benchmark::State& s) { ingress<false>(s, p); });
+    add("ingress/" + shape(p, 1) + "/lanes", [p](benchmark::State& s) { ingress<true>(s, p); });
+  }
+}
+
+std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (int x : v) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(x);
+  }
+  return s;
+}
+
+void add_context() {
+  benchmark::AddCustomContext("allowed_cpus", join(sn::allowed_cpus()));
+  benchmark::AddCustomContext("placement_cpus", join(placement_cpus()));
+  benchmark::AddCustomContext("keys", std::to_string(kKeys));
+  benchmark::AddCustomContext("keyed_messages_per_iteration", std::to_string(kKeyedMessages));
+  benchmark::AddCustomContext("mesh_messages_per_iteration", std::to_string(kMeshMessages));
+  benchmark::AddCustomContext("pool_round_trips_per_iteration", std::to_string(kPoolRoundTrips));
+  benchmark::AddCustomContext("floor_round_trips_per_iteration", std::to_string(kRoundTrips));
+  benchmark::AddCustomContext("latency_clock", kClockName);
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.4f", 1.0 / ns_per_tick());
+  benchmark::AddCustomContext("latency_clock_ghz", rate);
+#ifdef NDEBUG
+  benchmark::AddCustomContext("sn_build", "NDEBUG (release: no debug-only role checks)");
+#else
+  benchmark::AddCustomContext("sn_build", "debug: NDEBUG not defined, channel role checks on; numbers not representative");
+#endif
+  benchmark::AddCustomContext("caf", "0.17 (Debian libcaf-dev), stealing scheduler");
+}
+
+}  // namespace
+}  // namespace snbench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  snbench::add_context();
+  snbench::register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
