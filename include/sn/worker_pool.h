@@ -705,9 +705,12 @@ class WorkerPool {
           core.doorbell, core.config.wait, core.asymmetric, deadline, Wake::idle, Wake::timed_out,
           [&] {
             const bool owes = context.outbox_total_ != 0;
-            return core.input_ready(!owes) || core.flags() != flags || (owes && context.outbox_can_move())
-                       ? Wake::work
-                       : Wake::idle;
+            const std::size_t ready = core.first_ready(!owes);
+            if (ready != Core::kNone) {
+              first_input = ready;  // start the next iteration where the message is
+              return Wake::work;
+            }
+            return core.flags() != flags || (owes && context.outbox_can_move()) ? Wake::work : Wake::idle;
           },
           [&](absl::Duration slept) {
             core.owned.parks.add(1);

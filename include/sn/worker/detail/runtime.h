@@ -236,12 +236,16 @@ struct WorkerCore {
 
   /// Whether any input has a message now; the inbox only with `with_inbox` (a worker
   /// that owes messages does not take external ones). Worker thread (the consumer) only.
-  bool input_ready(bool with_inbox) const noexcept {
-    if (with_inbox && inbox_rx.ready()) return true;
-    for (const LaneRx& lane : lanes_in) {
-      if (lane.ready()) return true;
+  bool input_ready(bool with_inbox) const noexcept { return first_ready(with_inbox) != kNone; }
+
+  /// The first input with a message now: a lane index (the sending worker), the inbox as
+  /// lanes_in.size(), or kNone. Lanes first: they carry the latency-sensitive traffic.
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::size_t first_ready(bool with_inbox) const noexcept {
+    for (std::size_t i = 0; i < lanes_in.size(); ++i) {
+      if (lanes_in[i].ready()) return i;
     }
-    return false;
+    return with_inbox && inbox_rx.ready() ? lanes_in.size() : kNone;
   }
 };
 
