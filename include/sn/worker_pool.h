@@ -524,6 +524,7 @@ class WorkerPool {
     std::vector<std::uint64_t> next_sequence(inputs, 0);
     std::uint64_t activity = 0;
     std::size_t first_input = 0;
+    std::size_t known_ready = Core::kNone;  // an input the wait saw a message on
     bool busy = false;     // activity is odd
     bool halted = false;   // a fault stopped the pool in this batch
     std::uint64_t processed = 0, failed = 0;
@@ -658,7 +659,9 @@ class WorkerPool {
       // producer's index) only when a second one is already there: a lone message, the
       // latency case, never waits for a second cache miss.
       auto drain = [&](auto& rx, std::size_t input) {
-        if (!rx.ready()) return;
+        // The wait already saw a message on the input it woke for.
+        if (input != known_ready && !rx.ready()) return;
+        known_ready = Core::kNone;
         auto take = [&](Parcel&& p) { handle(std::move(p), input); };
         std::size_t got = rx.consume(1, take).count;
         if (got != 0 && taken + 1 < batch && rx.ready()) got += rx.consume(batch - taken - 1, take).count;
@@ -707,7 +710,7 @@ class WorkerPool {
             const bool owes = context.outbox_total_ != 0;
             const std::size_t ready = core.first_ready(!owes);
             if (ready != Core::kNone) {
-              first_input = ready;  // start the next iteration where the message is
+              first_input = known_ready = ready;  // start the next iteration where the message is
               return Wake::work;
             }
             return core.flags() != flags || (owes && context.outbox_can_move()) ? Wake::work : Wake::idle;
