@@ -118,7 +118,7 @@ class WorkerPool {
   /// down or stopped) leave the value with the caller; `dropped` (FullPolicy::drop)
   /// destroyed it.
   SendResult send(std::uint64_t key, Message&& msg) noexcept {
-    return send_to(shared_->partition(key, size()), std::move(msg), key);
+    return send_to(shared_->route(key), std::move(msg), key);
   }
   SendResult send(std::uint64_t key, const Message& msg) requires std::is_copy_constructible_v<Message> {
     Message copy(msg);
@@ -308,9 +308,12 @@ class WorkerPool {
   absl::Status wire(const PoolConfig& config, std::vector<ResolvedWorkerConfig> resolved, P partitioner) {
     detail::PoolShared<Message>& shared = *shared_;
     const std::size_t n = resolved.size();
-    shared.partition = [p = std::move(partitioner)](std::uint64_t key, std::size_t workers) -> std::size_t {
-      return static_cast<std::size_t>(p(key, workers));
-    };
+    if constexpr (!std::is_same_v<P, HashPartitioner>) {
+      shared.custom_partition = [p = std::move(partitioner)](std::uint64_t key, std::size_t workers) -> std::size_t {
+        return static_cast<std::size_t>(p(key, workers));
+      };
+    }
+    shared.workers = n;
     shared.full_policy = config.full_policy;
     shared.fault_policy = config.fault_policy;
     shared.timestamps = config.timestamps;

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "sn/channel/result.h"
+#include "sn/partitioners/hash.h"
 #include "sn/worker/arena.h"
 #include "sn/worker/config.h"
 #include "sn/worker/detail/runtime.h"
@@ -30,7 +31,15 @@ namespace detail {
 template <class M>
 struct PoolShared {
   std::vector<std::unique_ptr<WorkerCore<M>>> cores;
-  std::function<std::size_t(std::uint64_t, std::size_t)> partition;
+  std::function<std::size_t(std::uint64_t, std::size_t)> custom_partition;  // empty: HashPartitioner
+  std::size_t workers = 0;  // cores.size(), kept next to the routing state
+
+  /// The worker that owns `key`. The default HashPartitioner is called directly (one
+  /// multiply-high, inlined); a custom one through std::function.
+  std::size_t route(std::uint64_t key) const {
+    if (!custom_partition) [[likely]] return HashPartitioner{}(key, workers);
+    return custom_partition(key, workers);
+  }
   FullPolicy full_policy = FullPolicy::block;
   FaultPolicy fault_policy = FaultPolicy::continue_running;
   bool timestamps = false;
@@ -103,7 +112,7 @@ class WorkerContext {
   /// FullPolicy::block); `full` (FullPolicy::fail) and `closed` (the pool is stopping)
   /// leave the value with the caller; `dropped` (FullPolicy::drop) destroyed it.
   SendResult send(std::uint64_t key, M&& msg) noexcept {
-    return send_to(shared_->partition(key, shared_->size()), std::move(msg), key);
+    return send_to(shared_->route(key), std::move(msg), key);
   }
   SendResult send(std::uint64_t key, const M& msg) requires std::is_copy_constructible_v<M> {
     M copy(msg);
