@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -267,6 +268,42 @@ class Team {
   alignas(sn::kFalseSharingRange) std::atomic<int> finished_{0};
 };
 
+/// Waits until every team member is pinned and ready; on failure marks the case as
+/// skipped and returns false.
+inline bool team_ready(Team& team, benchmark::State& state) {
+  if (const std::string err = team.wait_ready(); !err.empty()) {
+    state.SkipWithError(("pinning failed: " + err).c_str());
+    return false;
+  }
+  return true;
+}
+
+/// "1,2,3".
+inline std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (int x : v) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(x);
+  }
+  return s;
+}
+
+/// Context every benchmark binary records: where threads may run, the latency clock,
+/// and whether sn was built for measuring.
+inline void add_machine_context() {
+  benchmark::AddCustomContext("allowed_cpus", join(sn::allowed_cpus()));
+  benchmark::AddCustomContext("placement_cpus", join(placement_cpus()));
+  benchmark::AddCustomContext("latency_clock", kClockName);
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.4f", 1.0 / ns_per_tick());
+  benchmark::AddCustomContext("latency_clock_ghz", rate);
+#ifdef NDEBUG
+  benchmark::AddCustomContext("sn_build", "NDEBUG (release: no debug-only role checks)");
+#else
+  benchmark::AddCustomContext("sn_build", "debug: NDEBUG not defined, channel role checks on; numbers not representative");
+#endif
+}
+
 /// "cpus=0,1": where a case's threads run, producers first.
 inline std::string cpu_label(int threads) {
   std::string s = "cpus=";
@@ -434,10 +471,7 @@ void throughput(benchmark::State& state, int producers, int consumers) {
       }
     });
   }
-  if (const std::string err = team.wait_ready(); !err.empty()) {
-    state.SkipWithError(("pinning failed: " + err).c_str());
-    return;
-  }
+  if (!team_ready(team, state)) return;
 
   u64 round = 0;
   for (auto _ : state) {
@@ -491,10 +525,7 @@ void ping_pong(benchmark::State& state, std::atomic<bool>& abort, Ping ping, Pon
   Team team;
   team.spawn(cpu_for(0), [&](Team::Member& m) { ping(m, round_samples, bad_echo); });
   team.spawn(cpu_for(1), [&](Team::Member& m) { pong(m); });
-  if (const std::string err = team.wait_ready(); !err.empty()) {
-    state.SkipWithError(("pinning failed: " + err).c_str());
-    return;
-  }
+  if (!team_ready(team, state)) return;
   u64 round = 0;
   for (auto _ : state) {
     team.run_round(round);

@@ -100,31 +100,12 @@ void register_all() {
   rtt("cacheline", &round_trip_cacheline);
 }
 
-std::string join(const std::vector<int>& v) {
-  std::string s;
-  for (int x : v) {
-    if (!s.empty()) s += ',';
-    s += std::to_string(x);
-  }
-  return s;
-}
-
 void add_context() {
-  benchmark::AddCustomContext("allowed_cpus", join(sn::allowed_cpus()));
-  benchmark::AddCustomContext("placement_cpus", join(placement_cpus()));
+  add_machine_context();
   benchmark::AddCustomContext("capacity", std::to_string(kCapacity));
   benchmark::AddCustomContext("batch", std::to_string(kBatch));
   benchmark::AddCustomContext("messages_per_iteration", std::to_string(kMessages));
   benchmark::AddCustomContext("round_trips_per_iteration", std::to_string(kRoundTrips));
-  benchmark::AddCustomContext("latency_clock", kClockName);
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%.4f", 1.0 / ns_per_tick());
-  benchmark::AddCustomContext("latency_clock_ghz", rate);
-#ifdef NDEBUG
-  benchmark::AddCustomContext("sn_build", "NDEBUG (release: no debug-only role checks)");
-#else
-  benchmark::AddCustomContext("sn_build", "debug: NDEBUG not defined, channel role checks on; numbers not representative");
-#endif
   benchmark::AddCustomContext("boost", BOOST_LIB_VERSION);
   benchmark::AddCustomContext("tbb", TBB_VERSION_STRING);
   benchmark::AddCustomContext("moodycamel", "ConcurrentQueue (Debian libconcurrentqueue-dev)");

@@ -280,10 +280,7 @@ void keyed_sn(benchmark::State& state, int producers, int workers) {
         }
       });
     }
-    if (const std::string err = team.wait_ready(); !err.empty()) {
-      state.SkipWithError(("pinning failed: " + err).c_str());
-      return;
-    }
+    if (!team_ready(team, state)) return;
 
     u64 round = 0;
     for (auto _ : state) {
@@ -718,10 +715,7 @@ void ingress(benchmark::State& state, int producers) {
       m.done();
     }
   });
-  if (const std::string err = team.wait_ready(); !err.empty()) {
-    state.SkipWithError(("pinning failed: " + err).c_str());
-    return;
-  }
+  if (!team_ready(team, state)) return;
 
   u64 round = 0;
   for (auto _ : state) {
@@ -769,32 +763,13 @@ void register_all() {
   }
 }
 
-std::string join(const std::vector<int>& v) {
-  std::string s;
-  for (int x : v) {
-    if (!s.empty()) s += ',';
-    s += std::to_string(x);
-  }
-  return s;
-}
-
 void add_context() {
-  benchmark::AddCustomContext("allowed_cpus", join(sn::allowed_cpus()));
-  benchmark::AddCustomContext("placement_cpus", join(placement_cpus()));
+  add_machine_context();
   benchmark::AddCustomContext("keys", std::to_string(kKeys));
   benchmark::AddCustomContext("keyed_messages_per_iteration", std::to_string(kKeyedMessages));
   benchmark::AddCustomContext("mesh_messages_per_iteration", std::to_string(kMeshMessages));
   benchmark::AddCustomContext("pool_round_trips_per_iteration", std::to_string(kPoolRoundTrips));
   benchmark::AddCustomContext("floor_round_trips_per_iteration", std::to_string(kRoundTrips));
-  benchmark::AddCustomContext("latency_clock", kClockName);
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%.4f", 1.0 / ns_per_tick());
-  benchmark::AddCustomContext("latency_clock_ghz", rate);
-#ifdef NDEBUG
-  benchmark::AddCustomContext("sn_build", "NDEBUG (release: no debug-only role checks)");
-#else
-  benchmark::AddCustomContext("sn_build", "debug: NDEBUG not defined, channel role checks on; numbers not representative");
-#endif
   benchmark::AddCustomContext("caf", "0.17 (Debian libcaf-dev), stealing scheduler");
 }
 

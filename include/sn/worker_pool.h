@@ -173,16 +173,7 @@ class WorkerPool {
   /// Sends a copy to every worker. `count` is how many accepted it; `status` is `ok`
   /// when all did, else the first other result.
   SendBatchResult broadcast(const Message& msg) requires std::is_copy_constructible_v<Message> {
-    SendBatchResult result{0, SendResult::ok};
-    for (std::size_t j = 0; j < size(); ++j) {
-      const SendResult r = send_to(j, msg);
-      if (r == SendResult::ok) {
-        ++result.count;
-      } else if (result.status == SendResult::ok) {
-        result.status = r;
-      }
-    }
-    return result;
+    return detail::broadcast_to(size(), [&](std::size_t j) { return send_to(j, msg); });
   }
 
   /// Graceful shutdown: refuses new external sends (`closed`), lets the workers handle

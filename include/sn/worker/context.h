@@ -154,16 +154,7 @@ class WorkerContext {
   /// Sends a copy to every worker, this one included. `count` is how many accepted it;
   /// `status` is `ok` when all did, else the first other result.
   SendBatchResult broadcast(const M& msg) requires std::is_copy_constructible_v<M> {
-    SendBatchResult result{0, SendResult::ok};
-    for (std::size_t j = 0; j < shared_->size(); ++j) {
-      const SendResult r = send_to(j, msg);
-      if (r == SendResult::ok) {
-        ++result.count;
-      } else if (result.status == SendResult::ok) {
-        result.status = r;
-      }
-    }
-    return result;
+    return detail::broadcast_to(shared_->size(), [&](std::size_t j) { return send_to(j, msg); });
   }
 
   /// Messages waiting in this worker's outbox (sent under FullPolicy::block while the

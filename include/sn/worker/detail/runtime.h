@@ -62,6 +62,22 @@ struct ChannelAccess {
   }
 };
 
+/// Sends to workers 0..n-1 with `send_one(j)`: `count` is how many accepted, `status`
+/// is `ok` when all did, else the first other result.
+template <class SendOne>
+SendBatchResult broadcast_to(std::size_t n, SendOne&& send_one) {
+  SendBatchResult result{0, SendResult::ok};
+  for (std::size_t j = 0; j < n; ++j) {
+    const SendResult r = send_one(j);
+    if (r == SendResult::ok) {
+      ++result.count;
+    } else if (result.status == SendResult::ok) {
+      result.status = r;
+    }
+  }
+  return result;
+}
+
 /// Send times travel as 32-bit stamps in units of 2^5 ns (32 ns): they wrap every 137 s,
 /// and a receiver recovers the full time from its own clock for any message younger
 /// than that.
