@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
 #include "sn/partitioners/jump.h"
 #include "sn/partitioners/key.h"
@@ -141,6 +142,69 @@ TEST(RoundRobinPartitioner, EachProducerThreadVisitsEveryWorkerInTurnWhateverThe
     EXPECT_EQ(per_worker, (std::array<int, 4>{3, 3, 3, 3}));
     for (std::size_t i = 1; i < seen->size(); ++i) EXPECT_EQ((*seen)[i], ((*seen)[i - 1] + 1) % 4);
   }
+}
+
+}  // namespace
+}  // namespace sn::test
+
+namespace sn::test {
+namespace {
+
+const std::vector<std::uint32_t> kConsistentGolden{1, 2, 0, 4, 0};
+
+TEST(ConsistentHashPartitioner, SpreadsAMillionRandomKeysOverEightWorkersWithinFifteenPercent) {
+  EXPECT_LE(highest_over_mean(ConsistentHashPartitioner(8), random_keys(kBalanceKeys, 5), 8), 1.15);
+}
+
+TEST(ConsistentHashPartitioner, AddingAWorkerMovesKeysOnlyToItAndAboutItsShare) {
+  const std::vector<std::uint64_t> keys = random_keys(kBalanceKeys, 6);
+  for (std::size_t n : {1u, 3u, 8u, 16u}) {
+    ConsistentHashPartitioner before(n);
+    ConsistentHashPartitioner after(n);
+    ASSERT_TRUE(after.add_worker(static_cast<ConsistentHashPartitioner::WorkerId>(n)).ok());
+    std::size_t moved = 0;
+    for (std::uint64_t k : keys) {
+      const auto from = before.owner(k);
+      const auto to = after.owner(k);
+      if (from != to) {
+        ++moved;
+        ASSERT_EQ(to, n) << "a key moved between two workers that both survive";
+      }
+    }
+    EXPECT_LE(static_cast<double>(moved) / static_cast<double>(keys.size()), 1.2 / static_cast<double>(n + 1)) << n;
+  }
+}
+
+TEST(ConsistentHashPartitioner, RemovingAWorkerInTheMiddleMovesOnlyItsKeys) {
+  const std::vector<std::uint64_t> keys = random_keys(200'000, 7);
+  ConsistentHashPartitioner before(6);
+  ConsistentHashPartitioner after(6);
+  ASSERT_TRUE(after.remove_worker(2).ok());
+  for (std::uint64_t k : keys) {
+    if (before.owner(k) != 2) {
+      ASSERT_EQ(after.owner(k), before.owner(k));
+    }
+    ASSERT_NE(after.owner(k), 2u);
+  }
+  EXPECT_EQ(after.workers(), (std::vector<ConsistentHashPartitioner::WorkerId>{0, 1, 3, 4, 5}));
+  EXPECT_LT(after(keys[0], after.size()), after.size());
+}
+
+TEST(ConsistentHashPartitioner, RefusesDuplicateMissingAndLastWorkers) {
+  ConsistentHashPartitioner p(2);
+  EXPECT_EQ(p.add_worker(1).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(p.remove_worker(9).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(p.remove_worker(0).ok());
+  EXPECT_EQ(p.remove_worker(1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(p.size(), 1u);
+}
+
+TEST(ConsistentHashPartitioner, BuildsTheSameRingEverywhere) {
+  // Golden owners: the ring depends only on worker ids and virtual nodes.
+  const ConsistentHashPartitioner p(8);
+  std::vector<std::uint32_t> owners;
+  for (std::uint64_t k : {0ull, 1ull, 42ull, 3735928559ull, 1ull << 40}) owners.push_back(p.owner(k));
+  EXPECT_EQ(owners, kConsistentGolden);
 }
 
 }  // namespace

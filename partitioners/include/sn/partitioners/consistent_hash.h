@@ -1,0 +1,109 @@
+// ConsistentHashPartitioner: a hash ring with virtual nodes, for pools that grow and shrink.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "sn/partitioners/key.h"
+#include "sn/partitioners/partitioner.h"
+
+namespace sn {
+
+/// Consistent hashing on a ring of 64-bit points. Each worker owns `virtual_nodes`
+/// points; a key belongs to the worker of the first point at or after the key's stable
+/// hash (wrapping around).
+///
+/// Workers have ids. add_worker() and remove_worker() work for any id, and only keys of
+/// the changed worker move: adding one moves about 1/(n+1) of the keys, all of them to
+/// the new worker, and removing one moves only its own keys. No key moves between two
+/// workers that both survive. The points depend only on (worker id, virtual node), so
+/// every process and machine builds the same ring.
+///
+/// As a Partitioner, (key, n) returns the owner's position among the current workers in
+/// ascending id order (n must equal size(); the pool keeps them in step). Lookups cost
+/// O(log(n * virtual_nodes)).
+///
+/// Threads: lookups are const and may run concurrently; add_worker and remove_worker
+/// must not run while anybody looks up (a running pool resizes through its own protocol).
+class ConsistentHashPartitioner {
+ public:
+  using WorkerId = std::uint32_t;
+  static constexpr std::size_t kDefaultVirtualNodes = 150;
+
+  /// Workers 0..workers-1.
+  explicit ConsistentHashPartitioner(std::size_t workers, std::size_t virtual_nodes = kDefaultVirtualNodes)
+      : virtual_nodes_(virtual_nodes == 0 ? 1 : virtual_nodes) {
+    for (std::size_t w = 0; w < workers; ++w) (void)add_worker(static_cast<WorkerId>(w));
+  }
+
+  /// Adds a worker; AlreadyExists if it is there.
+  absl::Status add_worker(WorkerId id) {
+    if (std::binary_search(members_.begin(), members_.end(), id)) {
+      return absl::AlreadyExistsError(absl::StrCat("sn::ConsistentHashPartitioner: worker ", id, " is already on the ring"));
+    }
+    members_.insert(std::upper_bound(members_.begin(), members_.end(), id), id);
+    for (std::size_t v = 0; v < virtual_nodes_; ++v) {
+      const Point p{point_of(id, v), id};
+      ring_.insert(std::upper_bound(ring_.begin(), ring_.end(), p), p);
+    }
+    return absl::OkStatus();
+  }
+
+  /// Removes a worker; NotFound if it is not there, FailedPrecondition for the last one.
+  absl::Status remove_worker(WorkerId id) {
+    const auto it = std::lower_bound(members_.begin(), members_.end(), id);
+    if (it == members_.end() || *it != id) {
+      return absl::NotFoundError(absl::StrCat("sn::ConsistentHashPartitioner: worker ", id, " is not on the ring"));
+    }
+    if (members_.size() == 1) {
+      return absl::FailedPreconditionError("sn::ConsistentHashPartitioner: cannot remove the last worker");
+    }
+    members_.erase(it);
+    std::erase_if(ring_, [id](const Point& p) { return p.worker == id; });
+    return absl::OkStatus();
+  }
+
+  /// The id of the worker that owns `key`.
+  WorkerId owner(std::uint64_t key) const noexcept {
+    const std::uint64_t h = stable_hash(key);
+    auto it = std::lower_bound(ring_.begin(), ring_.end(), Point{h, 0});
+    if (it == ring_.end()) it = ring_.begin();
+    return it->worker;
+  }
+
+  /// The owner's position among the workers in ascending id order.
+  std::size_t operator()(std::uint64_t key, std::size_t /*workers*/) const noexcept {
+    const WorkerId id = owner(key);
+    return static_cast<std::size_t>(std::lower_bound(members_.begin(), members_.end(), id) - members_.begin());
+  }
+
+  std::size_t size() const noexcept { return members_.size(); }
+  const std::vector<WorkerId>& workers() const noexcept { return members_; }
+  std::size_t virtual_nodes() const noexcept { return virtual_nodes_; }
+
+ private:
+  struct Point {
+    std::uint64_t at;
+    WorkerId worker;
+    friend bool operator<(const Point& a, const Point& b) noexcept {
+      return a.at != b.at ? a.at < b.at : a.worker < b.worker;
+    }
+  };
+
+  static std::uint64_t point_of(WorkerId id, std::size_t v) noexcept {
+    // Distinct (id, v) pairs give distinct inputs, and stable_hash is bijective.
+    return stable_hash((std::uint64_t{id} << 32) ^ static_cast<std::uint64_t>(v) ^ 0x9e3779b97f4a7c15ULL);
+  }
+
+  std::size_t virtual_nodes_;
+  std::vector<WorkerId> members_;  // ascending
+  std::vector<Point> ring_;        // ascending by point
+};
+static_assert(Partitioner<ConsistentHashPartitioner>);
+
+}  // namespace sn
