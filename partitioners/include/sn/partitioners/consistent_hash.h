@@ -25,8 +25,9 @@ namespace sn {
 /// every process and machine builds the same ring.
 ///
 /// As a Partitioner, (key, n) returns the owner's position among the current workers in
-/// ascending id order (n must equal size(); the pool keeps them in step). Lookups cost
-/// O(log(n * virtual_nodes)).
+/// ascending id order (n must equal size(); the pool keeps them in step). Lookups go
+/// through a bucket index over the ring: one table read and a step or two, not a binary
+/// search.
 ///
 /// Threads: lookups are const and may run concurrently; add_worker and remove_worker
 /// must not run while anybody looks up (a running pool resizes through its own protocol).
@@ -51,6 +52,7 @@ class ConsistentHashPartitioner {
       const Point p{point_of(id, v), id};
       ring_.insert(std::upper_bound(ring_.begin(), ring_.end(), p), p);
     }
+    rebuild_index();
     return absl::OkStatus();
   }
 
@@ -65,15 +67,18 @@ class ConsistentHashPartitioner {
     }
     members_.erase(it);
     std::erase_if(ring_, [id](const Point& p) { return p.worker == id; });
+    rebuild_index();
     return absl::OkStatus();
   }
 
   /// The id of the worker that owns `key`.
   WorkerId owner(std::uint64_t key) const noexcept {
     const std::uint64_t h = stable_hash(key);
-    auto it = std::lower_bound(ring_.begin(), ring_.end(), Point{h, 0});
-    if (it == ring_.end()) it = ring_.begin();
-    return it->worker;
+    // The index gives the first point of h's bucket; a few steps reach the first point
+    // at or after h (about 2 points per bucket on average).
+    std::size_t i = index_[h >> index_shift_];
+    while (i < ring_.size() && ring_[i].at < h) ++i;
+    return i == ring_.size() ? ring_.front().worker : ring_[i].worker;
   }
 
   /// The owner's position among the workers in ascending id order.
@@ -100,9 +105,26 @@ class ConsistentHashPartitioner {
     return stable_hash((std::uint64_t{id} << 32) ^ static_cast<std::uint64_t>(v) ^ 0x9e3779b97f4a7c15ULL);
   }
 
+  /// index_[b]: the first point at or after the start of bucket b, where a bucket is a
+  /// range of hashes sharing their top bits; about 2 points per bucket.
+  void rebuild_index() {
+    int bits = 1;
+    while (bits < 24 && (std::size_t{1} << bits) < ring_.size() / 2) ++bits;
+    index_shift_ = 64 - bits;
+    index_.assign(std::size_t{1} << bits, 0);
+    std::size_t i = 0;
+    for (std::size_t b = 0; b < index_.size(); ++b) {
+      const std::uint64_t start = static_cast<std::uint64_t>(b) << index_shift_;
+      while (i < ring_.size() && ring_[i].at < start) ++i;
+      index_[b] = static_cast<std::uint32_t>(i);
+    }
+  }
+
   std::size_t virtual_nodes_;
   std::vector<WorkerId> members_;  // ascending
   std::vector<Point> ring_;        // ascending by point
+  std::vector<std::uint32_t> index_;
+  int index_shift_ = 63;
 };
 static_assert(Partitioner<ConsistentHashPartitioner>);
 
