@@ -492,7 +492,13 @@ class WorkerPool {
       report_started(absl::Status(started.code(), absl::StrCat("sn::WorkerPool: worker ", i, " did not start: ", started.message())));
     } else {
       report_started(absl::OkStatus());
-      loop(core, context, w, state, arena);
+      try {
+        loop(core, context, w, state, arena);
+      } catch (const std::bad_alloc&) {  // the handle_batch buffer; hooks catch their own
+        shared_->record_fault(absl::ResourceExhaustedError(
+            absl::StrCat("sn::WorkerPool: worker ", i, ": out of memory for its batch buffer")));
+        shared_->stop_all();
+      }
       context.refusing_ = true;
       if constexpr (requires { w.on_stop(*state); }) {
         if (state.built()) note_hook_fault(i, "on_stop", guarded([&] { w.on_stop(*state); }));
