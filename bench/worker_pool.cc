@@ -142,6 +142,14 @@ sn::PoolConfig pinned_pool(std::size_t workers, int first_cpu) {
 
 std::string shape(int a, int b) { return std::to_string(a) + "x" + std::to_string(b); }
 
+/// Shuts the pool down; a failure marks the case unless it already failed.
+template <class W>
+void shutdown_or_skip(sn::WorkerPool<W>& pool, benchmark::State& state) {
+  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
+    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
+  }
+}
+
 // ------------------------------------------------------------------ pool_keyed
 
 using CountMap = absl::flat_hash_map<u64, u64, absl::Hash<u64>, std::equal_to<u64>,
@@ -308,9 +316,7 @@ void keyed_sn(benchmark::State& state, int producers, int workers) {
       ++round;
     }
   }
-  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
-    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
-  }
+  shutdown_or_skip(pool, state);
   for (std::size_t j = 0; j < tallies.size() && !state.error_occurred(); ++j) {
     if (tallies[j].failed.load()) state.SkipWithError(("worker " + std::to_string(j) + "'s map disagrees with its count").c_str());
   }
@@ -458,9 +464,7 @@ void mesh_sn(benchmark::State& state, int workers) {
     }
     ++round;
   }
-  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
-    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
-  }
+  shutdown_or_skip(pool, state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(total));
   state.SetLabel(cpu_label(workers));
 }
@@ -548,9 +552,7 @@ void rtt_sn(benchmark::State& state) {
     samples.insert(samples.end(), shared.samples.begin(), shared.samples.end());
     ++round;
   }
-  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
-    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
-  }
+  shutdown_or_skip(pool, state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kPoolRoundTrips));
   state.SetLabel(cpu_label(2));
   if (!state.error_occurred()) report_latency(state, samples);
@@ -640,9 +642,7 @@ void idle_sn(benchmark::State& state) {
     // ~1 when every wake-up found its worker parked, as intended.
     state.counters["parks_per_wake"] = static_cast<double>(pool.stats().parks - parks_before) / kWakes;
   }
-  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
-    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
-  }
+  shutdown_or_skip(pool, state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kWakes);
   state.SetLabel(cpu_label(workers));
 }

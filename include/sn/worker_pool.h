@@ -304,7 +304,6 @@ class WorkerPool {
         return static_cast<std::size_t>(p(key, workers));
       };
     }
-    shared.workers = n;
     shared.full_policy = config.full_policy;
     shared.fault_policy = config.fault_policy;
     shared.timestamps = config.timestamps;

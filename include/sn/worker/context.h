@@ -32,13 +32,12 @@ template <class M>
 struct PoolShared {
   std::vector<std::unique_ptr<WorkerCore<M>>> cores;
   std::function<std::size_t(std::uint64_t, std::size_t)> custom_partition;  // empty: HashPartitioner
-  std::size_t workers = 0;  // cores.size(), kept next to the routing state
 
   /// The worker that owns `key`. The default HashPartitioner is called directly (one
   /// multiply-high, inlined); a custom one through std::function.
   std::size_t route(std::uint64_t key) const {
-    if (!custom_partition) [[likely]] return HashPartitioner{}(key, workers);
-    return custom_partition(key, workers);
+    if (!custom_partition) [[likely]] return HashPartitioner{}(key, size());
+    return custom_partition(key, size());
   }
   FullPolicy full_policy = FullPolicy::block;
   FaultPolicy fault_policy = FaultPolicy::continue_running;

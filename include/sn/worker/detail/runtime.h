@@ -250,12 +250,10 @@ struct WorkerCore {
   }
   std::uint32_t flags() const noexcept { return control.flags.load(std::memory_order_acquire); }
 
-  /// Whether any input has a message now; the inbox only with `with_inbox` (a worker
-  /// that owes messages does not take external ones). Worker thread (the consumer) only.
-  bool input_ready(bool with_inbox) const noexcept { return first_ready(with_inbox) != kNone; }
-
   /// The first input with a message now: a lane index (the sending worker), the inbox as
-  /// lanes_in.size(), or kNone. Lanes first: they carry the latency-sensitive traffic.
+  /// lanes_in.size(), or kNone; the inbox only with `with_inbox` (a worker that owes
+  /// messages does not take external ones). Lanes first: they carry the
+  /// latency-sensitive traffic. Worker thread (the consumer) only.
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::size_t first_ready(bool with_inbox) const noexcept {
     for (std::size_t i = 0; i < lanes_in.size(); ++i) {
