@@ -26,8 +26,9 @@ namespace sn {
 ///
 /// As a Partitioner, (key, n) returns the owner's position among the current workers in
 /// ascending id order (n must equal size(); the pool keeps them in step). Lookups go
-/// through a bucket index over the ring: one table read and a step or two, not a binary
-/// search.
+/// through a bucket index over the ring, with 4 to 8 buckets per point: a bucket that
+/// holds no point names its owner outright (most lookups: one table read), the others
+/// give the first point to step from.
 ///
 /// Threads: lookups are const and may run concurrently; add_worker and remove_worker
 /// must not run while anybody looks up (a running pool resizes through its own protocol).
@@ -42,8 +43,11 @@ class ConsistentHashPartitioner {
     for (std::size_t w = 0; w < workers; ++w) (void)add_worker(static_cast<WorkerId>(w));
   }
 
-  /// Adds a worker; AlreadyExists if it is there.
+  /// Adds a worker; AlreadyExists if it is there, InvalidArgument for an id of 2^31 or more.
   absl::Status add_worker(WorkerId id) {
+    if (id >= kOwnerBit) {
+      return absl::InvalidArgumentError(absl::StrCat("sn::ConsistentHashPartitioner: worker id ", id, " is too large"));
+    }
     if (std::binary_search(members_.begin(), members_.end(), id)) {
       return absl::AlreadyExistsError(absl::StrCat("sn::ConsistentHashPartitioner: worker ", id, " is already on the ring"));
     }
@@ -74,9 +78,11 @@ class ConsistentHashPartitioner {
   /// The id of the worker that owns `key`.
   WorkerId owner(std::uint64_t key) const noexcept {
     const std::uint64_t h = stable_hash(key);
-    // The index gives the first point of h's bucket; a few steps reach the first point
-    // at or after h (about 2 points per bucket on average).
-    std::size_t i = index_[h >> index_shift_];
+    const std::uint32_t entry = index_[h >> index_shift_];
+    if (entry & kOwnerBit) [[likely]] return entry & ~kOwnerBit;  // no point in h's bucket
+    // The first point at or after the bucket's start: a step or two reach the first at
+    // or after h.
+    std::size_t i = entry;
     while (i < ring_.size() && ring_[i].at < h) ++i;
     return i == ring_.size() ? ring_.front().worker : ring_[i].worker;
   }
@@ -105,20 +111,31 @@ class ConsistentHashPartitioner {
     return stable_hash((std::uint64_t{id} << 32) ^ static_cast<std::uint64_t>(v) ^ 0x9e3779b97f4a7c15ULL);
   }
 
-  /// index_[b]: the first point at or after the start of bucket b, where a bucket is a
-  /// range of hashes sharing their top bits; about 2 points per bucket.
+  /// A bucket is a range of hashes sharing their top bits, with 4 to 8 buckets per point.
+  /// index_[b] is the owner of every hash in bucket b, tagged with kOwnerBit, when no
+  /// point lies inside the bucket (then the first point after it owns the whole bucket);
+  /// else the index of the first point at or after the bucket's start.
   void rebuild_index() {
     int bits = 1;
-    while (bits < 24 && (std::size_t{1} << bits) < ring_.size() / 2) ++bits;
+    while (bits < 24 && (std::size_t{1} << bits) < ring_.size() * 4) ++bits;
     index_shift_ = 64 - bits;
     index_.assign(std::size_t{1} << bits, 0);
     std::size_t i = 0;
     for (std::size_t b = 0; b < index_.size(); ++b) {
       const std::uint64_t start = static_cast<std::uint64_t>(b) << index_shift_;
+      const std::uint64_t last = start | ((std::uint64_t{1} << index_shift_) - 1);
       while (i < ring_.size() && ring_[i].at < start) ++i;
-      index_[b] = static_cast<std::uint32_t>(i);
+      if (i == ring_.size()) {
+        index_[b] = kOwnerBit | ring_.front().worker;  // wraps round to the first point
+      } else if (ring_[i].at > last) {
+        index_[b] = kOwnerBit | ring_[i].worker;
+      } else {
+        index_[b] = static_cast<std::uint32_t>(i);
+      }
     }
   }
+
+  static constexpr std::uint32_t kOwnerBit = 1u << 31;
 
   std::size_t virtual_nodes_;
   std::vector<WorkerId> members_;  // ascending
