@@ -2,13 +2,16 @@
 // messages. The pool that runs workers is in sn/worker_pool.h.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <type_traits>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sn/worker/context.h"
 #include "sn/worker/envelope.h"
+#include "sn/worker/handoff.h"
 
 namespace sn {
 
@@ -37,6 +40,13 @@ namespace sn {
 ///                                                   PoolConfig::idle_tick.
 ///   void on_stop(State&)                            Once, after the last message; sends
 ///                                                   from here are refused (`closed`).
+///   void export_state(State&, StateHandoff<T>&)    In a resize (WorkerPool::add_worker,
+///   void import_state(State&, std::uint64_t key, T&&)  remove_worker), with
+///                                                   `using handoff_type = T;`: the old
+///                                                   owner hands off the state of each key
+///                                                   that leaves it, the new owner takes
+///                                                   it in, while no message is handled.
+///                                                   See sn/worker/handoff.h.
 ///   R    handle_batch(State&, std::span<Envelope<Message>>)
 ///                                                   Instead of handle_message: the whole
 ///                                                   batch of one loop iteration at once
@@ -98,6 +108,27 @@ template <class W>
 concept HandlesBatches = requires { typename BatchHandleResult<W>; } && HandlerResult<BatchHandleResult<W>>;
 template <class W>
 concept HandlesMessages = requires { typename HandleResult<W>; } && HandlerResult<HandleResult<W>>;
+
+/// What one key's state travels as in a resize: W::handoff_type, when W declares it.
+template <class W>
+struct HandoffType {
+  using type = char;  // unused: W moves no state
+};
+template <class W>
+  requires requires { typename W::handoff_type; }
+struct HandoffType<W> {
+  using type = typename W::handoff_type;
+};
+
+/// W declares handoff_type and the two hooks that move state during a resize.
+template <class W>
+concept HandsOffState =
+    requires { typename W::handoff_type; } &&
+    requires(W& w, typename W::state_type& s, StateHandoff<typename W::handoff_type>& out,
+             typename W::handoff_type&& value, std::uint64_t key) {
+      w.export_state(s, out);
+      w.import_state(s, key, std::move(value));
+    };
 
 }  // namespace detail
 

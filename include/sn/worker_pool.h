@@ -76,7 +76,8 @@ class WorkerPool {
   ///
   /// `partitioner(key, n)` picks the worker for send(key, ...); see sn::Partitioner.
   /// `factory(index)` makes worker `index`, returning W or std::unique_ptr<W>; it is
-  /// called here, on the calling thread, once per worker, in index order.
+  /// called here, on the calling thread, once per worker, in index order. The pool keeps
+  /// it (moved in) for add_worker(), which calls it on the resizing thread.
   template <Partitioner P, class Factory>
   static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, P partitioner,
                                                             Factory&& factory) {
@@ -84,12 +85,16 @@ class WorkerPool {
     if (!resolved.ok()) return resolved.status();
     std::unique_ptr<WorkerPool> pool(new WorkerPool());
     if (absl::Status s = pool->wire(config, std::move(*resolved), std::move(partitioner)); !s.ok()) return s;
+    auto kept = std::make_shared<std::decay_t<Factory>>(std::forward<Factory>(factory));
+    pool->factory_ = [kept](std::size_t i) { return make_worker(*kept, i); };
+    pool->workers_.resize(pool->capacity());
+    pool->threads_.resize(pool->capacity());
     for (std::size_t i = 0; i < config.num_workers; ++i) {
-      absl::StatusOr<std::unique_ptr<W>> w = make_worker(factory, i);
+      absl::StatusOr<std::unique_ptr<W>> w = pool->factory_(i);
       if (!w.ok()) return w.status();
-      pool->workers_.push_back(std::move(*w));
+      pool->workers_[i] = std::move(*w);
     }
-    if (absl::Status s = pool->start(); !s.ok()) return s;
+    if (absl::Status s = pool->start(0, config.num_workers); !s.ok()) return s;
     return pool;
   }
   /// With the stable HashPartitioner.
@@ -110,58 +115,43 @@ class WorkerPool {
   /// Shuts down gracefully (see shutdown()).
   ~WorkerPool() { (void)shutdown(); }
 
-  std::size_t size() const noexcept { return shared_->size(); }
+  /// The number of workers running now.
+  std::size_t size() const noexcept { return shared_->active.load(std::memory_order_relaxed); }
+  /// Worker slots: PoolConfig::max_workers (or num_workers). Worker indices are slots.
+  std::size_t capacity() const noexcept { return shared_->size(); }
+  /// Whether a worker runs in slot `index` and takes messages.
+  bool has_worker(std::size_t index) const noexcept { return shared_->accepts(index); }
 
   /// Sends `msg` to the worker that owns `key`. Under FullPolicy::block this waits while
-  /// that worker's inbox is full (from a worker's own thread it never waits: see
-  /// WorkerContext::send). Results: `ok`; `full` (FullPolicy::fail) and `closed` (shut
-  /// down or stopped) leave the value with the caller; `dropped` (FullPolicy::drop)
-  /// destroyed it.
+  /// that worker's inbox is full, or while a resize runs (from a worker's own thread it
+  /// never waits: see WorkerContext::send). Results: `ok`; `full` (FullPolicy::fail) and
+  /// `closed` (shut down or stopped) leave the value with the caller; `dropped`
+  /// (FullPolicy::drop) destroyed it.
   SendResult send(std::uint64_t key, Message&& msg) noexcept {
-    return send_to(shared_->route(key), std::move(msg), key);
+    if (!shared_->resizable() || detail::t_current_pool == shared_.get()) [[likely]] {
+      return send_to(shared_->route(key), std::move(msg), key);
+    }
+    return send_through_gate(key, true, 0, msg);
   }
   SendResult send(std::uint64_t key, const Message& msg) requires std::is_copy_constructible_v<Message> {
     Message copy(msg);
     return send(key, std::move(copy));
   }
+  /// With a string, byte-span or user key: routes on sn::routing_key(key), which is also
+  /// the envelope's key.
+  template <class K>
+    requires(!std::is_integral_v<K> && !std::is_enum_v<K>)
+  SendResult send(const K& key, Message&& msg) noexcept {
+    return send(routing_key(key), std::move(msg));
+  }
 
-  /// Sends to worker `index`; as send(), plus `invalid` when there is no such worker.
+  /// Sends to worker `index`; as send(), plus `invalid` when no worker runs there.
   SendResult send_to(std::size_t index, Message&& msg, std::uint64_t key = 0) noexcept {
     if (detail::t_current_pool == shared_.get()) [[unlikely]] {
       return static_cast<WorkerContext<Message>*>(detail::t_current_context)->send_to(index, std::move(msg), key);
     }
-    if (index >= size()) [[unlikely]] {
-      shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
-      return SendResult::invalid;
-    }
-    detail::WorkerCore<Message>& core = *shared_->cores[index];
-    detail::Parcel<Message> parcel{std::move(msg), key, Source::external(),
-                                   shared_->timestamps ? detail::SendStamp::now() : 0};
-    auto* ring = core.inbox_ring;
-    auto attempt = [&] {
-      return ring->try_push(1, [&](std::size_t) -> detail::Parcel<Message>&& { return std::move(parcel); }).status;
-    };
-    SendResult r = attempt();
-    if (r == SendResult::full) [[unlikely]] {
-      switch (shared_->full_policy) {
-        case FullPolicy::block:
-          r = detail::block_on(ring->senders_lot(), ring->wait_policy(), ring->asymmetric(), absl::InfiniteFuture(),
-                               SendResult::full, SendResult::timeout, attempt);
-          break;
-        case FullPolicy::drop:
-          core.remote.dropped_full.fetch_add(1, std::memory_order_relaxed);
-          return SendResult::dropped;
-        case FullPolicy::fail:
-          break;
-      }
-    }
-    if (r == SendResult::ok) [[likely]] {
-      core.ring_doorbell();
-      return r;
-    }
-    msg = std::move(parcel.payload);
-    shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
-    return r;
+    if (shared_->resizable()) [[unlikely]] return send_through_gate(key, false, index, msg);
+    return push_external(index, msg, key);
   }
   SendResult send_to(std::size_t index, const Message& msg, std::uint64_t key = 0)
     requires std::is_copy_constructible_v<Message>
@@ -173,7 +163,66 @@ class WorkerPool {
   /// Sends a copy to every worker. `count` is how many accepted it; `status` is `ok`
   /// when all did, else the first other result.
   SendBatchResult broadcast(const Message& msg) requires std::is_copy_constructible_v<Message> {
-    return detail::broadcast_to(size(), [&](std::size_t j) { return send_to(j, msg); });
+    return detail::broadcast_to(*shared_, [&](std::size_t j) { return send_to(j, msg); });
+  }
+
+  /// Adds a worker in the lowest free slot, made by the factory given to create(), and
+  /// moves to it the keys the ring now gives it, with their state (see
+  /// sn/worker/handoff.h). Returns once the new worker takes messages.
+  ///
+  /// How: external sends wait at a gate; the pool drains to quiescence, so every message
+  /// sent before is handled by its old owner; the old owners export the state of the
+  /// keys that leave them and the new owners import it; the routing changes; the gate
+  /// opens. So no message is handled by a worker that does not own its key, none is
+  /// lost, and each producer's messages for a key keep their order.
+  ///
+  /// Errors: FailedPrecondition when the pool has no ConsistentHashPartitioner or has
+  /// been shut down; ResourceExhausted when all max_workers slots run; the factory's or
+  /// the new worker's init()/on_start() error; Aborted when the pool stopped meanwhile.
+  /// An export_state/import_state hook that throws is reported as Internal after the
+  /// resize has completed (state it did not hand off stays where it was). Any thread but
+  /// the pool's workers; resizes, shutdown() and stop() run one at a time.
+  absl::StatusOr<ResizeReport> add_worker() {
+    std::lock_guard lock(lifecycle_mu_);
+    if (absl::Status s = can_resize(); !s.ok()) return s;
+    std::size_t slot = capacity();
+    for (std::size_t i = 0; i < capacity() && slot == capacity(); ++i) {
+      if (!shared_->cores[i]->control.active.load(std::memory_order_relaxed)) slot = i;
+    }
+    if (slot == capacity()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("sn::WorkerPool: all ", capacity(), " worker slots are in use; raise PoolConfig::max_workers"));
+    }
+    absl::StatusOr<std::unique_ptr<W>> made = factory_(slot);
+    if (!made.ok()) return made.status();
+    workers_[slot] = std::move(*made);
+    if (absl::Status s = start(slot, slot + 1); !s.ok()) {
+      workers_[slot].reset();
+      return s;
+    }
+    ConsistentHashPartitioner next = *shared_->ring;
+    if (absl::Status s = next.add_worker(static_cast<ConsistentHashPartitioner::WorkerId>(slot)); !s.ok()) return s;
+    return resize(std::move(next), slot, false);
+  }
+
+  /// Removes worker `index`: its keys, with their state, go to the workers the ring now
+  /// gives them (the protocol of add_worker()); then it runs on_stop and its thread
+  /// ends. A later add_worker() may reuse the slot.
+  ///
+  /// Errors: as add_worker(); NotFound when no worker runs in slot `index`;
+  /// FailedPrecondition for the last worker.
+  absl::StatusOr<ResizeReport> remove_worker(std::size_t index) {
+    std::lock_guard lock(lifecycle_mu_);
+    if (absl::Status s = can_resize(); !s.ok()) return s;
+    if (!shared_->accepts(index)) {
+      return absl::NotFoundError(absl::StrCat("sn::WorkerPool: no worker runs in slot ", index));
+    }
+    if (size() == 1) return absl::FailedPreconditionError("sn::WorkerPool: cannot remove the last worker");
+    ConsistentHashPartitioner next = *shared_->ring;
+    if (absl::Status s = next.remove_worker(static_cast<ConsistentHashPartitioner::WorkerId>(index)); !s.ok()) {
+      return s;
+    }
+    return resize(std::move(next), index, true);
   }
 
   /// Graceful shutdown: refuses new external sends (`closed`), lets the workers handle
@@ -220,14 +269,16 @@ class WorkerPool {
   PoolStats stats() const {
     PoolStats total;
     total.running = running();
-    total.workers.reserve(size());
+    total.workers.reserve(capacity());
     // Done counters first, accepted after, so that in_flight() is rarely understated
     // (a worker counts a send just after publishing it, so it is not a guarantee).
-    for (std::size_t j = 0; j < size(); ++j) {
+    for (std::size_t j = 0; j < capacity(); ++j) {
       const detail::WorkerCore<Message>& core = *shared_->cores[j];
+      if (!core.control.started.load(std::memory_order_relaxed)) continue;
       WorkerStats& w = total.workers.emplace_back();
       w.index = j;
       w.name = core.config.name;
+      w.active = core.control.active.load(std::memory_order_relaxed);
       w.cpu = core.owned.cpu.load(std::memory_order_relaxed);
       w.memory_bound = core.owned.memory_bound.load(std::memory_order_relaxed);
       w.processed = core.owned.processed.get();
@@ -258,7 +309,10 @@ class WorkerPool {
     }
     total.rejected += shared_->external_rejected.load(std::memory_order_relaxed);
     total.hook_faults = hook_faults_.load(std::memory_order_relaxed);
-    for (std::size_t j = 0; j < size(); ++j) {
+    const std::uint64_t dropped_at_gate = shared_->dropped_at_gate.load(std::memory_order_relaxed);
+    total.dropped += dropped_at_gate;
+    total.accepted += dropped_at_gate;
+    for (std::size_t j = 0; j < capacity(); ++j) {
       const detail::WorkerCore<Message>& core = *shared_->cores[j];
       total.accepted += core.inbox_tx.stats().sent + core.owned.sent.get() +
                         core.remote.dropped_full.load(std::memory_order_relaxed);
@@ -272,6 +326,76 @@ class WorkerPool {
   using Context = WorkerContext<Message>;
 
   WorkerPool() : shared_(std::make_unique<detail::PoolShared<Message>>()) {}
+
+  // ------------------------------------------------------------------ external sends
+
+  /// Pushes into worker `index`'s inbox (any thread but the pool's workers). On any
+  /// result but `ok` and `dropped`, `msg` keeps the value.
+  SendResult push_external(std::size_t index, Message& msg, std::uint64_t key) noexcept {
+    if (!shared_->accepts(index)) [[unlikely]] {
+      shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
+      return SendResult::invalid;
+    }
+    detail::WorkerCore<Message>& core = *shared_->cores[index];
+    detail::Parcel<Message> parcel{std::move(msg), key, Source::external(),
+                                   shared_->timestamps ? detail::SendStamp::now() : 0};
+    auto* ring = core.inbox_ring;
+    auto attempt = [&] {
+      return ring->try_push(1, [&](std::size_t) -> detail::Parcel<Message>&& { return std::move(parcel); }).status;
+    };
+    SendResult r = attempt();
+    if (r == SendResult::full) [[unlikely]] {
+      switch (shared_->full_policy) {
+        case FullPolicy::block:
+          r = detail::block_on(ring->senders_lot(), ring->wait_policy(), ring->asymmetric(), absl::InfiniteFuture(),
+                               SendResult::full, SendResult::timeout, attempt);
+          break;
+        case FullPolicy::drop:
+          core.remote.dropped_full.fetch_add(1, std::memory_order_relaxed);
+          return SendResult::dropped;
+        case FullPolicy::fail:
+          break;
+      }
+    }
+    if (r == SendResult::ok) [[likely]] {
+      core.ring_doorbell();
+      return r;
+    }
+    msg = std::move(parcel.payload);
+    shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
+    return r;
+  }
+
+  /// An external send into a resizable pool: routes and pushes inside the gate, so that
+  /// a resize can find a moment when no external send is in progress (see SendGate).
+  SendResult send_through_gate(std::uint64_t key, bool by_key, std::size_t index, Message& msg) noexcept {
+    detail::PoolShared<Message>& shared = *shared_;
+    auto stopping = [&] { return shared.closing.load(std::memory_order_acquire); };
+    for (;;) {
+      if (detail::GateSeat* inside = shared.gate.enter()) [[likely]] {
+        const SendResult r = push_external(by_key ? shared.route(key) : index, msg, key);
+        detail::SendGate::leave(inside);
+        return r;
+      }
+      // A resize holds the gate: as if the inbox were full.
+      if (stopping()) break;
+      switch (shared.full_policy) {
+        case FullPolicy::block:
+          shared.gate.wait_open(shared.wait, stopping);
+          continue;
+        case FullPolicy::drop: {
+          [[maybe_unused]] Message gone(std::move(msg));
+          shared.dropped_at_gate.fetch_add(1, std::memory_order_relaxed);
+          return SendResult::dropped;
+        }
+        case FullPolicy::fail:
+          shared.external_rejected.fetch_add(1, std::memory_order_relaxed);
+          return SendResult::full;
+      }
+    }
+    shared.external_rejected.fetch_add(1, std::memory_order_relaxed);
+    return SendResult::closed;
+  }
 
   template <class Factory>
   static absl::StatusOr<std::unique_ptr<W>> make_worker(Factory& factory, std::size_t index) {
@@ -299,11 +423,28 @@ class WorkerPool {
   absl::Status wire(const PoolConfig& config, std::vector<ResolvedWorkerConfig> resolved, P partitioner) {
     detail::PoolShared<Message>& shared = *shared_;
     const std::size_t n = resolved.size();
-    if constexpr (!std::is_same_v<P, HashPartitioner>) {
-      shared.custom_partition = [p = std::move(partitioner)](std::uint64_t key, std::size_t workers) -> std::size_t {
-        return static_cast<std::size_t>(p(key, workers));
-      };
+    if constexpr (std::is_same_v<P, ConsistentHashPartitioner>) {
+      const std::vector<ConsistentHashPartitioner::WorkerId>& ids = partitioner.workers();
+      for (std::size_t i = 0; i < ids.size() || i < config.num_workers; ++i) {
+        if (i >= ids.size() || i >= config.num_workers || ids[i] != i) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "sn::WorkerPool: the ConsistentHashPartitioner's workers must be 0..num_workers-1 (", config.num_workers,
+              " workers; the ring has ", ids.size(), ")"));
+        }
+      }
+      shared.ring = std::make_unique<ConsistentHashPartitioner>(std::move(partitioner));
+    } else {
+      if (n != config.num_workers) {
+        return absl::InvalidArgumentError(
+            "sn::PoolConfig: max_workers above num_workers needs a ConsistentHashPartitioner (to resize)");
+      }
+      if constexpr (!std::is_same_v<P, HashPartitioner>) {
+        shared.custom_partition = [p = std::move(partitioner)](std::uint64_t key, std::size_t workers) -> std::size_t {
+          return static_cast<std::size_t>(p(key, workers));
+        };
+      }
     }
+    shared.wait = config.wait;
     shared.full_policy = config.full_policy;
     shared.fault_policy = config.fault_policy;
     shared.timestamps = config.timestamps;
@@ -332,25 +473,47 @@ class WorkerPool {
     return absl::OkStatus();
   }
 
-  absl::Status start() {
-    threads_.reserve(size());
-    for (std::size_t i = 0; i < size(); ++i) {
+  /// Starts the workers of slots [from, to) and waits until each has built its State and
+  /// run on_start. On an error the pool stops (at create), or the new worker's thread is
+  /// joined (add_worker).
+  absl::Status start(std::size_t from, std::size_t to) {
+    const bool creating = from == 0 && shared_->active.load(std::memory_order_relaxed) == 0;
+    {
+      std::lock_guard lock(start_mu_);
+      started_ = 0;
+      start_target_ = to - from;
+      start_error_ = absl::OkStatus();
+    }
+    for (std::size_t i = from; i < to; ++i) {
+      Core& core = *shared_->cores[i];
+      core.control.flags.fetch_and(detail::kStop, std::memory_order_seq_cst);  // a reused slot's exit flag
+      core.control.started.store(true, std::memory_order_relaxed);
+      if (creating) {
+        core.control.active.store(true, std::memory_order_relaxed);
+        shared_->active.fetch_add(1, std::memory_order_relaxed);
+      }
       try {
-        threads_.emplace_back([this, i] { run(i); });
+        threads_[i] = std::thread([this, i] { run(i); });
       } catch (const std::system_error& e) {
         report_started(absl::ResourceExhaustedError(absl::StrCat("sn::WorkerPool: cannot start worker ", i, ": ", e.what())));
-        for (std::size_t k = i + 1; k < size(); ++k) report_started(absl::CancelledError());
+        for (std::size_t k = i + 1; k < to; ++k) report_started(absl::CancelledError());
         break;
       }
     }
     absl::Status first;
     {
       std::unique_lock lock(start_mu_);
-      start_cv_.wait(lock, [&] { return started_ == size(); });
+      start_cv_.wait(lock, [&] { return started_ == start_target_; });
       first = start_error_;
     }
     if (!first.ok()) {
-      (void)stop();
+      if (creating) {
+        (void)stop();
+      } else {
+        for (std::size_t i = from; i < to; ++i) {
+          if (threads_[i].joinable()) threads_[i].join();
+        }
+      }
       return first;
     }
     return absl::OkStatus();
@@ -359,7 +522,7 @@ class WorkerPool {
   void report_started(absl::Status status) {
     std::lock_guard lock(start_mu_);
     if (start_error_.ok() && !status.ok()) start_error_ = std::move(status);
-    if (++started_ == size()) start_cv_.notify_all();
+    if (++started_ == start_target_) start_cv_.notify_all();
   }
 
   // ------------------------------------------------------------------ the worker thread
@@ -459,6 +622,172 @@ class WorkerPool {
     }
   }
 
+  // ------------------------------------------------------------------ resizing
+
+  using Handoff = typename detail::HandoffType<W>::type;
+  using Piece = typename StateHandoff<Handoff>::Piece;
+
+  /// One resize's hand-off. A member, not a local: should the pool be stopped during a
+  /// resize, the resizer stops waiting, and a worker still in its step must find the
+  /// object alive.
+  struct Migration {
+    enum class Phase : std::uint8_t { exporting, importing };
+    std::mutex mu;
+    std::condition_variable done;
+    Phase phase = Phase::exporting;  // guarded by mu
+    std::size_t waiting = 0;         // guarded by mu: workers yet to finish this step
+    absl::Status error;              // guarded by mu: the first hook failure
+    // Written by the resizer between steps, used by the workers in their step: ordered
+    // by the flags word (kMigrateRound added with seq_cst, read with acquire) one way
+    // and by `mu` the other.
+    std::optional<ConsistentHashPartitioner> next;
+    std::vector<std::vector<Piece>> outgoing;  // [exporter]
+    std::vector<std::vector<Piece>> incoming;  // [importer]
+  };
+
+  absl::Status can_resize() const {
+    if (!shared_->resizable()) {
+      return absl::FailedPreconditionError(
+          "sn::WorkerPool: only a pool created with a ConsistentHashPartitioner can be resized");
+    }
+    if (finished_ || !running()) return absl::FailedPreconditionError("sn::WorkerPool: the pool has stopped");
+    return absl::OkStatus();
+  }
+
+  /// The resize protocol (see add_worker()). Holds lifecycle_mu_. `slot` was just started
+  /// (adding) or is the worker to remove.
+  absl::StatusOr<ResizeReport> resize(ConsistentHashPartitioner next, std::size_t slot, bool removing) {
+    detail::PoolShared<Message>& shared = *shared_;
+    Migration& m = migration_;
+    const absl::Time began = absl::Now();
+    auto running_slots = [&] {
+      std::vector<std::size_t> out;
+      for (std::size_t i = 0; i < capacity(); ++i) {
+        if (threads_[i].joinable()) out.push_back(i);
+      }
+      return out;
+    };
+    shared.gate.close();
+    for (std::size_t i : running_slots()) shared.cores[i]->signal(detail::kDrain);
+    {
+      std::lock_guard lock(m.mu);
+      m.error = absl::OkStatus();
+    }
+    m.next.emplace(std::move(next));
+    m.outgoing.assign(capacity(), {});
+    m.incoming.assign(capacity(), {});
+    // Everything sent before the gate closed is handled by its old owner first.
+    bool ok = wait_until_quiescent();
+    std::uint64_t pieces = 0;
+    if (ok) {
+      std::vector<std::size_t> exporters;
+      for (std::size_t i = 0; i < capacity(); ++i) {
+        if (shared.accepts(i)) exporters.push_back(i);
+      }
+      ok = run_step(Migration::Phase::exporting, exporters);
+    }
+    if (ok) {
+      std::vector<std::size_t> importers;
+      for (std::vector<Piece>& out : m.outgoing) {
+        for (Piece& piece : out) m.incoming[piece.to].push_back(std::move(piece));
+        pieces += out.size();
+        out.clear();
+      }
+      for (std::size_t i = 0; i < capacity(); ++i) {
+        if (!m.incoming[i].empty()) importers.push_back(i);
+      }
+      ok = run_step(Migration::Phase::importing, importers);
+    }
+    if (ok) {
+      // Nothing runs: no sender is inside the gate and every worker is quiescent.
+      *shared.ring = std::move(*m.next);
+      Core& changed = *shared.cores[slot];
+      if (removing) {
+        changed.control.active.store(false, std::memory_order_relaxed);
+        shared.active.fetch_sub(1, std::memory_order_relaxed);
+        changed.signal(detail::kExit);
+        threads_[slot].join();
+        workers_[slot].reset();
+      } else {
+        changed.control.active.store(true, std::memory_order_relaxed);
+        shared.active.fetch_add(1, std::memory_order_relaxed);
+      }
+      m.next.reset();
+      m.incoming.assign(capacity(), {});
+    }
+    for (std::size_t i : running_slots()) {
+      shared.cores[i]->control.flags.fetch_and(~std::uint32_t{detail::kDrain}, std::memory_order_seq_cst);
+      shared.cores[i]->doorbell.notify(false, 1);
+    }
+    shared.gate.open();
+    if (!ok) return absl::AbortedError("sn::WorkerPool: the pool stopped during the resize");
+    absl::Status hook_error;
+    {
+      std::lock_guard lock(m.mu);
+      hook_error = m.error;
+    }
+    if (!hook_error.ok()) return hook_error;
+    return ResizeReport{slot, pieces, absl::Now() - began};
+  }
+
+  /// Asks each worker in `slots` for one step of the hand-off and waits until they all
+  /// have done it. False if the pool stopped meanwhile.
+  bool run_step(typename Migration::Phase phase, const std::vector<std::size_t>& slots) {
+    Migration& m = migration_;
+    {
+      std::lock_guard lock(m.mu);
+      m.phase = phase;
+      m.waiting = slots.size();
+    }
+    for (std::size_t i : slots) {
+      shared_->cores[i]->control.flags.fetch_add(detail::kMigrateRound, std::memory_order_seq_cst);
+      shared_->cores[i]->doorbell.notify(false, 1);
+    }
+    std::unique_lock lock(m.mu);
+    while (m.waiting != 0) {
+      if (!running()) return false;  // stopped: a worker may leave without its step
+      m.done.wait_for(lock, std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+
+  /// A worker's step of the hand-off, on its thread: export_state or import_state.
+  /// Sends from these hooks are refused: the pool must stay quiescent.
+  void migration_step(std::size_t i, W& w, StateBox& state, Context& context) {
+    Migration& m = migration_;
+    typename Migration::Phase phase;
+    {
+      std::lock_guard lock(m.mu);
+      phase = m.phase;
+    }
+    absl::Status s;
+    if constexpr (detail::HandsOffState<W>) {
+      context.refusing_ = true;
+      if (!state.built()) {
+        s = absl::FailedPreconditionError("it has no State (a restart failed)");
+      } else if (phase == Migration::Phase::exporting) {
+        StateHandoff<Handoff> out(i, &*m.next, &m.outgoing[i]);
+        s = guarded([&] { w.export_state(*state, out); });
+      } else {
+        for (Piece& piece : m.incoming[i]) {
+          s.Update(guarded([&] { w.import_state(*state, piece.key, std::move(piece.value)); }));
+        }
+      }
+      context.refusing_ = false;
+    }
+    std::lock_guard lock(m.mu);
+    if (!s.ok()) {
+      hook_faults_.fetch_add(1, std::memory_order_relaxed);
+      if (m.error.ok()) {
+        m.error = absl::InternalError(absl::StrCat("sn::WorkerPool: worker ", i, ": ",
+                                                   phase == Migration::Phase::exporting ? "export_state" : "import_state",
+                                                   " failed during a resize: ", s.message()));
+      }
+    }
+    if (--m.waiting == 0) m.done.notify_all();
+  }
+
+
   void run(std::size_t i) {
     Core& core = *shared_->cores[i];
     bool memory_bound = false;
@@ -483,6 +812,8 @@ class WorkerPool {
     detail::t_current_pool = shared_.get();
     detail::t_current_context = &context;
     StateBox state(*heap);
+    // Before reporting the start: a resize may ask this worker for a step right after.
+    const std::uint32_t round = core.flags() / detail::kMigrateRound;
     absl::Status started = state.build(w);
     if (started.ok()) {
       if constexpr (requires { w.on_start(*state); }) started = guarded([&] { w.on_start(*state); });
@@ -492,7 +823,7 @@ class WorkerPool {
     } else {
       report_started(absl::OkStatus());
       try {
-        loop(core, context, w, state, arena);
+        loop(core, context, w, state, arena, round);
       } catch (const std::bad_alloc&) {  // the handle_batch buffer; hooks catch their own
         shared_->record_fault(absl::ResourceExhaustedError(
             absl::StrCat("sn::WorkerPool: worker ", i, ": out of memory for its batch buffer")));
@@ -513,8 +844,8 @@ class WorkerPool {
 
   /// The tick loop: take up to batch_size messages, handle them, tick, reset the arena;
   /// wait (spin, yield, park) only when there was nothing to do.
-  void loop(Core& core, Context& context, W& w, StateBox& state, TickArena& arena) {
-    const std::size_t n = size();
+  void loop(Core& core, Context& context, W& w, StateBox& state, TickArena& arena, std::uint32_t round) {
+    const std::size_t n = shared_->size();
     const std::size_t inputs = n + 1;  // lanes 0..n-1, then the inbox
     const std::size_t batch = core.config.batch_size;
     const bool sequences = shared_->sequence_numbers;
@@ -645,6 +976,10 @@ class WorkerPool {
 
     for (;;) {
       const std::uint32_t flags = core.flags();
+      if (flags / detail::kMigrateRound != round) [[unlikely]] {  // before the stop check: the resizer waits for it
+        round = flags / detail::kMigrateRound;
+        migration_step(context.index(), w, state, context);
+      }
       if ((flags & (detail::kStop | detail::kExit)) != 0) return;
 
       // Control first (above), then what this worker owes others, then its inputs.
@@ -821,14 +1156,17 @@ class WorkerPool {
   }
 
   std::unique_ptr<detail::PoolShared<Message>> shared_;
-  std::vector<std::unique_ptr<W>> workers_;
-  std::vector<std::thread> threads_;
+  std::function<absl::StatusOr<std::unique_ptr<W>>(std::size_t)> factory_;
+  std::vector<std::unique_ptr<W>> workers_;  // [slot]; empty where no worker runs
+  std::vector<std::thread> threads_;         // [slot]
+  Migration migration_;
   std::optional<absl::Duration> idle_tick_;
   std::atomic<std::uint64_t> hook_faults_{0};
 
   std::mutex start_mu_;
   std::condition_variable start_cv_;
-  std::size_t started_ = 0;   // guarded by start_mu_
+  std::size_t started_ = 0;       // guarded by start_mu_
+  std::size_t start_target_ = 0;  // guarded by start_mu_
   absl::Status start_error_;  // guarded by start_mu_
 
   std::mutex lifecycle_mu_;

@@ -51,16 +51,26 @@ std::string_view to_string(FaultPolicy p) noexcept {
   return "unknown";
 }
 
+std::size_t slot_count(const PoolConfig& config) noexcept {
+  return config.max_workers == 0 ? config.num_workers : config.max_workers;
+}
+
 absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& config) {
-  const std::size_t n = config.num_workers;
-  if (n == 0) return absl::InvalidArgumentError("sn::PoolConfig: num_workers must be at least 1");
+  if (config.num_workers == 0) return absl::InvalidArgumentError("sn::PoolConfig: num_workers must be at least 1");
+  if (config.max_workers != 0 && config.max_workers < config.num_workers) {
+    return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: max_workers (", config.max_workers,
+                                                   ") is below num_workers (", config.num_workers, ")"));
+  }
+  const std::size_t n = slot_count(config);
   if (n > kMaxWorkers) {
-    return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: num_workers of ", n, " exceeds the maximum of ",
-                                                   kMaxWorkers, " (the mesh has num_workers^2 lanes)"));
+    return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: ",
+                                                   config.max_workers == 0 ? "num_workers" : "max_workers", " of ", n,
+                                                   " exceeds the maximum of ", kMaxWorkers,
+                                                   " (the mesh has one lane per ordered pair of worker slots)"));
   }
   if (config.workers.size() > n) {
     return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: settings were given for worker ",
-                                                   config.workers.size() - 1, " but the pool has ", n, " workers"));
+                                                   config.workers.size() - 1, " but the pool has ", n, " worker slots"));
   }
   if (absl::Status s = check_capacity("queue_capacity", config.queue_capacity); !s.ok()) return s;
   if (absl::Status s = check_capacity("mesh_capacity", config.mesh_capacity); !s.ok()) return s;

@@ -41,6 +41,18 @@ TEST(PoolConfig, MoreWorkersThanTheMeshAllowsIsAnInvalidArgument) {
   EXPECT_TRUE(refused(PoolConfig().with_num_workers(1u << 20), kInvalid, "num_workers"));
 }
 
+TEST(PoolConfig, MaxWorkersBelowNumWorkersIsAnInvalidArgument) {
+  EXPECT_TRUE(refused(PoolConfig().with_num_workers(3).with_max_workers(2), kInvalid, "max_workers"));
+}
+
+TEST(PoolConfig, MoreSlotsThanTheMeshAllowsIsAnInvalidArgument) {
+  EXPECT_TRUE(refused(PoolConfig().with_max_workers(1u << 20), kInvalid, "max_workers"));
+}
+
+TEST(PoolConfig, SpareSlotsWithoutAConsistentHashPartitionerAreAnInvalidArgument) {
+  EXPECT_TRUE(refused(PoolConfig().with_num_workers(2).with_max_workers(4), kInvalid, "ConsistentHashPartitioner"));
+}
+
 TEST(PoolConfig, ZeroQueueCapacityIsAnInvalidArgument) {
   EXPECT_TRUE(refused(PoolConfig().with_queue_capacity(0), kInvalid, "queue_capacity"));
 }

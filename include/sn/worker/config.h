@@ -63,6 +63,10 @@ struct WorkerConfig {
 /// reports the first problem as InvalidArgument (or FailedPrecondition for placement).
 struct PoolConfig {
   std::size_t num_workers = 1;
+  /// Worker slots the pool reserves for add_worker() (a live resize, which needs a
+  /// ConsistentHashPartitioner); 0 means num_workers. Inboxes, the mesh of lanes and
+  /// (with cpu_affinity) CPUs are set up for every slot when the pool is created.
+  std::size_t max_workers = 0;
   /// Pin each worker to its own physical core (SMT siblings skipped), in topology order,
   /// and bind its memory to that core's NUMA node.
   bool cpu_affinity = false;
@@ -88,10 +92,11 @@ struct PoolConfig {
   bool timestamps = false;
   /// Prefix of the workers' thread names.
   std::string name = "sn";
-  /// Per-worker settings, by index; may be shorter than num_workers.
+  /// Per-worker settings, by slot index; may be shorter than the slot count.
   std::vector<WorkerConfig> workers;
 
   PoolConfig& with_num_workers(std::size_t n) { num_workers = n; return *this; }
+  PoolConfig& with_max_workers(std::size_t n) { max_workers = n; return *this; }
   PoolConfig& with_cpu_affinity(bool on) { cpu_affinity = on; return *this; }
   PoolConfig& with_oversubscription(bool allowed) { allow_oversubscription = allowed; return *this; }
   PoolConfig& with_queue_capacity(std::size_t n) { queue_capacity = n; return *this; }
@@ -104,7 +109,7 @@ struct PoolConfig {
   PoolConfig& with_sequence_numbers(bool on) { sequence_numbers = on; return *this; }
   PoolConfig& with_timestamps(bool on) { timestamps = on; return *this; }
   PoolConfig& with_name(std::string n) { name = std::move(n); return *this; }
-  /// Settings for worker `index` (which must be below num_workers when the pool is created).
+  /// Settings for worker slot `index` (below num_workers, or max_workers when set).
   PoolConfig& with_worker(std::size_t index, WorkerConfig config) {
     if (workers.size() <= index) workers.resize(index + 1);
     workers[index] = std::move(config);
@@ -121,7 +126,10 @@ struct ResolvedWorkerConfig {
   std::string name;
 };
 
-/// Checks `config` and works out every worker's settings, including its CPU when
+/// The number of worker slots `config` asks for: max_workers, or num_workers when unset.
+std::size_t slot_count(const PoolConfig& config) noexcept;
+
+/// Checks `config` and works out every worker slot's settings, including its CPU when
 /// cpu_affinity is on. InvalidArgument for a bad value, FailedPrecondition when the
 /// machine cannot place the workers as asked.
 absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& config);

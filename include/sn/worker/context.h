@@ -14,7 +14,9 @@
 
 #include "absl/status/status.h"
 #include "sn/channel/result.h"
+#include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
+#include "sn/partitioners/key.h"
 #include "sn/worker/arena.h"
 #include "sn/worker/config.h"
 #include "sn/worker/detail/runtime.h"
@@ -30,16 +32,32 @@ namespace detail {
 /// The pool-wide part of the runtime that contexts and the pool share.
 template <class M>
 struct PoolShared {
-  std::vector<std::unique_ptr<WorkerCore<M>>> cores;
-  std::function<std::size_t(std::uint64_t, std::size_t)> custom_partition;  // empty: HashPartitioner
+  std::vector<std::unique_ptr<WorkerCore<M>>> cores;  // one per slot
+  std::function<std::size_t(std::uint64_t, std::size_t)> custom_partition;  // empty: HashPartitioner or ring
+  // A resizable pool's routing (slot = worker id); changes only during a resize, while
+  // the gate is closed and the workers are quiescent (see SendGate).
+  std::unique_ptr<ConsistentHashPartitioner> ring;
+  SendGate gate;  // passed by external senders of a resizable pool
+  std::atomic<std::size_t> active{0};  // workers taking messages
 
   /// The worker that owns `key`. The default HashPartitioner is called directly (one
-  /// multiply-high, inlined); a custom one through std::function.
+  /// multiply-high, inlined), the ring of a resizable pool directly, a custom one through
+  /// std::function.
   std::size_t route(std::uint64_t key) const {
-    if (!custom_partition) [[likely]] return HashPartitioner{}(key, size());
+    if (!custom_partition) [[likely]] {
+      if (ring == nullptr) [[likely]] return HashPartitioner{}(key, size());
+      return ring->owner(key);
+    }
     return custom_partition(key, size());
   }
+  bool resizable() const noexcept { return ring != nullptr; }
+  /// Whether slot `index` exists and runs a worker that takes messages (in a pool that
+  /// cannot resize, every slot does).
+  bool accepts(std::size_t index) const noexcept {
+    return index < size() && (ring == nullptr || cores[index]->control.active.load(std::memory_order_relaxed));
+  }
   FullPolicy full_policy = FullPolicy::block;
+  WaitPolicy wait{};  // how external senders wait for a resize to end
   FaultPolicy fault_policy = FaultPolicy::continue_running;
   bool timestamps = false;
   bool sequence_numbers = false;
@@ -49,12 +67,15 @@ struct PoolShared {
   // Accepted messages left unhandled at stop, counted by the workers as they exit
   // (their outboxes) or as they drop the rest of a batch a fault halted.
   std::atomic<std::uint64_t> left_by_workers{0};
+  // Accepted and destroyed under FullPolicy::drop because a resize held the gate closed.
+  std::atomic<std::uint64_t> dropped_at_gate{0};
 
   std::atomic<bool> closing{false};  // shutdown or stop began
 
   std::mutex fault_mu;
   absl::Status fault;  // guarded by fault_mu: the first fault that stopped the pool
 
+  /// Slots (max_workers); see `active` for the workers running now.
   std::size_t size() const noexcept { return cores.size(); }
 
   /// Stops every worker after its current batch and refuses further external sends.
@@ -69,6 +90,7 @@ struct PoolShared {
   void close_inboxes() noexcept {
     for (auto& core : cores) core->inbox_tx.close();
     closing.store(true, std::memory_order_release);
+    gate.wake_waiters();  // senders waiting for a resize to end give up (closed)
   }
 
   void record_fault(absl::Status status) {
@@ -93,9 +115,13 @@ class WorkerContext {
   WorkerContext(const WorkerContext&) = delete;
   WorkerContext& operator=(const WorkerContext&) = delete;
 
-  /// This worker's index in [0, pool_size()).
+  /// This worker's index: its slot, in [0, max_workers). Without resizes the workers
+  /// are 0..pool_size()-1; after a remove_worker() the indices may have gaps.
   std::size_t index() const noexcept { return index_; }
-  std::size_t pool_size() const noexcept { return shared_->size(); }
+  /// The number of workers running now.
+  std::size_t pool_size() const noexcept { return shared_->active.load(std::memory_order_relaxed); }
+  /// Whether this worker owns `key` under the pool's partitioner (as send(key) routes).
+  bool owns(std::uint64_t key) const { return shared_->route(key) == index_; }
   const std::string& name() const noexcept { return core_->config.name; }
   /// The CPU this worker is pinned to, or -1.
   int cpu() const noexcept { return core_->config.cpu; }
@@ -117,13 +143,20 @@ class WorkerContext {
     M copy(msg);
     return send(key, std::move(copy));
   }
+  /// With a string, byte-span or user key: routes on sn::routing_key(key), which is also
+  /// the envelope's key.
+  template <class K>
+    requires(!std::is_integral_v<K> && !std::is_enum_v<K>)
+  SendResult send(const K& key, M&& msg) noexcept {
+    return send(routing_key(key), std::move(msg));
+  }
 
   /// Sends to worker `index` (this worker included), with `key` for the envelope.
   /// As send(); `invalid` when there is no such worker.
   SendResult send_to(std::size_t index, M&& msg, std::uint64_t key = 0) noexcept {
-    if (index >= shared_->size() || refusing_) [[unlikely]] {
+    if (!shared_->accepts(index) || refusing_) [[unlikely]] {
       core_->owned.rejected.add(1);
-      return index >= shared_->size() ? SendResult::invalid : SendResult::closed;
+      return !shared_->accepts(index) ? SendResult::invalid : SendResult::closed;
     }
     detail::Parcel<M> parcel{std::move(msg), key, Source::worker(index_),
                              shared_->timestamps ? detail::SendStamp::now() : 0};
@@ -153,7 +186,7 @@ class WorkerContext {
   /// Sends a copy to every worker, this one included. `count` is how many accepted it;
   /// `status` is `ok` when all did, else the first other result.
   SendBatchResult broadcast(const M& msg) requires std::is_copy_constructible_v<M> {
-    return detail::broadcast_to(shared_->size(), [&](std::size_t j) { return send_to(j, msg); });
+    return detail::broadcast_to(*shared_, [&](std::size_t j) { return send_to(j, msg); });
   }
 
   /// Messages waiting in this worker's outbox (sent under FullPolicy::block while the

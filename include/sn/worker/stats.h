@@ -15,6 +15,7 @@ namespace sn {
 struct WorkerStats {
   std::size_t index = 0;
   std::string name;
+  bool active = false;           ///< Runs now (false once remove_worker() took it out).
   int cpu = -1;                  ///< The CPU it is pinned to; -1 when not pinned.
   bool memory_bound = false;     ///< Whether its memory is bound to that CPU's NUMA node.
   std::uint64_t processed = 0;   ///< Messages handled successfully.
@@ -37,7 +38,8 @@ struct WorkerStats {
   }
 };
 
-/// A snapshot of a pool: its workers and their totals.
+/// A snapshot of a pool: every worker that has run in it (removed ones included, so
+/// that the totals add up) and their totals.
 ///
 /// Accounting: every message the pool accepted is handled (processed or failed), dropped,
 /// or still in flight. Once shutdown() or stop() has returned,

@@ -29,6 +29,13 @@
 //     (release store) after tick(). The odd store precedes, in program order, the
 //     release store that publishes the consumed head of that batch, so a reader that
 //     sees the head move also sees the odd value. See PoolCore::quiescent_wave.
+//   - Resize (pools with a ConsistentHashPartitioner): external senders pass a SendGate
+//     (below) around routing and pushing; the resizing thread closes it, waits until no
+//     sender is inside, drains the pool to quiescence, moves state and changes the
+//     routing while nothing runs, then opens it. Workers read the routing only in hooks,
+//     and those happen-before the resizer's change through the activity release store
+//     and quiescent_wave's acquire load; the change happens-before later reads through
+//     the gate's open (release) and the senders' acquire check.
 #pragma once
 
 #include <algorithm>
@@ -39,6 +46,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -62,12 +70,13 @@ struct ChannelAccess {
   }
 };
 
-/// Sends to workers 0..n-1 with `send_one(j)`: `count` is how many accepted, `status`
-/// is `ok` when all did, else the first other result.
-template <class SendOne>
-SendBatchResult broadcast_to(std::size_t n, SendOne&& send_one) {
+/// Sends to every running worker of `shared` with `send_one(j)`: `count` is how many
+/// accepted, `status` is `ok` when all did, else the first other result.
+template <class Shared, class SendOne>
+SendBatchResult broadcast_to(const Shared& shared, SendOne&& send_one) {
   SendBatchResult result{0, SendResult::ok};
-  for (std::size_t j = 0; j < n; ++j) {
+  for (std::size_t j = 0; j < shared.size(); ++j) {
+    if (!shared.accepts(j)) continue;
     const SendResult r = send_one(j);
     if (r == SendResult::ok) {
       ++result.count;
@@ -188,9 +197,91 @@ struct OwnedCounter {
 
 /// Control flags of one worker.
 enum ControlFlag : std::uint32_t {
-  kStop = 1u << 0,   // stop after the current batch (stop(), or a fault under stop_pool)
-  kDrain = 1u << 1,  // graceful shutdown began: no idle ticks; exit when told
-  kExit = 1u << 2,   // the pool is quiescent: leave the loop
+  kStop = 1u << 0,     // stop after the current batch (stop(), or a fault under stop_pool)
+  kDrain = 1u << 1,    // graceful shutdown or a resize began: no idle ticks
+  kExit = 1u << 2,     // the pool is quiescent: leave the loop
+};
+/// The flags word's bits from here up count resize steps asked of the worker (export or
+/// import state): the resizer adds kMigrateRound, the worker runs one step per change.
+constexpr std::uint32_t kMigrateRound = 1u << 8;
+
+/// One thread's seat at the send gates: which gate, if any, the thread is inside. Every
+/// thread that sends into a resizable pool gets one, for its lifetime (it is reused after
+/// the thread ends); a resize looks at all of them.
+struct alignas(kFalseSharingRange) GateSeat {
+  std::atomic<const void*> inside{nullptr};  // written by its thread only
+  std::atomic<bool> taken{false};
+  GateSeat* next = nullptr;  // set before the seat is published, then constant
+};
+static_assert(sizeof(GateSeat) == kFalseSharingRange);
+
+/// The calling thread's seat, claimed on first use (src/worker/gate.cc).
+GateSeat* claim_gate_seat();
+/// Every seat ever handed out, newest first (the list only grows).
+GateSeat* first_gate_seat() noexcept;
+inline thread_local GateSeat* t_gate_seat = nullptr;
+
+/// The gate external senders of a resizable pool pass: routing and pushing happen inside,
+/// and a resize closes it to get a moment when no external send is in progress.
+///
+/// Memory ordering: a Dekker pair, with the channels' asymmetric barriers (park.h), so
+/// that the sender's side is two plain stores and a load, with no read-modify-write:
+///   (G1) sender: seat.inside = this (relaxed)     (G3) resizer: closed = true (relaxed)
+///        light_barrier()                               heavy_barrier()
+///   (G2) sender: closed.load (acquire)            (G4) resizer: every seat's inside (acquire)
+/// Either G2 sees the close (the sender backs out and waits), or G4 sees the sender
+/// inside and waits until it leaves (release store of null), after which everything the
+/// sender did happens-before the resizer's next step. open() stores false with release,
+/// so a sender whose G2 reads it sees everything the resize changed. A thread is inside at most one gate at a time (a send
+/// runs no user code), so one seat per thread serves every pool.
+class SendGate {
+ public:
+  SendGate() : asymmetric_(asymmetric_barriers_available()) {}
+
+  /// Sender: enters, or returns nullptr when the gate is closed (then wait_open()).
+  GateSeat* enter() noexcept {
+    GateSeat* seat = t_gate_seat;
+    if (seat == nullptr) [[unlikely]] seat = claim_gate_seat();
+    seat->inside.store(this, std::memory_order_relaxed);  // (G1)
+    light_barrier(asymmetric_);
+    if (closed_.load(std::memory_order_acquire)) [[unlikely]] {  // (G2); acquire pairs with open()
+      seat->inside.store(nullptr, std::memory_order_release);
+      return nullptr;
+    }
+    return seat;
+  }
+  static void leave(GateSeat* seat) noexcept { seat->inside.store(nullptr, std::memory_order_release); }
+
+  /// Sender: waits until the gate opens or `give_up()` returns true.
+  template <class GiveUp>
+  void wait_open(const WaitPolicy& policy, GiveUp&& give_up) {
+    (void)block_on(lot_, policy, false, absl::InfiniteFuture(), false, true,
+                   [&] { return !closed_.load(std::memory_order_acquire) || give_up(); });
+  }
+
+  /// Resizer: closes the gate and waits until no sender is inside.
+  void close() noexcept {
+    closed_.store(true, std::memory_order_relaxed);  // (G3)
+    heavy_barrier(asymmetric_);
+    for (GateSeat* seat = first_gate_seat(); seat != nullptr; seat = seat->next) {
+      while (seat->inside.load(std::memory_order_acquire) == this) std::this_thread::yield();  // (G4)
+    }
+  }
+  /// Resizer: opens the gate and wakes the senders that wait.
+  void open() noexcept {
+    closed_.store(false, std::memory_order_release);
+    wake_waiters();
+  }
+  /// Wakes the waiting senders (they look at the gate, or at why they should give up).
+  void wake_waiters() noexcept {
+    lot_.epoch.fetch_add(1, std::memory_order_release);
+    futex_wake(&lot_.epoch, 1 << 30);
+  }
+
+ private:
+  alignas(kFalseSharingRange) std::atomic<bool> closed_{false};  // read by every send
+  bool asymmetric_;
+  ParkingLot lot_;
 };
 
 /// Everything about one worker that other threads touch, grouped by the thread that writes it.
@@ -224,9 +315,13 @@ struct WorkerCore {
     std::atomic<bool> room{false};
   } owes;
 
-  // ---- written by the controller (stop/shutdown/fault), read by the worker every iteration.
+  // ---- written by the controller (stop/shutdown/fault/resize), read by the worker every
+  // iteration; `active` is read by senders too, and changes only while a resize holds the
+  // pool quiescent (see SendGate).
   struct alignas(kFalseSharingRange) Control {
     std::atomic<std::uint32_t> flags{0};
+    std::atomic<bool> active{false};   // a worker runs in this slot and takes messages
+    std::atomic<bool> started{false};  // a worker has run in this slot (listed in stats)
   } control;
 
   ParkingLot doorbell;

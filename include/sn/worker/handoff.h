@@ -1,0 +1,83 @@
+// sn::StateHandoff: how a worker gives away the state of the keys it loses when a running
+// pool grows or shrinks (WorkerPool::add_worker / remove_worker).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "sn/partitioners/consistent_hash.h"
+#include "sn/partitioners/key.h"
+
+namespace sn {
+
+/// What the pool reports about one resize.
+struct ResizeReport {
+  std::size_t worker = 0;          ///< The slot that was added or removed.
+  std::uint64_t handed_off = 0;    ///< hand_off() calls: pieces of state that changed owner.
+  absl::Duration paused;           ///< How long external sends waited at the gate.
+};
+
+/// Passed to a worker's export_state hook during a resize. The worker looks at each key
+/// it holds state for, and hands off those that are leaving it:
+///
+///   struct Counter : sn::Worker<Counts, Msg> {
+///     using handoff_type = std::uint64_t;  // what one key's state travels as
+///     void export_state(Counts& s, sn::StateHandoff<std::uint64_t>& out) {
+///       for (auto it = s.begin(); it != s.end();) {
+///         if (out.leaving(it->first)) { out.hand_off(it->first, it->second); s.erase(it++); }
+///         else ++it;
+///       }
+///     }
+///     void import_state(Counts& s, std::uint64_t key, std::uint64_t&& count) { s[key] += count; }
+///   };
+///
+/// Keys are routing keys: the 64-bit values that messages carry in Envelope::key (for a
+/// string key, sn::routing_key(string)). A value handed off for key k reaches
+/// import_state(state, k, value) on new_owner(k), before that worker handles any message
+/// sent after the resize. Used only on the exporting worker's thread, during the hook.
+template <class T>
+class StateHandoff {
+ public:
+  struct Piece {
+    std::size_t to;
+    std::uint64_t key;
+    T value;
+  };
+
+  StateHandoff(std::size_t self, const ConsistentHashPartitioner* next, std::vector<Piece>* out) noexcept
+      : self_(self), next_(next), out_(out) {}
+  StateHandoff(const StateHandoff&) = delete;
+  StateHandoff& operator=(const StateHandoff&) = delete;
+
+  /// This worker's index.
+  std::size_t self() const noexcept { return self_; }
+  /// The worker that owns `key` once the resize is done.
+  std::size_t new_owner(std::uint64_t key) const noexcept { return next_->owner(key); }
+  /// Whether `key` changes owner away from this worker (every key of a removed worker).
+  bool leaving(std::uint64_t key) const noexcept { return new_owner(key) != self_; }
+  template <class K>
+    requires(!std::is_integral_v<K>)
+  bool leaving(const K& key) const noexcept {
+    return leaving(routing_key(key));
+  }
+
+  /// Sends `value`, the state of `key`, to the key's new owner. A key that is not leaving
+  /// comes back to this worker's own import_state.
+  void hand_off(std::uint64_t key, T value) { out_->push_back(Piece{new_owner(key), key, std::move(value)}); }
+  template <class K>
+    requires(!std::is_integral_v<K>)
+  void hand_off(const K& key, T value) {
+    hand_off(routing_key(key), std::move(value));
+  }
+
+ private:
+  std::size_t self_;
+  const ConsistentHashPartitioner* next_;
+  std::vector<Piece>* out_;
+};
+
+}  // namespace sn
