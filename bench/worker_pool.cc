@@ -11,6 +11,8 @@
 //                        prefetched before counting, which the batching loop allows.
 //   pool_keyed/PxW/sn_per_message  the same, one handle_message call per message, as an
 //                        actor must; the difference is what batching is worth.
+//   pool_keyed/PxW/sn_consistent   as .../sn, routed by a ConsistentHashPartitioner: a
+//                        resizable pool, whose external sends pass the resize gate.
 //   pool_keyed/PxW/caf   the same messages, keys and routing through CAF's event-based
 //                        actors (caf_peer.h), W scheduler threads.
 //   pool_mesh/W/sn       every worker sends to every other one from tick(), at most 64 per
@@ -56,6 +58,7 @@
 #include "harness.h"
 #include "sn/channel/channel.h"
 #include "sn/channel/detail/park.h"
+#include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
 #include "sn/worker_pool.h"
 
@@ -233,14 +236,15 @@ class KeyedWorker : public sn::Worker<KeyedState, u64> {
 
 /// Producer p's message i carries keys[(p * per_producer + i) % kKeys] (as CafKeyed does),
 /// so message j of the whole round, j in [0, total), carries keys[j % kKeys].
-std::vector<KeyedShare> keyed_shares(int workers, u64 total) {
+std::vector<KeyedShare> keyed_shares(int workers, u64 total, bool consistent) {
   const std::vector<u64>& keys = keyed_keys();
   const auto w = static_cast<std::size_t>(workers);
+  const sn::ConsistentHashPartitioner ring(w);
   std::vector<KeyedShare> shares(w);
   std::vector<u64> hits(kKeys, 0);
   for (u64 j = 0; j < total; ++j) {
     const u64 key = keys[j % kKeys];
-    KeyedShare& s = shares[sn::HashPartitioner{}(key, w)];
+    KeyedShare& s = shares[consistent ? ring.owner(key) : sn::HashPartitioner{}(key, w)];
     ++s.count;
     s.sum += key;
     if (hits[j % kKeys]++ == 0) ++s.distinct;
@@ -248,20 +252,30 @@ std::vector<KeyedShare> keyed_shares(int workers, u64 total) {
   return shares;
 }
 
-template <bool kBatched>
+/// kConsistent: the pool routes through a ConsistentHashPartitioner, which makes it
+/// resizable: each external send then passes the resize gate and looks the key up on the
+/// ring (the cost of being able to resize, measured with no resize running).
+template <bool kBatched, bool kConsistent = false>
 void keyed_sn(benchmark::State& state, int producers, int workers) {
   using Keyed = KeyedWorker<kBatched>;
   const u64 per_producer = kKeyedMessages / static_cast<u64>(producers);
   const u64 total = per_producer * static_cast<u64>(producers);
   const std::vector<u64>& keys = keyed_keys();
-  const std::vector<KeyedShare> shares = keyed_shares(workers, total);
+  const std::vector<KeyedShare> shares = keyed_shares(workers, total, kConsistent);
   std::vector<WorkerTally> tallies(static_cast<std::size_t>(workers));
   RoundLatch latch;
 
-  auto made = sn::WorkerPool<Keyed>::create(
-      pinned_pool(static_cast<std::size_t>(workers), producers), [&](std::size_t j) {
-        return std::make_unique<Keyed>(shares[j], tallies[j], latch, static_cast<std::uint32_t>(workers));
-      });
+  auto make = [&](std::size_t j) {
+    return std::make_unique<Keyed>(shares[j], tallies[j], latch, static_cast<std::uint32_t>(workers));
+  };
+  const sn::PoolConfig config = pinned_pool(static_cast<std::size_t>(workers), producers);
+  auto made = [&] {
+    if constexpr (kConsistent) {
+      return sn::WorkerPool<Keyed>::create(config, sn::ConsistentHashPartitioner(static_cast<std::size_t>(workers)), make);
+    } else {
+      return sn::WorkerPool<Keyed>::create(config, make);
+    }
+  }();
   if (!made.ok()) {
     state.SkipWithError(("pool: " + made.status().ToString()).c_str());
     return;
@@ -747,6 +761,7 @@ void register_all() {
     if (n > 1 && 2 * n > cpus) break;
     add("pool_keyed/" + shape(n, n) + "/sn", [n](benchmark::State& s) { keyed_sn<true>(s, n, n); });
     add("pool_keyed/" + shape(n, n) + "/sn_per_message", [n](benchmark::State& s) { keyed_sn<false>(s, n, n); });
+    add("pool_keyed/" + shape(n, n) + "/sn_consistent", [n](benchmark::State& s) { keyed_sn<true, true>(s, n, n); });
     add("pool_keyed/" + shape(n, n) + "/caf", [n](benchmark::State& s) { keyed_caf(s, n, n); });
   }
   for (int w : {2, 4, 8}) {
