@@ -181,8 +181,10 @@ class WorkerPool {
   /// the new worker's init()/on_start() error; Aborted when the pool stopped meanwhile.
   /// An export_state/import_state hook that throws is reported as Internal after the
   /// resize has completed (state it did not hand off stays where it was). Any thread but
-  /// the pool's workers; resizes, shutdown() and stop() run one at a time.
+  /// the pool's workers (from a worker: FailedPrecondition); resizes, shutdown() and
+  /// stop() run one at a time.
   absl::StatusOr<ResizeReport> add_worker() {
+    if (absl::Status s = not_from_a_worker(); !s.ok()) return s;
     std::lock_guard lock(lifecycle_mu_);
     if (absl::Status s = can_resize(); !s.ok()) return s;
     std::size_t slot = capacity();
@@ -212,6 +214,7 @@ class WorkerPool {
   /// Errors: as add_worker(); NotFound when no worker runs in slot `index`;
   /// FailedPrecondition for the last worker.
   absl::StatusOr<ResizeReport> remove_worker(std::size_t index) {
+    if (absl::Status s = not_from_a_worker(); !s.ok()) return s;
     std::lock_guard lock(lifecycle_mu_);
     if (absl::Status s = can_resize(); !s.ok()) return s;
     if (!shared_->accepts(index)) {
@@ -644,6 +647,13 @@ class WorkerPool {
     std::vector<std::vector<Piece>> outgoing;  // [exporter]
     std::vector<std::vector<Piece>> incoming;  // [importer]
   };
+
+  /// A resize waits for every worker to be idle, so one of them cannot ask for it.
+  absl::Status not_from_a_worker() const {
+    if (detail::t_current_pool != shared_.get()) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "sn::WorkerPool: a worker cannot resize its own pool (the resize waits for every worker to be idle)");
+  }
 
   absl::Status can_resize() const {
     if (!shared_->resizable()) {

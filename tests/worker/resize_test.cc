@@ -1148,6 +1148,31 @@ TEST(PoolResize, TheLastWorkerCannotBeRemoved) {
   EXPECT_EQ(log.not_owned.load(), 0u);
 }
 
+/// Asks its own pool to grow from inside a handler, and records the answer.
+struct SelfResizer : Worker<Empty, std::uint64_t> {
+  explicit SelfResizer(std::atomic<WorkerPool<SelfResizer>*>* pool, std::atomic<int>* code)
+      : pool_(pool), code_(code) {}
+  void handle_message(Empty&, Envelope<std::uint64_t>) {
+    code_->store(static_cast<int>(code_of(pool_->load()->add_worker())), std::memory_order_release);
+  }
+  std::atomic<WorkerPool<SelfResizer>*>* pool_;
+  std::atomic<int>* code_;
+};
+
+TEST(PoolResize, AWorkerCannotResizeItsOwnPool) {
+  std::atomic<WorkerPool<SelfResizer>*> self{nullptr};
+  std::atomic<int> code{-1};
+  auto pool = create_pool<SelfResizer>(PoolConfig().with_num_workers(1).with_max_workers(2),
+                                       ConsistentHashPartitioner(1), each_worker_gets<SelfResizer>(&self, &code));
+  ASSERT_NE(pool, nullptr);
+  self.store(pool.get(), std::memory_order_release);
+  ASSERT_EQ(pool->send(1, std::uint64_t{1}), SendResult::ok);
+  ASSERT_TRUE(wait_until([&] { return code.load(std::memory_order_acquire) != -1; }));
+  EXPECT_EQ(code.load(), static_cast<int>(absl::StatusCode::kFailedPrecondition)) << "it would wait for itself";
+  EXPECT_EQ(pool->size(), 1u);
+  ASSERT_TRUE(shutdown_or_fail(*pool).ok());
+}
+
 TEST(PoolResize, ResizingAfterShutdownOrStopIsAFailedPrecondition) {
   SinkLog log;
   const PoolConfig config = PoolConfig().with_num_workers(2).with_max_workers(3);
