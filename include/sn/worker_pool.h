@@ -176,14 +176,18 @@ class WorkerPool {
   /// opens. So no message is handled by a worker that does not own its key, none is
   /// lost, and each producer's messages for a key keep their order.
   ///
-  /// Errors: FailedPrecondition when the pool has no ConsistentHashPartitioner or has
-  /// been shut down; ResourceExhausted when all max_workers slots run; the factory's or
-  /// the new worker's init()/on_start() error; Aborted when the pool stopped meanwhile.
-  /// An export_state/import_state hook that throws is reported as Internal after the
-  /// resize has completed (state it did not hand off stays where it was). Any thread but
-  /// the pool's workers (from a worker: FailedPrecondition); resizes, shutdown() and
-  /// stop() run one at a time.
-  absl::StatusOr<ResizeReport> add_worker() {
+  /// `drain_limit` bounds the wait for the pool to become idle (handlers that keep
+  /// sending to each other never let it); then DeadlineExceeded, with nothing changed.
+  ///
+  /// Errors, each leaving the pool as it was: FailedPrecondition when the pool has no
+  /// ConsistentHashPartitioner or has stopped; ResourceExhausted when all max_workers
+  /// slots run; the factory's or the new worker's init()/on_start() error;
+  /// DeadlineExceeded; Aborted when the pool stopped meanwhile. An export_state or
+  /// import_state hook that throws does not undo the resize: the result is OK and the
+  /// report's hook_failures/hook_error tell (under FaultPolicy::stop_pool the pool then
+  /// stops). Any thread but the pool's workers (from a worker: FailedPrecondition);
+  /// resizes, shutdown() and stop() run one at a time.
+  absl::StatusOr<ResizeReport> add_worker(absl::Duration drain_limit = absl::InfiniteDuration()) {
     if (absl::Status s = not_from_a_worker(); !s.ok()) return s;
     std::lock_guard lock(lifecycle_mu_);
     if (absl::Status s = can_resize(); !s.ok()) return s;
@@ -195,6 +199,8 @@ class WorkerPool {
       return absl::ResourceExhaustedError(
           absl::StrCat("sn::WorkerPool: all ", capacity(), " worker slots are in use; raise PoolConfig::max_workers"));
     }
+    absl::StatusOr<ConsistentHashPartitioner> next = ring_with(slot, false);
+    if (!next.ok()) return next.status();
     absl::StatusOr<std::unique_ptr<W>> made = factory_(slot);
     if (!made.ok()) return made.status();
     workers_[slot] = std::move(*made);
@@ -202,9 +208,9 @@ class WorkerPool {
       workers_[slot].reset();
       return s;
     }
-    ConsistentHashPartitioner next = *shared_->ring;
-    if (absl::Status s = next.add_worker(static_cast<ConsistentHashPartitioner::WorkerId>(slot)); !s.ok()) return s;
-    return resize(std::move(next), slot, false);
+    absl::StatusOr<ResizeReport> report = resize(std::move(*next), slot, false, drain_limit);
+    if (!report.ok() && running()) retire_unused(slot);
+    return report;
   }
 
   /// Removes worker `index`: its keys, with their state, go to the workers the ring now
@@ -213,7 +219,7 @@ class WorkerPool {
   ///
   /// Errors: as add_worker(); NotFound when no worker runs in slot `index`;
   /// FailedPrecondition for the last worker.
-  absl::StatusOr<ResizeReport> remove_worker(std::size_t index) {
+  absl::StatusOr<ResizeReport> remove_worker(std::size_t index, absl::Duration drain_limit = absl::InfiniteDuration()) {
     if (absl::Status s = not_from_a_worker(); !s.ok()) return s;
     std::lock_guard lock(lifecycle_mu_);
     if (absl::Status s = can_resize(); !s.ok()) return s;
@@ -221,11 +227,9 @@ class WorkerPool {
       return absl::NotFoundError(absl::StrCat("sn::WorkerPool: no worker runs in slot ", index));
     }
     if (size() == 1) return absl::FailedPreconditionError("sn::WorkerPool: cannot remove the last worker");
-    ConsistentHashPartitioner next = *shared_->ring;
-    if (absl::Status s = next.remove_worker(static_cast<ConsistentHashPartitioner::WorkerId>(index)); !s.ok()) {
-      return s;
-    }
-    return resize(std::move(next), index, true);
+    absl::StatusOr<ConsistentHashPartitioner> next = ring_with(index, true);
+    if (!next.ok()) return next.status();
+    return resize(std::move(*next), index, true, drain_limit);
   }
 
   /// Graceful shutdown: refuses new external sends (`closed`), lets the workers handle
@@ -237,7 +241,7 @@ class WorkerPool {
     if (!finished_) {
       shared_->close_inboxes();
       for (auto& core : shared_->cores) core->signal(detail::kDrain);
-      if (wait_until_quiescent()) {
+      if (wait_until_quiescent() == Quiet::yes) {
         for (auto& core : shared_->cores) core->signal(detail::kExit);
       } else {
         shared_->stop_all();  // a fault stopped the pool while it drained
@@ -374,10 +378,15 @@ class WorkerPool {
   SendResult send_through_gate(std::uint64_t key, bool by_key, std::size_t index, Message& msg) noexcept {
     detail::PoolShared<Message>& shared = *shared_;
     auto stopping = [&] { return shared.closing.load(std::memory_order_acquire); };
+    detail::GateSeat::Use seat;
+    if (!seat) [[unlikely]] {  // no memory for this thread's seat
+      shared.external_rejected.fetch_add(1, std::memory_order_relaxed);
+      return SendResult::full;
+    }
     for (;;) {
-      if (detail::GateSeat* inside = shared.gate.enter()) [[likely]] {
+      if (shared.gate.enter(*seat)) [[likely]] {
         const SendResult r = push_external(by_key ? shared.route(key) : index, msg, key);
-        detail::SendGate::leave(inside);
+        detail::SendGate::leave(*seat);
         return r;
       }
       // A resize holds the gate: as if the inbox were full.
@@ -629,6 +638,8 @@ class WorkerPool {
 
   using Handoff = typename detail::HandoffType<W>::type;
   using Piece = typename StateHandoff<Handoff>::Piece;
+  static_assert(std::is_nothrow_move_constructible_v<Handoff>,
+                "handoff_type must have a noexcept move constructor: a resize moves it between threads");
 
   /// One resize's hand-off. A member, not a local: should the pool be stopped during a
   /// resize, the resizer stops waiting, and a worker still in its step must find the
@@ -639,14 +650,30 @@ class WorkerPool {
     std::condition_variable done;
     Phase phase = Phase::exporting;  // guarded by mu
     std::size_t waiting = 0;         // guarded by mu: workers yet to finish this step
-    absl::Status error;              // guarded by mu: the first hook failure
-    // Written by the resizer between steps, used by the workers in their step: ordered
-    // by the flags word (kMigrateRound added with seq_cst, read with acquire) one way
-    // and by `mu` the other.
+    std::uint64_t failures = 0;      // guarded by mu: hooks that threw
+    absl::Status error;              // guarded by mu: the first of them
+    // Written by the resizer before it asks for a step, used by the workers in their
+    // step: ordered by the flags word (kMigrateRound added with seq_cst, read with
+    // acquire) one way and by `mu` the other.
     std::optional<ConsistentHashPartitioner> next;
-    std::vector<std::vector<Piece>> outgoing;  // [exporter]
-    std::vector<std::vector<Piece>> incoming;  // [importer]
+    // [exporter]: what it handed off, sorted by destination by the exporter itself, so
+    // that importer i takes its range from each, and the resizer allocates nothing while
+    // state is on the move.
+    std::vector<std::vector<Piece>> outgoing;
   };
+
+  /// The pool's ring with `slot` added or removed.
+  absl::StatusOr<ConsistentHashPartitioner> ring_with(std::size_t slot, bool removing) const {
+    try {
+      ConsistentHashPartitioner next = *shared_->ring;
+      const auto id = static_cast<ConsistentHashPartitioner::WorkerId>(slot);
+      absl::Status s = removing ? next.remove_worker(id) : next.add_worker(id);
+      if (!s.ok()) return s;
+      return next;
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("sn::WorkerPool: no memory for the resized ring");
+    }
+  }
 
   /// A resize waits for every worker to be idle, so one of them cannot ask for it.
   absl::Status not_from_a_worker() const {
@@ -664,80 +691,115 @@ class WorkerPool {
     return absl::OkStatus();
   }
 
+  /// A worker started by add_worker() whose resize did not happen leaves again: it took
+  /// no message (its slot never turned active).
+  void retire_unused(std::size_t slot) {
+    shared_->cores[slot]->signal(detail::kExit);
+    threads_[slot].join();
+    workers_[slot].reset();
+  }
+
   /// The resize protocol (see add_worker()). Holds lifecycle_mu_. `slot` was just started
-  /// (adding) or is the worker to remove.
-  absl::StatusOr<ResizeReport> resize(ConsistentHashPartitioner next, std::size_t slot, bool removing) {
+  /// (adding) or is the worker to remove. Returns the report, or an error when nothing
+  /// changed.
+  absl::StatusOr<ResizeReport> resize(ConsistentHashPartitioner next, std::size_t slot, bool removing,
+                                      absl::Duration drain_limit) {
     detail::PoolShared<Message>& shared = *shared_;
     Migration& m = migration_;
-    const absl::Time began = absl::Now();
-    auto running_slots = [&] {
-      std::vector<std::size_t> out;
-      for (std::size_t i = 0; i < capacity(); ++i) {
-        if (threads_[i].joinable()) out.push_back(i);
-      }
-      return out;
-    };
-    shared.gate.close();
-    for (std::size_t i : running_slots()) shared.cores[i]->signal(detail::kDrain);
-    {
-      std::lock_guard lock(m.mu);
-      m.error = absl::OkStatus();
+    // Everything that allocates happens before the gate closes.
+    std::vector<std::size_t> running_slots, exporters, importers;
+    std::vector<char> imports(capacity(), 0);
+    importers.reserve(capacity());
+    for (std::size_t i = 0; i < capacity(); ++i) {
+      if (threads_[i].joinable()) running_slots.push_back(i);
+      if (shared.accepts(i)) exporters.push_back(i);  // a new worker owns nothing yet
     }
     m.next.emplace(std::move(next));
     m.outgoing.assign(capacity(), {});
-    m.incoming.assign(capacity(), {});
-    // Everything sent before the gate closed is handled by its old owner first.
-    bool ok = wait_until_quiescent();
+    {
+      std::lock_guard lock(m.mu);
+      m.failures = 0;
+      m.error = absl::OkStatus();
+    }
+
+    const absl::Time began = absl::Now();
+    absl::Status outcome;
+    bool switched = false;
     std::uint64_t pieces = 0;
-    if (ok) {
-      std::vector<std::size_t> exporters;
-      for (std::size_t i = 0; i < capacity(); ++i) {
-        if (shared.accepts(i)) exporters.push_back(i);
+    shared.gate.close();
+    for (std::size_t i : running_slots) shared.cores[i]->signal(detail::kDrain);
+    try {
+      // Everything sent before the gate closed is handled by its old owner first.
+      switch (wait_until_quiescent(drain_limit == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                                             : began + drain_limit)) {
+        case Quiet::yes:
+          break;
+        case Quiet::stopped:
+          outcome = absl::AbortedError("sn::WorkerPool: the pool stopped during the resize");
+          break;
+        case Quiet::timed_out:
+          outcome = absl::DeadlineExceededError(absl::StrCat(
+              "sn::WorkerPool: the pool did not become idle within ", absl::FormatDuration(drain_limit),
+              " (do handlers keep sending to each other?); nothing was changed"));
+          break;
       }
-      ok = run_step(Migration::Phase::exporting, exporters);
+      if (outcome.ok() && !run_step(Migration::Phase::exporting, exporters)) {
+        outcome = absl::AbortedError("sn::WorkerPool: the pool stopped during the resize");
+      }
+      if (outcome.ok()) {
+        for (const std::vector<Piece>& out : m.outgoing) {
+          for (const Piece& piece : out) imports[piece.to] = 1;
+          pieces += out.size();
+        }
+        for (std::size_t i = 0; i < capacity(); ++i) {
+          if (imports[i] != 0) importers.push_back(i);
+        }
+        if (!run_step(Migration::Phase::importing, importers)) {
+          outcome = absl::AbortedError("sn::WorkerPool: the pool stopped during the resize");
+        }
+      }
+      if (outcome.ok()) {
+        // Nothing runs: no sender is inside the gate and every worker is idle.
+        *shared.ring = std::move(*m.next);
+        Core& changed = *shared.cores[slot];
+        changed.control.active.store(!removing, std::memory_order_relaxed);
+        if (removing) {
+          shared.active.fetch_sub(1, std::memory_order_relaxed);
+          changed.signal(detail::kExit);  // before the drain flag clears: no idle tick after this
+        } else {
+          shared.active.fetch_add(1, std::memory_order_relaxed);
+        }
+        switched = true;
+      }
+    } catch (...) {  // allocation in the quiescence check, before any state moved
+      outcome = absl::ResourceExhaustedError(
+          absl::StrCat("sn::WorkerPool: resize failed before moving any state: ", detail::describe_current_exception()));
     }
-    if (ok) {
-      std::vector<std::size_t> importers;
-      for (std::vector<Piece>& out : m.outgoing) {
-        for (Piece& piece : out) m.incoming[piece.to].push_back(std::move(piece));
-        pieces += out.size();
-        out.clear();
-      }
-      for (std::size_t i = 0; i < capacity(); ++i) {
-        if (!m.incoming[i].empty()) importers.push_back(i);
-      }
-      ok = run_step(Migration::Phase::importing, importers);
-    }
-    if (ok) {
-      // Nothing runs: no sender is inside the gate and every worker is quiescent.
-      *shared.ring = std::move(*m.next);
-      Core& changed = *shared.cores[slot];
-      if (removing) {
-        changed.control.active.store(false, std::memory_order_relaxed);
-        shared.active.fetch_sub(1, std::memory_order_relaxed);
-        changed.signal(detail::kExit);
-        threads_[slot].join();
-        workers_[slot].reset();
-      } else {
-        changed.control.active.store(true, std::memory_order_relaxed);
-        shared.active.fetch_add(1, std::memory_order_relaxed);
-      }
-      m.next.reset();
-      m.incoming.assign(capacity(), {});
-    }
-    for (std::size_t i : running_slots()) {
+    for (std::size_t i : running_slots) {
+      if (switched && removing && i == slot) continue;
       shared.cores[i]->control.flags.fetch_and(~std::uint32_t{detail::kDrain}, std::memory_order_seq_cst);
       shared.cores[i]->doorbell.notify(false, 1);
     }
-    shared.gate.open();
-    if (!ok) return absl::AbortedError("sn::WorkerPool: the pool stopped during the resize");
-    absl::Status hook_error;
+    shared.gate.open();  // before the removed worker's on_stop, which may take its time
+    const absl::Duration paused = absl::Now() - began;
+    if (!switched) return outcome;
+    if (removing) {
+      threads_[slot].join();
+      workers_[slot].reset();
+    }
+    m.next.reset();
+    for (std::vector<Piece>& out : m.outgoing) out.clear();
+    ResizeReport report{slot, pieces, paused, 0, absl::OkStatus()};
     {
       std::lock_guard lock(m.mu);
-      hook_error = m.error;
+      report.hook_failures = m.failures;
+      report.hook_error = m.error;
     }
-    if (!hook_error.ok()) return hook_error;
-    return ResizeReport{slot, pieces, absl::Now() - began};
+    if (!report.hook_error.ok() && shared.fault_policy == FaultPolicy::stop_pool) {
+      shared.record_fault(report.hook_error);
+      shared.stop_all();
+    }
+    return report;
   }
 
   /// Asks each worker in `slots` for one step of the hand-off and waits until they all
@@ -762,7 +824,7 @@ class WorkerPool {
   }
 
   /// A worker's step of the hand-off, on its thread: export_state or import_state.
-  /// Sends from these hooks are refused: the pool must stay quiescent.
+  /// Sends from these hooks are refused: the pool must stay idle while state moves.
   void migration_step(std::size_t i, W& w, StateBox& state, Context& context) {
     Migration& m = migration_;
     typename Migration::Phase phase;
@@ -776,11 +838,17 @@ class WorkerPool {
       if (!state.built()) {
         s = absl::FailedPreconditionError("it has no State (a restart failed)");
       } else if (phase == Migration::Phase::exporting) {
-        StateHandoff<Handoff> out(i, &*m.next, &m.outgoing[i]);
-        s = guarded([&] { w.export_state(*state, out); });
+        std::vector<Piece>& out = m.outgoing[i];
+        StateHandoff<Handoff> handoff(i, &*m.next, &out);
+        s = guarded([&] { w.export_state(*state, handoff); });
+        // Moves are noexcept and a failed buffer allocation makes stable_sort work in place.
+        std::stable_sort(out.begin(), out.end(), [](const Piece& a, const Piece& b) { return a.to < b.to; });
       } else {
-        for (Piece& piece : m.incoming[i]) {
-          s.Update(guarded([&] { w.import_state(*state, piece.key, std::move(piece.value)); }));
+        for (std::vector<Piece>& out : m.outgoing) {
+          auto [first, last] = std::ranges::equal_range(out, i, {}, &Piece::to);
+          for (Piece& piece : std::ranges::subrange(first, last)) {
+            s.Update(guarded([&] { w.import_state(*state, piece.key, std::move(piece.value)); }));
+          }
         }
       }
       context.refusing_ = false;
@@ -788,15 +856,14 @@ class WorkerPool {
     std::lock_guard lock(m.mu);
     if (!s.ok()) {
       hook_faults_.fetch_add(1, std::memory_order_relaxed);
-      if (m.error.ok()) {
-        m.error = absl::InternalError(absl::StrCat("sn::WorkerPool: worker ", i, ": ",
-                                                   phase == Migration::Phase::exporting ? "export_state" : "import_state",
-                                                   " failed during a resize: ", s.message()));
+      if (m.failures++ == 0) {
+        m.error = absl::Status(s.code(), absl::StrCat("sn::WorkerPool: worker ", i, ": ",
+                                                       phase == Migration::Phase::exporting ? "export_state" : "import_state",
+                                                       " failed during a resize: ", s.message()));
       }
     }
     if (--m.waiting == 0) m.done.notify_all();
   }
-
 
   void run(std::size_t i) {
     Core& core = *shared_->cores[i];
@@ -1090,16 +1157,18 @@ class WorkerPool {
 
   /// Waits until no message is anywhere and no worker is busy (see runtime.h). Returns
   /// false if the pool was stopped meanwhile (a fault under stop_pool).
-  bool wait_until_quiescent() {
+  enum class Quiet : std::uint8_t { yes, stopped, timed_out };
+  Quiet wait_until_quiescent(absl::Time deadline = absl::InfiniteFuture()) {
     std::vector<std::uint64_t> previous, current;
     bool previous_quiet = false;
     absl::Duration pause = absl::Microseconds(10);
     for (;;) {
       for (const auto& core : shared_->cores) {
-        if ((core->flags() & detail::kStop) != 0) return false;
+        if ((core->flags() & detail::kStop) != 0) return Quiet::stopped;
       }
       const bool quiet = quiescent_wave(current);
-      if (quiet && previous_quiet && current == previous) return true;
+      if (quiet && previous_quiet && current == previous) return Quiet::yes;
+      if (absl::Now() >= deadline) return Quiet::timed_out;
       previous.swap(current);
       previous_quiet = quiet;
       absl::SleepFor(quiet ? absl::Microseconds(10) : pause);
@@ -1112,6 +1181,10 @@ class WorkerPool {
   /// an instant between them nothing was queued, owed or in progress; with external sends
   /// refused, nothing can start again.
   bool quiescent_wave(std::vector<std::uint64_t>& out) const {
+    // Pairs with the fence of a worker's idle tick (busy first, then the control word):
+    // the drain flag was set before this wave, so either the wave sees the worker busy,
+    // or the worker sees the flag.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     out.clear();
     bool quiet = true;
     auto add_lane = [&](const ChannelStats& s) {  // stats() reads received before sent

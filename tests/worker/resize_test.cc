@@ -21,6 +21,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <stdexcept>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -29,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -1146,6 +1148,101 @@ TEST(PoolResize, TheLastWorkerCannotBeRemoved) {
   ASSERT_TRUE(shutdown_or_fail(*pool).ok());
   EXPECT_EQ(log.handled.load(), 100u);
   EXPECT_EQ(log.not_owned.load(), 0u);
+}
+
+// ---------------------------------------------------------------- failures around a resize
+
+/// Counts per key like Counter, but its export_state throws after handing off the first
+/// key it would move.
+struct ThrowingExporter : Worker<Counts, std::uint64_t> {
+  using handoff_type = std::uint64_t;
+  explicit ThrowingExporter(SinkLog* log) : log_(log) {}
+  void handle_message(Counts& counts, Envelope<std::uint64_t> e) {
+    ++counts[e.key];
+    log_->handled.fetch_add(1, std::memory_order_relaxed);
+  }
+  void export_state(Counts& counts, StateHandoff<std::uint64_t>& out) {
+    for (const auto& [key, count] : counts) {
+      if (!out.leaving(key)) continue;
+      out.hand_off(key, std::uint64_t{count});
+      throw std::runtime_error("export broke");
+    }
+  }
+  void import_state(Counts& counts, std::uint64_t key, std::uint64_t&& count) { counts[key] += count; }
+  SinkLog* log_;
+};
+
+TEST(PoolResize, AnExportThatThrowsIsReportedAndThePoolGoesOn) {
+  SinkLog log;
+  auto pool = create_pool<ThrowingExporter>(PoolConfig().with_num_workers(2).with_max_workers(3),
+                                            ConsistentHashPartitioner(2), each_worker_gets<ThrowingExporter>(&log));
+  ASSERT_NE(pool, nullptr);
+  for (std::uint64_t key = 0; key < 200; ++key) ASSERT_EQ(pool->send(key, std::uint64_t{1}), SendResult::ok);
+  absl::StatusOr<ResizeReport> report = pool->add_worker();
+  ASSERT_TRUE(report.ok()) << "the resize itself completed: " << report.status();
+  EXPECT_EQ(report->hook_failures, 2u) << "both old workers had keys to hand off, and each threw";
+  EXPECT_EQ(report->handed_off, 2u) << "each handed off one key before it threw";
+  EXPECT_TRUE(absl::StrContains(report->hook_error.message(), "export_state")) << report->hook_error;
+  EXPECT_EQ(pool->size(), 3u);
+  for (std::uint64_t key = 0; key < 200; ++key) ASSERT_EQ(pool->send(key, std::uint64_t{1}), SendResult::ok);
+  ASSERT_TRUE(shutdown_or_fail(*pool).ok());
+  EXPECT_EQ(log.handled.load(), 400u);
+  EXPECT_EQ(pool->stats().hook_faults, 2u);
+}
+
+/// A pool whose handlers never stop sending to each other never becomes idle.
+struct Chatter : Worker<Empty, std::uint64_t> {
+  void handle_message(Empty&, Envelope<std::uint64_t> e) { (void)context().send(e.key + 1, e.payload + 1); }
+};
+
+TEST(PoolResize, AResizeThatCannotDrainGivesUpAtItsLimitAndChangesNothing) {
+  auto pool = create_pool<Chatter>(PoolConfig().with_num_workers(2).with_max_workers(3), ConsistentHashPartitioner(2),
+                                   [](std::size_t) { return std::make_unique<Chatter>(); });
+  ASSERT_NE(pool, nullptr);
+  ASSERT_EQ(pool->send(1, std::uint64_t{0}), SendResult::ok);  // circulates for ever
+  absl::StatusOr<ResizeReport> report = pool->add_worker(absl::Milliseconds(20));
+  EXPECT_EQ(code_of(report), absl::StatusCode::kDeadlineExceeded) << report.status();
+  EXPECT_EQ(pool->size(), 2u);
+  EXPECT_FALSE(pool->has_worker(2));
+  EXPECT_EQ(pool->send(7, std::uint64_t{0}), SendResult::ok) << "the gate opened again";
+  report = pool->remove_worker(0, absl::Milliseconds(20));
+  EXPECT_EQ(code_of(report), absl::StatusCode::kDeadlineExceeded) << report.status();
+  EXPECT_EQ(pool->size(), 2u);
+  (void)pool->stop();
+  EXPECT_TRUE(pool->stats().balanced());
+}
+
+/// Worker 1's on_stop waits until the test has sent a message from another thread: the
+/// gate must be open by the time a removed worker runs on_stop.
+struct SlowStop : Worker<Empty, std::uint64_t> {
+  struct Probe {
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> sent{false};
+    std::atomic<bool> saw_send{false};
+  };
+  explicit SlowStop(Probe* probe) : probe_(probe) {}
+  void handle_message(Empty&, Envelope<std::uint64_t>) {}
+  void on_stop(Empty&) {
+    if (context().index() != 1) return;
+    probe_->stopping.store(true, std::memory_order_release);
+    probe_->saw_send.store(wait_until([&] { return probe_->sent.load(std::memory_order_acquire); }),
+                           std::memory_order_release);
+  }
+  Probe* probe_;
+};
+
+TEST(PoolResize, SendsFlowWhileARemovedWorkerRunsOnStop) {
+  SlowStop::Probe probe;
+  auto pool = create_pool<SlowStop>(PoolConfig().with_num_workers(3), ConsistentHashPartitioner(3),
+                                    each_worker_gets<SlowStop>(&probe));
+  ASSERT_NE(pool, nullptr);
+  std::thread remover([&] { EXPECT_TRUE(pool->remove_worker(1).ok()); });
+  ASSERT_TRUE(wait_until([&] { return probe.stopping.load(std::memory_order_acquire); }));
+  EXPECT_EQ(pool->send(5, std::uint64_t{1}), SendResult::ok);
+  probe.sent.store(true, std::memory_order_release);
+  remover.join();
+  EXPECT_TRUE(probe.saw_send.load()) << "the send waited for on_stop: the gate was still closed";
+  ASSERT_TRUE(shutdown_or_fail(*pool).ok());
 }
 
 /// Asks its own pool to grow from inside a handler, and records the answer.

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/key.h"
@@ -19,6 +20,11 @@ struct ResizeReport {
   std::size_t worker = 0;          ///< The slot that was added or removed.
   std::uint64_t handed_off = 0;    ///< hand_off() calls: pieces of state that changed owner.
   absl::Duration paused;           ///< How long external sends waited at the gate.
+  /// export_state/import_state calls that threw (also counted in PoolStats::hook_faults).
+  /// The resize happened all the same; the state such a hook did not hand off or take in
+  /// is lost for its keys. Under FaultPolicy::stop_pool the pool then stops.
+  std::uint64_t hook_failures = 0;
+  absl::Status hook_error;         ///< The first of them, or OK.
 };
 
 /// Passed to a worker's export_state hook during a resize. The worker looks at each key

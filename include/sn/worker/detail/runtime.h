@@ -32,10 +32,16 @@
 //   - Resize (pools with a ConsistentHashPartitioner): external senders pass a SendGate
 //     (below) around routing and pushing; the resizing thread closes it, waits until no
 //     sender is inside, drains the pool to quiescence, moves state and changes the
-//     routing while nothing runs, then opens it. Workers read the routing only in hooks,
-//     and those happen-before the resizer's change through the activity release store
-//     and quiescent_wave's acquire load; the change happens-before later reads through
-//     the gate's open (release) and the senders' acquire check.
+//     routing while nothing runs, then opens it. The pairs that order it:
+//       * a worker's reads of the routing (in hooks) -> the resizer's change: the
+//         activity release store and quiescent_wave's acquire load;
+//       * the change -> later sends: the gate's open (release) and the senders' acquire
+//         check (G2); for workers, clearing kDrain (seq_cst RMW) and their acquire read of
+//         the flags word, or the message that wakes them (channel release/acquire);
+//       * the resizer's request -> a worker's export/import step: kMigrateRound added to
+//         the flags word (seq_cst RMW), read with acquire; the step's results -> the
+//         resizer: the migration mutex;
+//       * a new worker's on_start -> the resize: the start mutex (report_started).
 #pragma once
 
 #include <algorithm>
@@ -211,15 +217,37 @@ constexpr std::uint32_t kMigrateRound = 1u << 8;
 struct alignas(kFalseSharingRange) GateSeat {
   std::atomic<const void*> inside{nullptr};  // written by its thread only
   std::atomic<bool> taken{false};
+  bool temporary = false;    // its thread's thread_locals are being destroyed: given back after one send
   GateSeat* next = nullptr;  // set before the seat is published, then constant
+
+  class Use;
 };
 static_assert(sizeof(GateSeat) == kFalseSharingRange);
 
-/// The calling thread's seat, claimed on first use (src/worker/gate.cc).
-GateSeat* claim_gate_seat();
+/// Claims a seat for the calling thread, kept until the thread ends; nullptr when out of
+/// memory (src/worker/gate.cc).
+GateSeat* claim_gate_seat() noexcept;
+/// Gives a temporary seat back.
+void release_gate_seat(GateSeat* seat) noexcept;
 /// Every seat ever handed out, newest first (the list only grows).
 GateSeat* first_gate_seat() noexcept;
 inline thread_local GateSeat* t_gate_seat = nullptr;
+
+/// The calling thread's seat for the length of one send.
+class GateSeat::Use {
+ public:
+  Use() noexcept : seat_(t_gate_seat != nullptr ? t_gate_seat : claim_gate_seat()) {}
+  ~Use() {
+    if (seat_ != nullptr && seat_->temporary) [[unlikely]] release_gate_seat(seat_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  explicit operator bool() const noexcept { return seat_ != nullptr; }
+  GateSeat& operator*() const noexcept { return *seat_; }
+
+ private:
+  GateSeat* seat_;
+};
 
 /// The gate external senders of a resizable pool pass: routing and pushing happen inside,
 /// and a resize closes it to get a moment when no external send is in progress.
@@ -238,19 +266,17 @@ class SendGate {
  public:
   SendGate() : asymmetric_(asymmetric_barriers_available()) {}
 
-  /// Sender: enters, or returns nullptr when the gate is closed (then wait_open()).
-  GateSeat* enter() noexcept {
-    GateSeat* seat = t_gate_seat;
-    if (seat == nullptr) [[unlikely]] seat = claim_gate_seat();
-    seat->inside.store(this, std::memory_order_relaxed);  // (G1)
+  /// Sender: enters; false when the gate is closed (then wait_open()).
+  bool enter(GateSeat& seat) noexcept {
+    seat.inside.store(this, std::memory_order_relaxed);  // (G1)
     light_barrier(asymmetric_);
     if (closed_.load(std::memory_order_acquire)) [[unlikely]] {  // (G2); acquire pairs with open()
-      seat->inside.store(nullptr, std::memory_order_release);
-      return nullptr;
+      seat.inside.store(nullptr, std::memory_order_release);
+      return false;
     }
-    return seat;
+    return true;
   }
-  static void leave(GateSeat* seat) noexcept { seat->inside.store(nullptr, std::memory_order_release); }
+  static void leave(GateSeat& seat) noexcept { seat.inside.store(nullptr, std::memory_order_release); }
 
   /// Sender: waits until the gate opens or `give_up()` returns true.
   template <class GiveUp>
