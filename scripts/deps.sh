@@ -8,6 +8,8 @@ packages=(
   cmake ninja-build g++ pkg-config git
   libabsl-dev libmimalloc-dev libhwloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The optional metrics endpoint (sn::http):
+  libcpp-httplib-dev
   # Peers, used only by the benchmarks:
   libboost-dev libconcurrentqueue-dev libtbb-dev libcaf-dev
 )

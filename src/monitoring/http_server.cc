@@ -1,0 +1,112 @@
+// MetricsServer on cpp-httplib: GET /metrics and GET /stats.json, 404 for other paths,
+// 405 (with Allow: GET) for other methods on those two.
+#include "sn/monitoring/http_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "sn/monitoring/export.h"
+
+namespace sn {
+
+struct MetricsServer::Impl {
+  httplib::Server server;
+  Sources sources;
+  int port = 0;
+  std::atomic<bool> listening_ended{false};
+  std::thread thread;
+};
+
+MetricsServer::MetricsServer(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+
+MetricsServer::~MetricsServer() { stop(); }
+
+int MetricsServer::port() const noexcept { return impl_->port; }
+
+void MetricsServer::stop() {
+  if (impl_->thread.joinable()) {
+    impl_->server.stop();
+    impl_->thread.join();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::start(Options options, Sources sources) {
+  if (!sources.metrics || !sources.json) {
+    return absl::InvalidArgumentError("sn::MetricsServer: both the metrics and the json source are needed");
+  }
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("sn::MetricsServer: port ", options.port, " is out of range"));
+  }
+  if (options.threads < 1) return absl::InvalidArgumentError("sn::MetricsServer: threads must be at least 1");
+  auto impl = std::make_unique<Impl>();
+  impl->sources = std::move(sources);
+  httplib::Server& server = impl->server;
+  // cpp-httplib's default also sets SO_REUSEPORT, which would let a second server share
+  // the port silently; a metrics endpoint must own its port.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  const int threads = options.threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+
+  auto serve = [](const std::function<std::string()>& source, std::string_view type) {
+    return [&source, type](const httplib::Request&, httplib::Response& res) {
+      try {
+        res.set_content(source(), std::string(type));
+      } catch (const std::exception& e) {
+        res.status = 500;
+        res.set_content(absl::StrCat("the stats source failed: ", e.what(), "\n"), "text/plain");
+      }
+    };
+  };
+  const Sources& kept = impl->sources;
+  server.Get("/metrics", serve(kept.metrics, PrometheusText::kContentType));
+  server.Get("/stats.json", serve(kept.json, "application/json"));
+  auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+    res.status = 405;
+    res.set_header("Allow", "GET, HEAD");
+    res.set_content("405 Method Not Allowed: use GET\n", "text/plain");
+  };
+  for (const char* path : {"/metrics", "/stats.json"}) {
+    server.Post(path, not_allowed);
+    server.Put(path, not_allowed);
+    server.Patch(path, not_allowed);
+    server.Delete(path, not_allowed);
+  }
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 404) {
+      res.set_content(absl::StrCat("404 Not Found: ", req.path, " (try /metrics or /stats.json)\n"), "text/plain");
+    }
+  });
+
+  const int port = options.port == 0 ? server.bind_to_any_port(options.address)
+                                     : (server.bind_to_port(options.address, options.port) ? options.port : -1);
+  if (port < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("sn::MetricsServer: cannot listen on ", options.address, ":", options.port));
+  }
+  impl->port = port;
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    (void)raw->server.listen_after_bind();
+    raw->listening_ended.store(true, std::memory_order_release);
+  });
+  // stop() only ends a server that is already listening: return once it is (or has
+  // already given up).
+  while (!raw->server.is_running() && !raw->listening_ended.load(std::memory_order_acquire)) {
+    std::this_thread::yield();
+  }
+  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl)));
+}
+
+}  // namespace sn
