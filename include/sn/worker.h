@@ -62,9 +62,9 @@ namespace sn {
 template <class State, class Message>
 class Worker {
  public:
-  using state_type = State;
-  using message_type = Message;
-  using context_type = WorkerContext<Message>;
+  using state_type = State;                     ///< The State template argument.
+  using message_type = Message;                 ///< The Message template argument.
+  using context_type = WorkerContext<Message>;  ///< What context() returns.
 
   static_assert(std::is_nothrow_move_constructible_v<Message> && std::is_nothrow_destructible_v<Message>,
                 "messages travel through sn channels: they need a noexcept move constructor and destructor");

@@ -35,6 +35,7 @@
 #include "sn/worker/heap.h"
 #include "sn/worker/stats.h"
 
+/// shared_nothing: channels, worker pools, partitioners and monitoring.
 namespace sn {
 
 namespace detail {
@@ -66,9 +67,9 @@ class WorkerPool {
   static constexpr bool kBatched = detail::HandlesBatches<W>;
 
  public:
-  using worker_type = W;
-  using State = typename W::state_type;
-  using Message = typename W::message_type;
+  using worker_type = W;                      ///< The worker class.
+  using State = typename W::state_type;       ///< Each worker's state.
+  using Message = typename W::message_type;   ///< What the workers handle.
 
   /// Creates the pool and starts its workers. Returns once every worker has built its
   /// State and run on_start, or with the first error (bad config, placement, init) after
@@ -133,6 +134,7 @@ class WorkerPool {
     }
     return send_through_gate(key, true, 0, msg);
   }
+  /// Sends a copy of `msg`; as send(std::uint64_t, Message&&).
   SendResult send(std::uint64_t key, const Message& msg) requires std::is_copy_constructible_v<Message> {
     Message copy(msg);
     return send(key, std::move(copy));
@@ -153,6 +155,7 @@ class WorkerPool {
     if (shared_->resizable()) [[unlikely]] return send_through_gate(key, false, index, msg);
     return push_external(index, msg, key);
   }
+  /// Sends a copy of `msg`; as send_to(std::size_t, Message&&, std::uint64_t).
   SendResult send_to(std::size_t index, const Message& msg, std::uint64_t key = 0)
     requires std::is_copy_constructible_v<Message>
   {

@@ -20,17 +20,24 @@
 
 namespace sn {
 
+/// Creates bounded channels that carry values of type T. The requested capacity is rounded
+/// up to the next power of two, and MPMC channels have at least two slots; capacity 0,
+/// more than 2^30 slots, or a ring over 64 GiB is an InvalidArgument error.
 template <class T>
 struct Channel {
+  /// What creating a channel of kind K returns: the status and the two handles.
   template <ChannelKind K>
   using EndpointsOf = Endpoints<Sender<T, K>, Receiver<T, K>>;
 
+  /// A single-producer, single-consumer channel (see spsc.h).
   static EndpointsOf<ChannelKind::spsc> spsc(std::size_t capacity, const ChannelOptions& options = {}) {
     return make<ChannelKind::spsc>(capacity, options);
   }
+  /// A multi-producer, single-consumer channel (see mpsc.h).
   static EndpointsOf<ChannelKind::mpsc> mpsc(std::size_t capacity, const ChannelOptions& options = {}) {
     return make<ChannelKind::mpsc>(capacity, options);
   }
+  /// A multi-producer, multi-consumer channel (see mpmc.h).
   static EndpointsOf<ChannelKind::mpmc> mpmc(std::size_t capacity, const ChannelOptions& options = {}) {
     return make<ChannelKind::mpmc>(capacity, options);
   }

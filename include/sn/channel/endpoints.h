@@ -21,19 +21,27 @@ namespace sn {
 template <class Tx, class Rx>
 class [[nodiscard]] Endpoints {
  public:
+  /// A failed creation: `error` says why, and both handles are empty.
   explicit Endpoints(absl::Status error) noexcept : status_(std::move(error)) {}
+  /// A successful creation: the two connected handles.
   Endpoints(Tx tx, Rx rx) noexcept : tx_(std::move(tx)), rx_(std::move(rx)) {}
 
+  /// Whether creation succeeded.
   bool ok() const noexcept { return status_.ok(); }
+  /// Why creation failed, or OK.
   const absl::Status& status() const noexcept { return status_; }
 
+  /// The sending handle; empty if creation failed.
   Tx& sender() & noexcept { return tx_; }
+  /// The receiving handle; empty if creation failed.
   Rx& receiver() & noexcept { return rx_; }
 
+  /// For structured bindings: element 0 is the sender, element 1 the receiver.
   template <std::size_t I>
   decltype(auto) get() & noexcept {
     if constexpr (I == 0) return (tx_); else return (rx_);
   }
+  /// For structured bindings of a temporary: moves the sender (0) or the receiver (1) out.
   template <std::size_t I>
   auto get() && noexcept {
     if constexpr (I == 0) return std::move(tx_); else return std::move(rx_);

@@ -31,8 +31,10 @@
 
 namespace sn {
 
+/// The sending handle of a multi-producer, multi-consumer channel.
 template <class T>
 using MpmcSender = Sender<T, ChannelKind::mpmc>;
+/// The receiving handle of a multi-producer, multi-consumer channel.
 template <class T>
 using MpmcReceiver = Receiver<T, ChannelKind::mpmc>;
 

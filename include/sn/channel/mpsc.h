@@ -34,8 +34,10 @@
 
 namespace sn {
 
+/// The sending handle of a multi-producer, single-consumer channel.
 template <class T>
 using MpscSender = Sender<T, ChannelKind::mpsc>;
+/// The receiving handle of a multi-producer, single-consumer channel.
 template <class T>
 using MpscReceiver = Receiver<T, ChannelKind::mpsc>;
 

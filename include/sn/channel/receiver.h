@@ -30,13 +30,15 @@ class Receiver {
   static_assert(detail::RingLayout<T, K>::kProven);
 
  public:
-  static constexpr ChannelKind kind = K;
-  using value_type = T;
+  static constexpr ChannelKind kind = K;  ///< SPSC, MPSC or MPMC.
+  using value_type = T;                   ///< The type of the values received.
 
   /// An empty handle: every receive returns `closed`.
   Receiver() noexcept = default;
 
+  /// Takes over `other`'s place on the channel; `other` becomes empty.
   Receiver(Receiver&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)) {}
+  /// Drops this handle (as the destructor does), then takes over `other`'s place.
   Receiver& operator=(Receiver&& other) noexcept {
     if (this != &other) {
       reset();
@@ -49,6 +51,7 @@ class Receiver {
   Receiver(const Receiver& other) noexcept requires(K == ChannelKind::mpmc) : ring_(other.ring_) {
     if (ring_ != nullptr) ring_->add_receiver();
   }
+  /// Drops this handle (as the destructor does), then becomes a copy of `other`.
   Receiver& operator=(const Receiver& other) noexcept requires(K == ChannelKind::mpmc) {
     if (this != &other) *this = Receiver(other);
     return *this;
@@ -126,14 +129,19 @@ class Receiver {
   void close() noexcept {
     if (ring_ != nullptr) ring_->close();
   }
+  /// Whether the channel is closed; true for an empty handle.
   bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
   /// Whether a receive would find a value now, without taking it. Exact for SPSC and
   /// MPSC (the one consumer calls it); only a hint for MPMC, where another consumer may
   /// take the value first. False for an empty handle.
   bool ready() const noexcept { return ring_ != nullptr && ring_->has_ready(); }
+  /// False for an empty handle.
   bool valid() const noexcept { return ring_ != nullptr; }
+  /// Same as valid().
   explicit operator bool() const noexcept { return valid(); }
+  /// Slots in the channel (a power of two); 0 for an empty handle.
   std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }
+  /// A snapshot of the channel's counters; zeros for an empty handle.
   ChannelStats stats() const noexcept { return ring_ == nullptr ? ChannelStats{} : ring_->stats(); }
 
  private:

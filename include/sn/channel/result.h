@@ -38,9 +38,10 @@ struct [[nodiscard]] BatchResult {
   Result status{};        ///< `ok` when every value moved (send) or at least one did (recv).
 };
 
-using SendBatchResult = BatchResult<SendResult>;
-using RecvBatchResult = BatchResult<RecvResult>;
+using SendBatchResult = BatchResult<SendResult>;  ///< Outcome of a batch send.
+using RecvBatchResult = BatchResult<RecvResult>;  ///< Outcome of a batch receive.
 
+/// The enumerator's name, such as "full".
 constexpr std::string_view to_string(SendResult r) noexcept {
   switch (r) {
     case SendResult::ok: return "ok";
@@ -53,6 +54,7 @@ constexpr std::string_view to_string(SendResult r) noexcept {
   return "unknown";
 }
 
+/// The enumerator's name, such as "empty".
 constexpr std::string_view to_string(RecvResult r) noexcept {
   switch (r) {
     case RecvResult::ok: return "ok";

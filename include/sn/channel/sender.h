@@ -37,14 +37,16 @@ class Sender {
   static_assert(detail::RingLayout<T, K>::kProven);
 
  public:
-  static constexpr ChannelKind kind = K;
-  using value_type = T;
+  static constexpr ChannelKind kind = K;  ///< SPSC, MPSC or MPMC.
+  using value_type = T;                   ///< The type of the values sent.
 
   /// An empty handle: every send returns `closed`.
   Sender() noexcept = default;
 
+  /// Takes over `other`'s place on the channel; `other` becomes empty.
   Sender(Sender&& other) noexcept
       : ring_(std::exchange(other.ring_, nullptr)), cell_(std::exchange(other.cell_, nullptr)) {}
+  /// Drops this handle (as the destructor does), then takes over `other`'s place.
   Sender& operator=(Sender&& other) noexcept {
     if (this != &other) {
       reset();
@@ -64,6 +66,7 @@ class Sender {
       ring_ = other.ring_;
     }
   }
+  /// Drops this handle (as the destructor does), then becomes a copy of `other`.
   Sender& operator=(const Sender& other) requires(K != ChannelKind::spsc) {
     if (this != &other) *this = Sender(other);
     return *this;
@@ -76,6 +79,7 @@ class Sender {
   SendResult try_send(T&& value) noexcept {
     return count(attempt(value));
   }
+  /// Sends a copy of `value` without waiting; as try_send(T&&).
   SendResult try_send(const T& value) noexcept(std::is_nothrow_copy_constructible_v<T>)
     requires std::is_copy_constructible_v<T>
   {
@@ -110,6 +114,7 @@ class Sender {
   void close() noexcept {
     if (ring_ != nullptr) ring_->close();
   }
+  /// Whether the channel is closed; true for an empty handle.
   bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
   /// Whether a try_send would find a free slot now, without sending. Exact for SPSC
   /// (the one producer calls it); only a hint for MPSC and MPMC, where other producers
@@ -117,6 +122,7 @@ class Sender {
   bool has_room() noexcept { return ring_ != nullptr && ring_->has_room(); }
   /// False for an empty handle.
   bool valid() const noexcept { return ring_ != nullptr; }
+  /// Same as valid().
   explicit operator bool() const noexcept { return valid(); }
   /// Slots in the channel (a power of two); 0 for an empty handle.
   std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }

@@ -31,8 +31,10 @@
 
 namespace sn {
 
+/// The sending handle of a single-producer, single-consumer channel.
 template <class T>
 using SpscSender = Sender<T, ChannelKind::spsc>;
+/// The receiving handle of a single-producer, single-consumer channel.
 template <class T>
 using SpscReceiver = Receiver<T, ChannelKind::spsc>;
 

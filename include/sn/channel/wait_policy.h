@@ -17,19 +17,23 @@ namespace sn {
 /// Setting both counts to 0 parks at once (lowest CPU use); large counts trade CPU for
 /// wake-up latency.
 struct WaitPolicy {
-  std::uint32_t spin_iterations = 4096;
-  std::uint32_t yield_iterations = 16;
+  std::uint32_t spin_iterations = 4096;  ///< Re-tries with a CPU pause in between (phase 1).
+  std::uint32_t yield_iterations = 16;   ///< Re-tries with sched_yield() in between (phase 2).
 
+  /// Both counts 0: parks at once (lowest CPU use).
   static constexpr WaitPolicy park_immediately() noexcept { return {0, 0}; }
+  /// Spins and yields much longer before parking: less wake-up latency for more CPU.
   static constexpr WaitPolicy low_latency() noexcept { return {1u << 20, 256}; }
 
+  /// Equal when both counts are.
   friend constexpr bool operator==(const WaitPolicy&, const WaitPolicy&) = default;
 };
 
 /// Options given when a channel is created.
 struct ChannelOptions {
-  WaitPolicy wait{};
+  WaitPolicy wait{};  ///< How blocked sends and receives on the channel wait.
 
+  /// Sets `wait`; returns `*this`.
   ChannelOptions& with_wait_policy(WaitPolicy w) noexcept {
     wait = w;
     return *this;

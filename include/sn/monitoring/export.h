@@ -14,8 +14,8 @@ namespace sn {
 
 /// A channel to export, under a name of the caller's choosing.
 struct NamedChannelStats {
-  std::string name;
-  ChannelStats stats;
+  std::string name;    ///< The `channel` label of its metrics.
+  ChannelStats stats;  ///< A snapshot from the channel's stats().
 };
 
 /// Writes Prometheus text-format metrics, one family per metric with its HELP and TYPE

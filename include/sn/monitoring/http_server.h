@@ -14,8 +14,11 @@
 
 namespace sn {
 
+/// An HTTP endpoint serving GET /metrics (Prometheus text) and GET /stats.json from a
+/// thread of its own. Start it with start(); it binds to 127.0.0.1 unless told otherwise.
 class MetricsServer {
  public:
+  /// Where to listen, and with how many threads.
   struct Options {
     std::string address = "127.0.0.1";  ///< Loopback unless you choose otherwise.
     int port = 0;                        ///< 0: any free port; port() tells which.

@@ -26,8 +26,10 @@ namespace sn {
 /// any allocator. Threads: the owning worker's thread only.
 class TickArena final : public std::pmr::memory_resource {
  public:
+  /// Size of the chunks it takes from the heap unless told otherwise.
   static constexpr std::size_t kDefaultChunkBytes = 64 * 1024;
 
+  /// Takes memory from `heap` in chunks of `chunk_bytes` (at least 1024).
   explicit TickArena(WorkerHeap& heap, std::size_t chunk_bytes = kDefaultChunkBytes) noexcept
       : heap_(heap), chunk_bytes_(chunk_bytes < 1024 ? 1024 : chunk_bytes) {}
   ~TickArena() override;

@@ -41,7 +41,9 @@ enum class FaultPolicy : std::uint8_t {
   stop_pool,
 };
 
+/// The enumerator's name, such as "block".
 std::string_view to_string(FullPolicy p) noexcept;
+/// The enumerator's name, such as "restart".
 std::string_view to_string(FaultPolicy p) noexcept;
 
 /// Settings of one worker; anything left unset comes from the PoolConfig.
@@ -52,16 +54,22 @@ struct WorkerConfig {
   std::optional<int> cpu;                     ///< Pin to this logical CPU (needs cpu_affinity).
   std::string name;                           ///< Thread name (15 bytes shown by the OS); default "<pool>-<index>".
 
+  /// Sets queue_capacity; returns `*this`, so that calls chain.
   WorkerConfig& with_queue_capacity(std::size_t n) { queue_capacity = n; return *this; }
+  /// Sets batch_size; returns `*this`, so that calls chain.
   WorkerConfig& with_batch_size(std::size_t n) { batch_size = n; return *this; }
+  /// Sets wait; returns `*this`, so that calls chain.
   WorkerConfig& with_wait_policy(WaitPolicy w) { wait = w; return *this; }
+  /// Sets cpu; returns `*this`, so that calls chain.
   WorkerConfig& with_cpu(int c) { cpu = c; return *this; }
+  /// Sets name; returns `*this`, so that calls chain.
   WorkerConfig& with_name(std::string n) { name = std::move(n); return *this; }
 };
 
 /// Settings of a pool. Every field has a usable default; create() checks them all and
 /// reports the first problem as InvalidArgument (or FailedPrecondition for placement).
 struct PoolConfig {
+  /// Workers that create() starts.
   std::size_t num_workers = 1;
   /// Worker slots the pool reserves for add_worker() (a live resize, which needs a
   /// ConsistentHashPartitioner); 0 means num_workers. Inboxes, the mesh of lanes and
@@ -84,7 +92,9 @@ struct PoolConfig {
   /// When set, an idle worker also wakes up this often to run tick(). Unset: an idle
   /// worker sleeps until a message arrives, and tick() runs after every batch.
   std::optional<absl::Duration> idle_tick;
+  /// What a send does when the destination's queue is full.
   FullPolicy full_policy = FullPolicy::block;
+  /// What a worker does when a handler throws or returns an error.
   FaultPolicy fault_policy = FaultPolicy::continue_running;
   /// Stamp Envelope::sequence (a counter per lane, kept by the receiving worker).
   bool sequence_numbers = false;
@@ -95,19 +105,33 @@ struct PoolConfig {
   /// Per-worker settings, by slot index; may be shorter than the slot count.
   std::vector<WorkerConfig> workers;
 
+  /// Sets num_workers; returns `*this`, so that calls chain.
   PoolConfig& with_num_workers(std::size_t n) { num_workers = n; return *this; }
+  /// Sets max_workers; returns `*this`, so that calls chain.
   PoolConfig& with_max_workers(std::size_t n) { max_workers = n; return *this; }
+  /// Sets cpu_affinity; returns `*this`, so that calls chain.
   PoolConfig& with_cpu_affinity(bool on) { cpu_affinity = on; return *this; }
+  /// Sets allow_oversubscription; returns `*this`, so that calls chain.
   PoolConfig& with_oversubscription(bool allowed) { allow_oversubscription = allowed; return *this; }
+  /// Sets queue_capacity; returns `*this`, so that calls chain.
   PoolConfig& with_queue_capacity(std::size_t n) { queue_capacity = n; return *this; }
+  /// Sets mesh_capacity; returns `*this`, so that calls chain.
   PoolConfig& with_mesh_capacity(std::size_t n) { mesh_capacity = n; return *this; }
+  /// Sets batch_size; returns `*this`, so that calls chain.
   PoolConfig& with_batch_size(std::size_t n) { batch_size = n; return *this; }
+  /// Sets wait; returns `*this`, so that calls chain.
   PoolConfig& with_wait_policy(WaitPolicy w) { wait = w; return *this; }
+  /// Sets idle_tick; returns `*this`, so that calls chain.
   PoolConfig& with_idle_tick(absl::Duration every) { idle_tick = every; return *this; }
+  /// Sets full_policy; returns `*this`, so that calls chain.
   PoolConfig& with_full_policy(FullPolicy p) { full_policy = p; return *this; }
+  /// Sets fault_policy; returns `*this`, so that calls chain.
   PoolConfig& with_fault_policy(FaultPolicy p) { fault_policy = p; return *this; }
+  /// Sets sequence_numbers; returns `*this`, so that calls chain.
   PoolConfig& with_sequence_numbers(bool on) { sequence_numbers = on; return *this; }
+  /// Sets timestamps; returns `*this`, so that calls chain.
   PoolConfig& with_timestamps(bool on) { timestamps = on; return *this; }
+  /// Sets name; returns `*this`, so that calls chain.
   PoolConfig& with_name(std::string n) { name = std::move(n); return *this; }
   /// Settings for worker slot `index` (below num_workers, or max_workers when set).
   PoolConfig& with_worker(std::size_t index, WorkerConfig config) {
@@ -119,11 +143,11 @@ struct PoolConfig {
 
 /// One worker's settings after defaults, checks and placement.
 struct ResolvedWorkerConfig {
-  std::size_t queue_capacity = 0;
-  std::size_t batch_size = 0;
-  WaitPolicy wait{};
+  std::size_t queue_capacity = 0;  ///< Slots of the worker's external inbox.
+  std::size_t batch_size = 0;      ///< Messages handled per loop iteration, at most.
+  WaitPolicy wait{};               ///< How the worker waits when idle.
   int cpu = -1;  ///< -1: not pinned.
-  std::string name;
+  std::string name;                ///< The thread name.
 };
 
 /// The number of worker slots `config` asks for: max_workers, or num_workers when unset.

@@ -122,6 +122,7 @@ class WorkerContext {
   std::size_t pool_size() const noexcept { return shared_->active.load(std::memory_order_relaxed); }
   /// Whether this worker owns `key` under the pool's partitioner (as send(key) routes).
   bool owns(std::uint64_t key) const { return shared_->route(key) == index_; }
+  /// This worker's thread name.
   const std::string& name() const noexcept { return core_->config.name; }
   /// The CPU this worker is pinned to, or -1.
   int cpu() const noexcept { return core_->config.cpu; }
@@ -130,6 +131,7 @@ class WorkerContext {
   TickArena& arena() noexcept { return *arena_; }
   /// This worker's own heap, for long-lived data (see HeapAllocator).
   WorkerHeap& heap() noexcept { return *heap_; }
+  /// The heap as a std::pmr::memory_resource, for std::pmr containers.
   std::pmr::memory_resource* memory_resource() noexcept { return heap_->resource(); }
 
   /// Sends to the worker that owns `key` under the pool's partitioner.
@@ -139,6 +141,7 @@ class WorkerContext {
   SendResult send(std::uint64_t key, M&& msg) noexcept {
     return send_to(shared_->route(key), std::move(msg), key);
   }
+  /// Sends a copy of `msg`; as send(std::uint64_t, M&&).
   SendResult send(std::uint64_t key, const M& msg) requires std::is_copy_constructible_v<M> {
     M copy(msg);
     return send(key, std::move(copy));
@@ -176,6 +179,7 @@ class WorkerContext {
     }
     return overflow(index, parcel, msg);
   }
+  /// Sends a copy of `msg`; as send_to(std::size_t, M&&, std::uint64_t).
   SendResult send_to(std::size_t index, const M& msg, std::uint64_t key = 0)
     requires std::is_copy_constructible_v<M>
   {

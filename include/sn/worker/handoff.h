@@ -48,12 +48,15 @@ struct ResizeReport {
 template <class T>
 class StateHandoff {
  public:
+  /// One key's state on its way to its new owner.
   struct Piece {
-    std::size_t to;
-    std::uint64_t key;
-    T value;
+    std::size_t to;      ///< The new owner's index.
+    std::uint64_t key;   ///< The routing key.
+    T value;             ///< The key's state.
   };
 
+  /// Made by the pool for one export_state call: `self` is the exporting worker's index,
+  /// `next` the partitioner as it will be after the resize, and `out` collects the pieces.
   StateHandoff(std::size_t self, const ConsistentHashPartitioner* next, std::vector<Piece>* out) noexcept
       : self_(self), next_(next), out_(out) {}
   StateHandoff(const StateHandoff&) = delete;
@@ -65,6 +68,7 @@ class StateHandoff {
   std::size_t new_owner(std::uint64_t key) const noexcept { return next_->owner(key); }
   /// Whether `key` changes owner away from this worker (every key of a removed worker).
   bool leaving(std::uint64_t key) const noexcept { return new_owner(key) != self_; }
+  /// With a string, byte-span or user key: as leaving(sn::routing_key(key)).
   template <class K>
     requires(!std::is_integral_v<K>)
   bool leaving(const K& key) const noexcept {
@@ -74,6 +78,7 @@ class StateHandoff {
   /// Sends `value`, the state of `key`, to the key's new owner. A key that is not leaving
   /// comes back to this worker's own import_state.
   void hand_off(std::uint64_t key, T value) { out_->push_back(Piece{new_owner(key), key, std::move(value)}); }
+  /// With a string, byte-span or user key: as hand_off(sn::routing_key(key), value).
   template <class K>
     requires(!std::is_integral_v<K>)
   void hand_off(const K& key, T value) {

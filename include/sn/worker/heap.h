@@ -68,22 +68,29 @@ class WorkerHeap {
 template <class T>
 class HeapAllocator {
  public:
-  using value_type = T;
+  using value_type = T;  ///< What it allocates.
 
+  /// Allocates from `heap`, which must outlive it.
   explicit HeapAllocator(WorkerHeap& heap) noexcept : heap_(&heap) {}
+  /// The same heap, for another type.
   template <class U>
   HeapAllocator(const HeapAllocator<U>& other) noexcept : heap_(other.heap()) {}  // NOLINT: rebinding
 
+  /// Room for `n` values of T. Throws std::bad_array_new_length when the size overflows,
+  /// std::bad_alloc when the heap has no memory left.
   T* allocate(std::size_t n) {
     if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
     void* p = heap_->allocate(n * sizeof(T), alignof(T));
     if (p == nullptr) throw std::bad_alloc();
     return static_cast<T*>(p);
   }
+  /// Gives back memory from allocate().
   void deallocate(T* p, std::size_t) noexcept { WorkerHeap::deallocate(p); }
 
+  /// The heap it allocates from.
   WorkerHeap* heap() const noexcept { return heap_; }
 
+  /// Equal when they share the heap.
   template <class U>
   friend bool operator==(const HeapAllocator& a, const HeapAllocator<U>& b) noexcept {
     return a.heap() == b.heap();

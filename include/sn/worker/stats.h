@@ -13,8 +13,8 @@ namespace sn {
 /// A snapshot of one worker. Counters only grow; each is exact, but they are read one by
 /// one while the worker runs, so a snapshot of a busy worker is not one instant.
 struct WorkerStats {
-  std::size_t index = 0;
-  std::string name;
+  std::size_t index = 0;         ///< Its slot in the pool.
+  std::string name;              ///< Its thread name.
   bool active = false;           ///< Runs now (false once remove_worker() took it out).
   int cpu = -1;                  ///< The CPU it is pinned to; -1 when not pinned.
   bool memory_bound = false;     ///< Whether its memory is bound to that CPU's NUMA node.
@@ -50,18 +50,18 @@ struct PoolStats {
                                ///< including those then dropped under FullPolicy::drop.
   std::uint64_t rejected = 0;  ///< Sends refused with the value handed back: full under
                                ///< FullPolicy::fail, closed, or an invalid destination.
-  std::uint64_t processed = 0;
-  std::uint64_t failed = 0;
-  std::uint64_t dropped = 0;
-  std::uint64_t batches = 0;
-  std::uint64_t ticks = 0;
-  std::uint64_t restarts = 0;
-  std::uint64_t parks = 0;
-  absl::Duration time_parked;
-  std::uint64_t queue_depth = 0;
+  std::uint64_t processed = 0;    ///< Sum of WorkerStats::processed.
+  std::uint64_t failed = 0;       ///< Sum of WorkerStats::failed.
+  std::uint64_t dropped = 0;      ///< Sum of WorkerStats::dropped.
+  std::uint64_t batches = 0;      ///< Sum of WorkerStats::batches.
+  std::uint64_t ticks = 0;        ///< Sum of WorkerStats::ticks.
+  std::uint64_t restarts = 0;     ///< Sum of WorkerStats::restarts.
+  std::uint64_t parks = 0;        ///< Sum of WorkerStats::parks.
+  absl::Duration time_parked;     ///< Sum of WorkerStats::time_parked.
+  std::uint64_t queue_depth = 0;  ///< Sum of WorkerStats::queue_depth.
   std::uint64_t hook_faults = 0;  ///< Exceptions from tick() and on_stop() (they handle no message).
   bool running = false;  ///< False once shutdown or stop has begun (or a fault stopped it).
-  std::vector<WorkerStats> workers;
+  std::vector<WorkerStats> workers;  ///< Each worker's own snapshot.
 
   /// Accepted messages not yet handled or dropped (0 when the counters were read mid-update).
   std::uint64_t in_flight() const noexcept {
@@ -70,6 +70,7 @@ struct PoolStats {
   }
   /// Whether every accepted message is accounted for.
   bool balanced() const noexcept { return accepted == processed + failed + dropped; }
+  /// Messages per batch, on average over all workers.
   double mean_batch_size() const noexcept {
     return batches == 0 ? 0.0 : static_cast<double>(processed + failed) / static_cast<double>(batches);
   }

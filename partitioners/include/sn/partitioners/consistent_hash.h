@@ -34,7 +34,9 @@ namespace sn {
 /// must not run while anybody looks up (a running pool resizes through its own protocol).
 class ConsistentHashPartitioner {
  public:
+  /// Identifies a worker on the ring.
   using WorkerId = std::uint32_t;
+  /// Points per worker on the ring unless the constructor is given another count.
   static constexpr std::size_t kDefaultVirtualNodes = 150;
 
   /// Workers 0..workers-1.
@@ -93,8 +95,11 @@ class ConsistentHashPartitioner {
     return static_cast<std::size_t>(std::lower_bound(members_.begin(), members_.end(), id) - members_.begin());
   }
 
+  /// The number of workers on the ring.
   std::size_t size() const noexcept { return members_.size(); }
+  /// Their ids, in ascending order.
   const std::vector<WorkerId>& workers() const noexcept { return members_; }
+  /// Points per worker on the ring.
   std::size_t virtual_nodes() const noexcept { return virtual_nodes_; }
 
  private:

@@ -14,6 +14,7 @@ namespace sn {
 /// and keys spread evenly. The reduction is a multiply-high, not a division. Changing
 /// the worker count moves most keys (see JumpHashPartitioner for growth).
 struct HashPartitioner {
+  /// The index of the worker that owns `key` among `workers` workers.
   constexpr std::size_t operator()(std::uint64_t key, std::size_t workers) const noexcept {
     return reduce_to_range(stable_hash(key), workers);
   }

@@ -15,6 +15,7 @@ namespace sn {
 /// the last worker are supported; to remove a worker in the middle, use
 /// ConsistentHashPartitioner. Costs O(log n) per key.
 struct JumpHashPartitioner {
+  /// The index of the worker that owns `key` among `workers` workers.
   constexpr std::size_t operator()(std::uint64_t key, std::size_t workers) const noexcept {
     std::uint64_t k = stable_hash(key);  // structured keys (0, 1, 2...) spread like random ones
     std::int64_t b = -1;

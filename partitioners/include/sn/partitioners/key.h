@@ -52,6 +52,7 @@ constexpr std::uint64_t stable_hash_bytes(std::span<const unsigned char> bytes, 
   return h;
 }
 
+/// The same hash over the bytes of a string.
 inline std::uint64_t stable_hash_bytes(std::string_view s, std::uint64_t seed = 0) noexcept {
   return stable_hash_bytes(std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(s.data()), s.size()),
                            seed);

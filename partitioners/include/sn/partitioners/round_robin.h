@@ -16,6 +16,7 @@ namespace sn {
 /// the hot path has no atomic; each producer's sends spread evenly, and all of them
 /// together spread evenly on average.
 struct RoundRobinPartitioner {
+  /// The next worker index for the calling thread, below `workers`; the key is ignored.
   std::size_t operator()(std::uint64_t /*key*/, std::size_t workers) const noexcept {
     thread_local std::size_t next = 0;
     if (next >= workers) next = 0;

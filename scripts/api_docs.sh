@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the API reference from the public headers with Doxygen (docs/Doxyfile) and fails
+# on any warning. Output: build-docs/api/html/index.html, or <dir>/html/index.html with
+#   bash scripts/api_docs.sh <dir>
+# Installs Debian's doxygen if it is missing: as root it runs apt-get itself; otherwise
+# it prints the one command to run and fails.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:-$root/build-docs/api}"
+
+if ! command -v doxygen >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "Installing missing package: doxygen"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends doxygen
+  else
+    echo "Missing Debian package: doxygen" >&2
+    echo "Run:  sudo apt-get update && sudo apt-get install -y doxygen" >&2
+    exit 1
+  fi
+fi
+
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+rm -rf "$out/html"
+
+# The Doxyfile's paths are relative to the repository root; WARN_AS_ERROR=FAIL_ON_WARNINGS
+# makes doxygen report every warning, then exit non-zero.
+cd "$root"
+if ! SN_DOCS_OUT="$out" doxygen docs/Doxyfile; then
+  echo "api_docs: doxygen reported warnings (above); the API reference must build without any" >&2
+  exit 1
+fi
+echo "API reference: $out/html/index.html"
