@@ -24,8 +24,14 @@ absl::Status check_capacity(const std::string& what, std::size_t n) {
   return absl::OkStatus();
 }
 
+// The bound also keeps handle_batch's envelope buffer (batch_size envelopes) from
+// overflowing its size computation.
 absl::Status check_batch(const std::string& what, std::size_t n) {
   if (n == 0) return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: ", what, " must be at least 1"));
+  if (n > detail::kMaxCapacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sn::PoolConfig: ", what, " of ", n, " exceeds the maximum of ", detail::kMaxCapacity));
+  }
   return absl::OkStatus();
 }
 

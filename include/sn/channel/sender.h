@@ -99,6 +99,7 @@ class Sender {
   /// Sends as many values from the front of `values` as fit, publishing them with one
   /// index update. Never waits. Moved-from values are `values[0, count)`; the rest are
   /// untouched. Status: `ok` if all were sent, `full` if some or none fit, `closed`.
+  /// An empty span returns {0, ok}, even on a closed channel; on an empty handle, {0, closed}.
   SendBatchResult send_batch(std::span<T> values) noexcept {
     if (ring_ == nullptr) return {0, SendResult::closed};
     if (values.empty()) return {0, SendResult::ok};

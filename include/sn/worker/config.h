@@ -85,7 +85,7 @@ struct PoolConfig {
   /// Slots of each worker-to-worker lane (one SPSC channel per ordered pair of workers,
   /// so the mesh holds num_workers^2 of them).
   std::size_t mesh_capacity = 256;
-  /// Messages handled per loop iteration, at most, before tick() runs.
+  /// Messages handled per loop iteration, at most, before tick() runs (1 to 2^30).
   std::size_t batch_size = 64;
   /// How an idle worker waits for work: spin, yield, then park in the kernel.
   WaitPolicy wait{};

@@ -39,10 +39,12 @@ class ConsistentHashPartitioner {
   /// Points per worker on the ring unless the constructor is given another count.
   static constexpr std::size_t kDefaultVirtualNodes = 150;
 
-  /// Workers 0..workers-1.
+  /// Workers 0..workers-1. A `virtual_nodes` of 0 means 1. With 0 workers the ring owns
+  /// no key and owner() returns 0 until add_worker() adds one.
   explicit ConsistentHashPartitioner(std::size_t workers, std::size_t virtual_nodes = kDefaultVirtualNodes)
       : virtual_nodes_(virtual_nodes == 0 ? 1 : virtual_nodes) {
     for (std::size_t w = 0; w < workers; ++w) (void)add_worker(static_cast<WorkerId>(w));
+    if (ring_.empty()) index_.assign(2, kOwnerBit);  // owner() reads index_[h >> 63]: in range, no point
   }
 
   /// Adds a worker; AlreadyExists if it is there, InvalidArgument for an id of 2^31 or more.
@@ -77,7 +79,7 @@ class ConsistentHashPartitioner {
     return absl::OkStatus();
   }
 
-  /// The id of the worker that owns `key`.
+  /// The id of the worker that owns `key` (0 on a ring without workers).
   WorkerId owner(std::uint64_t key) const noexcept {
     const std::uint64_t h = stable_hash(key);
     const std::uint32_t entry = index_[h >> index_shift_];

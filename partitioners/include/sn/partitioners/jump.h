@@ -1,8 +1,10 @@
 // JumpHashPartitioner: Lamping and Veach's jump consistent hash.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "sn/partitioners/key.h"
 #include "sn/partitioners/partitioner.h"
@@ -20,12 +22,16 @@ struct JumpHashPartitioner {
     std::uint64_t k = stable_hash(key);  // structured keys (0, 1, 2...) spread like random ones
     std::int64_t b = -1;
     std::int64_t j = 0;
-    const auto n = static_cast<std::int64_t>(workers);
+    // Counts of 2^63 or more would turn negative; no pool has that many workers anyway.
+    const auto n = static_cast<std::int64_t>(std::min<std::size_t>(workers, std::numeric_limits<std::int64_t>::max()));
     while (j < n) {
       b = j;
       k = k * 2862933555777941757ULL + 1;
-      j = static_cast<std::int64_t>(static_cast<double>(b + 1) *
-                                    (static_cast<double>(std::int64_t{1} << 31) / static_cast<double>((k >> 33) + 1)));
+      const double next = static_cast<double>(b + 1) *
+                          (static_cast<double>(std::int64_t{1} << 31) / static_cast<double>((k >> 33) + 1));
+      // A jump past n ends the loop as it would after the conversion, without converting
+      // a value that may not fit in 64 bits (huge counts).
+      j = next < static_cast<double>(n) ? static_cast<std::int64_t>(next) : n;
     }
     return static_cast<std::size_t>(b);
   }
