@@ -120,7 +120,8 @@ class WorkerPool {
   std::size_t size() const noexcept { return shared_->active.load(std::memory_order_relaxed); }
   /// Worker slots: PoolConfig::max_workers (or num_workers). Worker indices are slots.
   std::size_t capacity() const noexcept { return shared_->size(); }
-  /// Whether a worker runs in slot `index` and takes messages.
+  /// Whether a worker runs in slot `index` and takes messages. After shutdown() or stop(),
+  /// size() and has_worker() still report the workers as they last ran; see running().
   bool has_worker(std::size_t index) const noexcept { return shared_->accepts(index); }
 
   /// Sends `msg` to the worker that owns `key`. Under FullPolicy::block this waits while
@@ -147,7 +148,8 @@ class WorkerPool {
     return send(routing_key(key), std::move(msg));
   }
 
-  /// Sends to worker `index`; as send(), plus `invalid` when no worker runs there.
+  /// Sends to worker `index`; as send(), plus `invalid` when no worker runs there (checked
+  /// first: an index out of range is `invalid` after shutdown too).
   SendResult send_to(std::size_t index, Message&& msg, std::uint64_t key = 0) noexcept {
     if (detail::t_current_pool == shared_.get()) [[unlikely]] {
       return static_cast<WorkerContext<Message>*>(detail::t_current_context)->send_to(index, std::move(msg), key);
@@ -239,7 +241,14 @@ class WorkerPool {
   /// every message already accepted, including those they send each other while draining,
   /// then runs on_stop on each and joins the threads. Returns the first fault that stopped
   /// the pool (FaultPolicy::stop_pool, or an init failure on restart), else OK.
+  /// From one of the pool's own workers it does nothing and returns FailedPrecondition:
+  /// the drain would wait for the calling worker's own batch to end.
   absl::Status shutdown() {
+    if (detail::t_current_pool == shared_.get()) [[unlikely]] {
+      return absl::FailedPreconditionError(
+          "sn::WorkerPool: a worker cannot shut down its own pool (the drain would wait for its own batch); "
+          "call shutdown() from outside the pool, or stop() from the worker");
+    }
     std::lock_guard lock(lifecycle_mu_);
     if (!finished_) {
       shared_->close_inboxes();
@@ -257,10 +266,14 @@ class WorkerPool {
   /// Stops every worker after its current batch, runs on_stop on each and joins the
   /// threads. Returns how many accepted messages were left unhandled; they are destroyed
   /// and counted as dropped. Later calls return 0.
+  /// From one of the pool's own workers it only asks every worker to stop after its
+  /// current batch and returns 0 (a thread cannot join itself): the next shutdown(),
+  /// stop() or the destructor, from outside, joins them and counts what was left.
   std::uint64_t stop() {
     // Before the lock: a shutdown() still waiting for quiescence (say, a handler that
     // keeps sending to itself) sees the stop and gives way.
     shared_->stop_all();
+    if (detail::t_current_pool == shared_.get()) [[unlikely]] return 0;
     std::lock_guard lock(lifecycle_mu_);
     if (finished_) return 0;
     return finish();
