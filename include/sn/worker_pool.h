@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "sn/channel/channel.h"
 #include "sn/channel/result.h"
+#include "sn/detail/perturb.h"
 #include "sn/partitioners/hash.h"
 #include "sn/partitioners/partitioner.h"
 #include "sn/worker.h"
@@ -359,6 +360,7 @@ class WorkerPool {
       shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
       return SendResult::invalid;
     }
+    SN_PERTURB_POINT("pool.send.accepted_not_pushed");
     detail::WorkerCore<Message>& core = *shared_->cores[index];
     detail::Parcel<Message> parcel{std::move(msg), key, Source::external(),
                                    shared_->timestamps ? detail::SendStamp::now() : 0};
@@ -1074,6 +1076,7 @@ class WorkerPool {
         migration_step(context.index(), w, state, context);
       }
       if ((flags & (detail::kStop | detail::kExit)) != 0) return;
+      SN_PERTURB_POINT("worker.loop.after_flags");
 
       // Control first (above), then what this worker owes others, then its inputs.
       if (context.outbox_total_ != 0) {
@@ -1116,6 +1119,7 @@ class WorkerPool {
       if (taken != 0) {
         if constexpr (kBatched) handle_pending();
         run_tick();
+        SN_PERTURB_POINT("worker.batch.handled_still_busy");
         core.owned.processed.add(std::exchange(processed, 0));
         core.owned.failed.add(std::exchange(failed, 0));
         core.owned.batches.add(1);
@@ -1130,6 +1134,7 @@ class WorkerPool {
       // consumer rings the doorbell when it frees some), or the idle-tick deadline.
       const absl::Time deadline = idle_tick && (flags & detail::kDrain) == 0 ? last_tick + *idle_tick
                                                                               : absl::InfiniteFuture();
+      SN_PERTURB_POINT("worker.idle.before_wait");
       enum class Wake : std::uint8_t { idle, work, timed_out };
       const Wake wake = detail::block_on(
           core.doorbell, core.config.wait, core.asymmetric, deadline, Wake::idle, Wake::timed_out,
@@ -1151,6 +1156,7 @@ class WorkerPool {
         // sees this worker busy, or this worker sees the drain and does not tick (a tick
         // may send, and nothing may be sent once the pool has been found quiescent).
         begin_busy();
+        SN_PERTURB_POINT("worker.idle_tick.busy_before_fence");
         std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with signal()'s fetch_or
         if ((core.flags() & (detail::kStop | detail::kDrain | detail::kExit)) == 0) run_tick();
         end_busy();
@@ -1182,6 +1188,7 @@ class WorkerPool {
       for (const auto& core : shared_->cores) {
         if ((core->flags() & detail::kStop) != 0) return Quiet::stopped;
       }
+      SN_PERTURB_POINT("pool.quiescence.between_waves");
       const bool quiet = quiescent_wave(current);
       if (quiet && previous_quiet && current == previous) return Quiet::yes;
       if (absl::Now() >= deadline) return Quiet::timed_out;

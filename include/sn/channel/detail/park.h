@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "sn/cache_line.h"
 #include "sn/channel/wait_policy.h"
+#include "sn/detail/perturb.h"
 
 namespace sn::detail {
 
@@ -69,6 +70,7 @@ struct alignas(kFalseSharingRange) ParkingLot {
 
   /// Publisher side, called after the publication (P1). `count` threads are woken.
   void notify(bool asymmetric, int count) noexcept {
+    SN_PERTURB_POINT("park.notify.before_barrier");
     light_barrier(asymmetric);                                   // (P2)
     if (waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {  // (P3) pairs with (W1)
       epoch.fetch_add(1, std::memory_order_release);
@@ -120,11 +122,13 @@ Result block_on(ParkingLot& lot, const WaitPolicy& policy, bool asymmetric, absl
   for (;;) {
     const std::uint32_t e = lot.epoch.load(std::memory_order_acquire);
     Registration registered(lot);
+    SN_PERTURB_POINT("park.registered_before_barrier");
     heavy_barrier(asymmetric);  // (W2)
     Result r = attempt();       // (W3) sees (P1) unless P3 sees W1
     if (r != would_block) return r;
     const absl::Time now = absl::Now();
     if (now >= deadline) return timed_out;
+    SN_PERTURB_POINT("park.rechecked_before_futex_wait");
     futex_wait(&lot.epoch, e, deadline);
     if constexpr (!std::is_same_v<std::remove_cvref_t<Parked>, IgnoreParking>) parked(absl::Now() - now);
   }

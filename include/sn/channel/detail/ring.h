@@ -53,6 +53,7 @@
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
 #include "sn/channel/wait_policy.h"
+#include "sn/detail/perturb.h"
 
 namespace sn {
 
@@ -189,12 +190,14 @@ class Ring {
       while (shared_.state.load(std::memory_order_acquire) != kClosed) std::this_thread::yield();
       return;
     }
+    SN_PERTURB_POINT("ring.close.after_closing");
     if constexpr (kMultiProducer) {
       prod_.tail.fetch_or(kClosedBit, std::memory_order_acq_rel);  // (C1)
     } else {
       heavy_barrier(shared_.asymmetric);                                 // (C1)
       while (prod_.busy.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     }
+    SN_PERTURB_POINT("ring.close.before_closed");
     shared_.state.store(kClosed, std::memory_order_release);  // (C3)
     wake_all(not_empty_);
     wake_all(not_full_);
@@ -354,6 +357,7 @@ class Ring {
     };
     std::uint64_t free = free_at(prod_.cached_head.load(std::memory_order_acquire));
     if (free < want) {
+      SN_PERTURB_POINT("ring.push.before_head_refresh");
       const std::uint64_t head = cons_.head.load(std::memory_order_acquire);  // (H2) pairs with (H1)
       prod_.cached_head.store(head, std::memory_order_release);  // hands H2 on to other producers
       free = free_at(head);
@@ -366,6 +370,7 @@ class Ring {
     for (std::uint64_t i = 0; i < n; ++i) {
       Slot<T>& s = slot(t + i);
       new (s.storage) T(make(i));
+      SN_PERTURB_POINT("ring.push.before_publish");
       s.seq.store(static_cast<std::uint32_t>(t + i + 1), std::memory_order_release);  // (S1)
     }
   }
@@ -374,6 +379,7 @@ class Ring {
   SendBatchResult try_push_single_producer(std::uint64_t want, Make& make) noexcept {
     prod_.busy.store(1, std::memory_order_relaxed);  // (C2) Dekker with close()
     light_barrier(shared_.asymmetric);
+    SN_PERTURB_POINT("ring.spsc_push.between_busy_and_state");
     if (shared_.state.load(std::memory_order_relaxed) != kOpen) [[unlikely]] {
       prod_.busy.store(0, std::memory_order_release);
       return {0, SendResult::closed};
@@ -385,6 +391,7 @@ class Ring {
       return {0, SendResult::full};
     }
     construct_and_publish(t, n, make);
+    SN_PERTURB_POINT("ring.spsc_push.before_tail");
     prod_.tail.store(t + n, std::memory_order_release);  // (T1) one index publish per batch
     prod_.busy.store(0, std::memory_order_release);       // (C2) pairs with close()'s acquire
     not_empty_.notify(shared_.asymmetric, wake_count(n));
@@ -426,6 +433,7 @@ class Ring {
         }
       }
       if (n == 0) return {0, SendResult::full};
+      SN_PERTURB_POINT("ring.mp_push.before_claim");
       // Relaxed: the acquire loads above already ordered us after the slot was freed;
       // the CAS only decides which producer owns [t, t + n).
       if (prod_.tail.compare_exchange_weak(t, t + n, std::memory_order_relaxed,
@@ -433,6 +441,7 @@ class Ring {
         break;
       }
     }
+    SN_PERTURB_POINT("ring.mp_push.claimed_not_published");
     construct_and_publish(t, n, make);
     not_empty_.notify(shared_.asymmetric, wake_count(n));
     return {n, n == want ? SendResult::ok : SendResult::full};
@@ -443,6 +452,7 @@ class Ring {
     if (shared_.state.load(std::memory_order_acquire) != kClosed) {  // (C4) pairs with (C3)
       return {0, RecvResult::empty};
     }
+    SN_PERTURB_POINT("ring.pop.closed_before_tail");
     // Closed: no claim can succeed any more, so the tail is final. A claimed slot that
     // is not published yet will be shortly; report empty until it is.
     const std::uint64_t tail = prod_.tail.load(std::memory_order_acquire) & ~kClosedBit;
@@ -483,10 +493,12 @@ class Ring {
       std::uint64_t done = 0;
       ~Publish() {
         if (done == 0) return;
+        SN_PERTURB_POINT("ring.sc_pop.before_head");
         ring->cons_.head.store(head + done, std::memory_order_release);  // (H1) pairs with (H2)
         ring->not_full_.notify(ring->shared_.asymmetric, wake_count(done));
       }
     } publish{this, h};
+    SN_PERTURB_POINT("ring.sc_pop.seen_not_taken");
     for (; publish.done < n;) {
       T* v = slot(h + publish.done).value();
       T value(std::move(*v));
@@ -519,11 +531,13 @@ class Ring {
         h = cons_.head.load(std::memory_order_relaxed);
         continue;
       }
+      SN_PERTURB_POINT("ring.mc_pop.before_claim");
       if (cons_.head.compare_exchange_weak(h, h + n, std::memory_order_relaxed,
                                            std::memory_order_relaxed)) {
         break;
       }
     }
+    SN_PERTURB_POINT("ring.mc_pop.claimed_not_freed");
     // We own [h, h + n). Move every value out before running user code, so that a
     // throwing `take` cannot strand claimed slots.
     std::uint64_t i = 0;

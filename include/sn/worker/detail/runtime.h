@@ -61,6 +61,7 @@
 #include "sn/cache_line.h"
 #include "sn/channel/channel.h"
 #include "sn/channel/detail/park.h"
+#include "sn/detail/perturb.h"
 #include "sn/worker/config.h"
 #include "sn/worker/envelope.h"
 #include "sn/worker/heap.h"
@@ -270,6 +271,7 @@ class SendGate {
   bool enter(GateSeat& seat) noexcept {
     seat.inside.store(this, std::memory_order_relaxed);  // (G1)
     light_barrier(asymmetric_);
+    SN_PERTURB_POINT("gate.enter.between_seat_and_check");
     if (closed_.load(std::memory_order_acquire)) [[unlikely]] {  // (G2); acquire pairs with open()
       seat.inside.store(nullptr, std::memory_order_release);
       return false;
@@ -288,6 +290,7 @@ class SendGate {
   /// Resizer: closes the gate and waits until no sender is inside.
   void close() noexcept {
     closed_.store(true, std::memory_order_relaxed);  // (G3)
+    SN_PERTURB_POINT("gate.close.before_barrier");
     heavy_barrier(asymmetric_);
     for (GateSeat* seat = first_gate_seat(); seat != nullptr; seat = seat->next) {
       while (seat->inside.load(std::memory_order_acquire) == this) std::this_thread::yield();  // (G4)
