@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages shared_nothing needs, if any are missing.
 # As root it runs apt-get itself; otherwise it prints the one command to run and fails.
 # Running it again when everything is present does nothing.
+# Usage: deps.sh           what building and the demo need
+#        deps.sh --tests   that, plus what the full test run needs (scripts/test.sh)
 set -euo pipefail
 
 packages=(
@@ -13,6 +15,14 @@ packages=(
   # Peers, used only by the benchmarks:
   libboost-dev libconcurrentqueue-dev libtbb-dev libcaf-dev
 )
+if [[ ${1:-} == --tests ]]; then
+  packages+=(
+    # The fuzzers: libFuzzer comes with clang's runtime.
+    clang libclang-rt-14-dev
+    # The API reference (docs.api_reference) and the real Prometheus (prometheus.scrape).
+    doxygen prometheus curl python3
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
