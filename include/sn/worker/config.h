@@ -69,7 +69,7 @@ struct WorkerConfig {
 /// Settings of a pool. Every field has a usable default; create() checks them all and
 /// reports the first problem as InvalidArgument (or FailedPrecondition for placement).
 struct PoolConfig {
-  /// Workers that create() starts.
+  /// Workers that create() starts: 1 to 1024 (as for max_workers; more is InvalidArgument).
   std::size_t num_workers = 1;
   /// Worker slots the pool reserves for add_worker() (a live resize, which needs a
   /// ConsistentHashPartitioner); 0 means num_workers. Inboxes, the mesh of lanes and
