@@ -55,29 +55,6 @@ constexpr int kWakes = 200;
 constexpr std::chrono::milliseconds kWakeGap{1};
 constexpr std::chrono::milliseconds kIdleWindow{500};
 
-/// The main thread sleeps here until the worker has handled the round (a futex with a
-/// deadline, so a lost message fails the case after kStallLimit instead of hanging it).
-class Latch {
- public:
-  void reset() noexcept { count_.store(0, std::memory_order_relaxed); }
-  void arrive() noexcept {
-    count_.fetch_add(1, std::memory_order_acq_rel);
-    sn::detail::futex_wake(&count_, 0);
-  }
-  [[nodiscard]] bool wait() noexcept {
-    const absl::Time deadline = absl::Now() + absl::FromChrono(kStallLimit);
-    std::uint32_t seen;
-    while ((seen = count_.load(std::memory_order_acquire)) < 1) {
-      if (absl::Now() >= deadline) return false;
-      sn::detail::futex_wait(&count_, seen, deadline);
-    }
-    return true;
-  }
-
- private:
-  alignas(sn::kFalseSharingRange) std::atomic<std::uint32_t> count_{0};
-};
-
 struct alignas(sn::kFalseSharingRange) Tally {
   std::atomic<u64> handled{0};
   std::atomic<u64> checksum{0};
@@ -95,7 +72,7 @@ struct CountState {
 /// message in the wake cases (round = 1).
 class CountWorker : public sn::Worker<CountState, u64> {
  public:
-  CountWorker(Tally& tally, Latch& latch, u64 round) noexcept : tally_(tally), latch_(latch), round_(round) {}
+  CountWorker(Tally& tally, RoundLatch& latch, u64 round) noexcept : tally_(tally), latch_(latch), round_(round) {}
 
   CountState init() { return CountState{0, 0, 0, round_}; }
 
@@ -115,13 +92,13 @@ class CountWorker : public sn::Worker<CountState, u64> {
       const auto now = std::chrono::steady_clock::now().time_since_epoch();
       tally_.handled_at_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(),
                                  std::memory_order_relaxed);
-      latch_.arrive();
+      latch_.arrive(1);
     }
   }
 
  private:
   Tally& tally_;
-  Latch& latch_;
+  RoundLatch& latch_;
   u64 round_;
 };
 
@@ -146,7 +123,7 @@ void shutdown_or_skip(sn::WorkerPool<W>& pool, benchmark::State& state) {
 void stream(benchmark::State& state, const sn::PoolConfig& config, bool pin_producer) {
   constexpr u64 n = kStreamMessages;
   Tally tally;
-  Latch latch;
+  RoundLatch latch;
   auto made = sn::WorkerPool<CountWorker>::create(
       config, [&](std::size_t) { return std::make_unique<CountWorker>(tally, latch, n); });
   if (!made.ok()) {
@@ -177,7 +154,7 @@ void stream(benchmark::State& state, const sn::PoolConfig& config, bool pin_prod
       error = "pinning the producer failed";
     } else if (refused.load()) {
       error = "a send was refused";
-    } else if (!latch.wait()) {
+    } else if (!latch.wait(1)) {
       error = "stalled: the worker did not get all its messages";
     }
     want_sum += round * n * n + n * (n + 1) / 2;
@@ -218,7 +195,7 @@ double percentile(std::vector<double>& v, double q) {
 /// latencies, as in worker_pool's pool_idle.
 void wake(benchmark::State& state, sn::WaitPolicy wait) {
   Tally tally;
-  Latch latch;
+  RoundLatch latch;
   auto made = sn::WorkerPool<CountWorker>::create(
       base_config(true).with_wait_policy(wait),
       [&](std::size_t) { return std::make_unique<CountWorker>(tally, latch, 1); });
@@ -247,7 +224,7 @@ void wake(benchmark::State& state, sn::WaitPolicy wait) {
       const u64 v = ++sent_count;
       sent_sum += v;
       const auto sent = clock::now();
-      if (pool.send_to(0, u64{v}) != sn::SendResult::ok || !latch.wait()) {
+      if (pool.send_to(0, u64{v}) != sn::SendResult::ok || !latch.wait(1)) {
         state.SkipWithError(("lost wake-up message " + std::to_string(i)).c_str());
         shutdown_or_skip(pool, state);
         return;

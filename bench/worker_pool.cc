@@ -97,34 +97,6 @@ const std::vector<u64>& keyed_keys() {
   return keys;
 }
 
-/// The main thread sleeps here until `parties` workers arrived in the current round.
-/// A futex with a deadline rather than std::atomic::wait, which has none: a lost message
-/// then fails the case after kStallLimit instead of hanging it. One wake per round.
-class RoundLatch {
- public:
-  /// Before the round's first message; workers arrive only after receiving one.
-  void reset() noexcept { count_.store(0, std::memory_order_relaxed); }
-
-  /// Worker side. The release orders the worker's tally stores before its arrival.
-  void arrive(std::uint32_t parties) noexcept {
-    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties) sn::detail::futex_wake(&count_, 0);
-  }
-
-  /// False when the round did not complete within kStallLimit.
-  [[nodiscard]] bool wait(std::uint32_t parties) noexcept {
-    const absl::Time deadline = absl::Now() + absl::FromChrono(kStallLimit);
-    std::uint32_t seen;
-    while ((seen = count_.load(std::memory_order_acquire)) < parties) {
-      if (absl::Now() >= deadline) return false;
-      sn::detail::futex_wait(&count_, seen, deadline);
-    }
-    return true;
-  }
-
- private:
-  alignas(sn::kFalseSharingRange) std::atomic<std::uint32_t> count_{0};
-};
-
 /// What one worker reports to the main thread, on its own false-sharing range. Written
 /// in tick() (relaxed; published by RoundLatch::arrive), read by the main thread after
 /// the round.
