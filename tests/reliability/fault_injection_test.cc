@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -396,6 +397,20 @@ void snapshot(Census& out) {
   for (int i = 0; i < 4; ++i) out.died[i].store(g_census.died[i].load());
 }
 
+/// What every seeded scenario starts from: the census before it, and a probe seeded for
+/// this test (recorded as its `seed` property, and named by every failure while it lives).
+struct Scenario {
+  Census before;
+  Probe probe;
+  std::optional<::testing::ScopedTrace> trace;
+
+  Scenario() {
+    snapshot(before);
+    probe.seed = test_seed();
+    trace.emplace(__FILE__, __LINE__, absl::StrCat("seed ", probe.seed));
+  }
+};
+
 /// shutdown()'s result under `fault`: OK unless a handler's fault stopped the pool.
 void expect_shutdown_status(const absl::Status& shut, FaultPolicy fault, const Probe& probe) {
   if (fault == FaultPolicy::stop_pool && probe.thrown.load() + probe.errors.load() != 0) {
@@ -435,11 +450,8 @@ class RandomHandlerFaults : public ::testing::TestWithParam<std::tuple<FaultPoli
 
 TEST_P(RandomHandlerFaults, EveryMessageIsAccountedForAndNoneLeaks) {
   const auto [fault, full, permille] = GetParam();
-  Census before;
-  snapshot(before);
-  Probe probe;
-  probe.seed = test_seed();
-  SCOPED_TRACE(absl::StrCat("seed ", probe.seed));
+  Scenario scenario;
+  Probe& probe = scenario.probe;
   probe.fault_permille = permille;
   Figures f;
   {
@@ -463,7 +475,7 @@ TEST_P(RandomHandlerFaults, EveryMessageIsAccountedForAndNoneLeaks) {
       EXPECT_EQ(sent.full, 0u) << "a blocking send never returns full";
     }
   }
-  check_gone(before, f);
+  check_gone(scenario.before, f);
   print_figures("random-handler-faults", f);
 }
 
@@ -481,12 +493,9 @@ class StalledWorker : public ::testing::TestWithParam<Policies> {};
 TEST_P(StalledWorker, ProducersPushingIntoItLoseNothingOnceItIsReleased) {
   const auto [fault, full] = GetParam();
   constexpr std::size_t kQueue = 8;
-  Census before;
-  snapshot(before);
+  Scenario scenario;
+  Probe& probe = scenario.probe;
   Gate gate;
-  Probe probe;
-  probe.seed = test_seed();
-  SCOPED_TRACE(absl::StrCat("seed ", probe.seed));
   probe.fault_permille = 50;
   probe.stall = &gate;
   probe.stall_armed.store(true);
@@ -530,7 +539,7 @@ TEST_P(StalledWorker, ProducersPushingIntoItLoseNothingOnceItIsReleased) {
       EXPECT_EQ(sent.full, 0u);
     }
   }
-  check_gone(before, f);
+  check_gone(scenario.before, f);
   print_figures("stalled-worker", f);
 }
 
@@ -550,11 +559,8 @@ class ShutdownUnderLoad : public ::testing::TestWithParam<Policies> {};
 
 TEST_P(ShutdownUnderLoad, HandlesEveryAcceptedMessageWhileProducersStillPush) {
   const auto [fault, full] = GetParam();
-  Census before;
-  snapshot(before);
-  Probe probe;
-  probe.seed = test_seed();
-  SCOPED_TRACE(absl::StrCat("seed ", probe.seed));
+  Scenario scenario;
+  Probe& probe = scenario.probe;
   probe.fault_permille = 20;
   Figures f;
   {
@@ -577,7 +583,7 @@ TEST_P(ShutdownUnderLoad, HandlesEveryAcceptedMessageWhileProducersStillPush) {
           << "shutdown() handled every accepted message; only the full policy dropped any";
     }
   }
-  check_gone(before, f);
+  check_gone(scenario.before, f);
   print_figures("shutdown-under-load", f);
 }
 
@@ -588,11 +594,8 @@ class StopUnderLoad : public ::testing::TestWithParam<Policies> {};
 
 TEST_P(StopUnderLoad, ReturnsExactlyWhatItLeftUnhandledWhileProducersStillPush) {
   const auto [fault, full] = GetParam();
-  Census before;
-  snapshot(before);
-  Probe probe;
-  probe.seed = test_seed();
-  SCOPED_TRACE(absl::StrCat("seed ", probe.seed));
+  Scenario scenario;
+  Probe& probe = scenario.probe;
   probe.fault_permille = 20;
   Figures f;
   {
@@ -615,7 +618,7 @@ TEST_P(StopUnderLoad, ReturnsExactlyWhatItLeftUnhandledWhileProducersStillPush) 
     expect_shutdown_status(pool->shutdown(), fault, probe);
     expect_balanced(pool->stats());
   }
-  check_gone(before, f);
+  check_gone(scenario.before, f);
   print_figures("stop-under-load", f);
 }
 
@@ -632,11 +635,9 @@ class DestroyedWhileQueued : public ::testing::TestWithParam<Policies> {};
 // own census does the accounting.
 TEST_P(DestroyedWhileQueued, TheDestructorHandlesOrDestroysEveryQueuedMessage) {
   const auto [fault, full] = GetParam();
-  Census before;
-  snapshot(before);
-  Probe probe;
-  probe.seed = test_seed();
-  SCOPED_TRACE(absl::StrCat("seed ", probe.seed));
+  Scenario scenario;
+  Probe& probe = scenario.probe;
+  const Census& before = scenario.before;
   probe.fault_permille = 20;
   Sent sent;
   {
@@ -744,11 +745,8 @@ class RestartWithFailingInit : public ::testing::TestWithParam<std::tuple<FullPo
 
 TEST_P(RestartWithFailingInit, AFailedRestartStopsThePoolAndLosesNothing) {
   const auto [full, throws] = GetParam();
-  Census before;
-  snapshot(before);
-  Probe probe;
-  probe.seed = test_seed();
-  SCOPED_TRACE(absl::StrCat("seed ", probe.seed));
+  Scenario scenario;
+  Probe& probe = scenario.probe;
   probe.fault_permille = 50;
   probe.init_fail_permille = 250;
   probe.init_throws = throws;
@@ -774,7 +772,7 @@ TEST_P(RestartWithFailingInit, AFailedRestartStopsThePoolAndLosesNothing) {
       EXPECT_TRUE(absl::StrContains(shut.message(), throws ? "init() threw" : "init() failed")) << shut;
     }
   }
-  check_gone(before, f);
+  check_gone(scenario.before, f);
   print_figures("restart-init-fails", f);
 }
 
