@@ -15,6 +15,8 @@
 //                       std::size_t try_pop_bulk(std::uint64_t*, std::size_t); };   // batch queues
 #pragma once
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -317,6 +319,21 @@ inline std::string cpu_label(int threads) {
 }
 
 // ------------------------------------------------------------------ throughput
+
+/// CPU time (user + system) this process has used so far, in seconds.
+inline double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
+
+/// The q-quantile (0 <= q < 1) of `v`, which is reordered; `v` must not be empty.
+inline double percentile(std::vector<double>& v, double q) {
+  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+  return v[i];
+}
 
 /// The main thread sleeps here until `parties` workers arrived in the current round.
 /// A futex with a deadline rather than std::atomic::wait, which has none: a lost message

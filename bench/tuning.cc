@@ -25,7 +25,6 @@
 // the main thread checks both after every iteration, so a lost or duplicated message
 // fails the case (SkipWithError), as does a round that stalls for kStallLimit.
 // items_per_second is messages handled per second. Needs 2 CPUs for the pinned cases.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -175,19 +174,6 @@ void stream(benchmark::State& state, const sn::PoolConfig& config, bool pin_prod
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n));
   if (round != 0) state.counters["parks_per_1k"] = parks * 1000.0 / static_cast<double>(round * n);
   state.SetLabel(pin_producer ? cpu_label(2) : "unpinned");
-}
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
-  return seconds(u.ru_utime) + seconds(u.ru_stime);
-}
-
-double percentile(std::vector<double>& v, double q) {
-  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
-  return v[i];
 }
 
 /// A pinned 1-worker pool under `wait`, idle for kIdleWindow, then kWakes messages

@@ -35,7 +35,6 @@
 // but CAF's is pinned to its own CPU (one per physical core first). Every case checks its
 // counts and checksums and fails (SkipWithError) on a mismatch; a round that does not
 // complete within kStallLimit fails as well instead of hanging.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -567,19 +566,6 @@ class IdleWorker : public sn::Worker<Nothing, u64> {
  private:
   IdleShared& shared_;
 };
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
-  return seconds(u.ru_utime) + seconds(u.ru_stime);
-}
-
-double percentile(std::vector<double>& v, double q) {
-  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
-  return v[i];
-}
 
 // The default wait policy: what an idle pool costs and how fast it wakes as configured
 // out of the box. The idle window starts when create() returns (workers built and

@@ -152,6 +152,18 @@ def shape_key(shape):
     return (sum(nums), nums)
 
 
+def mega_items_with_range(cases):
+    """Each case's median items_per_second in millions, and the error bars (below, above)
+    that reach its repetitions' minimum and maximum (0 when there was one repetition)."""
+    ys = [c.value("items_per_second") * 1e-6 for c in cases]
+    err = [[], []]
+    for c, y in zip(cases, ys):
+        r = c.range("items_per_second")
+        err[0].append(y - r[0] * 1e-6 if r else 0)
+        err[1].append(r[1] * 1e-6 - y if r else 0)
+    return ys, err
+
+
 def fmt(v):
     if v is None:
         return "-"
@@ -274,12 +286,7 @@ class Plotter:
             for impl in sorted(series, key=impl_key):
                 pts = sorted(series[impl])
                 xs = [w for w, _ in pts]
-                ys = [c.value("items_per_second") * 1e-6 for _, c in pts]
-                err = [[], []]
-                for (_, c), y in zip(pts, ys):
-                    r = c.range("items_per_second")
-                    err[0].append(y - r[0] * 1e-6 if r else 0)
-                    err[1].append(r[1] * 1e-6 - y if r else 0)
+                ys, err = mega_items_with_range([c for _, c in pts])
                 ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=impl, color=impl_color(impl))
                 for x, y in zip(xs, ys):
                     ax.annotate(fmt(y), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -384,12 +391,7 @@ class Plotter:
             return
         pts = sorted((int(m.group(1)), c) for m, c in found)
         xs = [x for x, _ in pts]
-        ys = [c.value("items_per_second") * 1e-6 for _, c in pts]
-        err = [[], []]
-        for (_, c), y in zip(pts, ys):
-            r = c.range("items_per_second")
-            err[0].append(y - r[0] * 1e-6 if r else 0)
-            err[1].append(r[1] * 1e-6 - y if r else 0)
+        ys, err = mega_items_with_range([c for _, c in pts])
         fig, ax = self.plt.subplots(figsize=(6.4, 4.2))
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3)
         for x, y in zip(xs, ys):
