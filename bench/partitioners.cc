@@ -1,8 +1,11 @@
 // partitioners: how fast each partitioner routes a key, against std::hash plus %.
 //
-//   route/<name>  items_per_second over 4,096 random 64-bit keys per iteration, with
-//                 `workers` = 8 (64 for consistent_64). Every index is checked to be in
-//                 range and summed, so the work cannot be optimized away.
+//   route/<name>   items_per_second over 4,096 random 64-bit keys per iteration, with
+//                  `workers` = 8, or the count the name ends in (consistent_64,
+//                  rendezvous_4...). Every index is checked to be in range and summed,
+//                  so the work cannot be optimized away.
+//   resize/<name>  the time of one with_worker() on a resizable partitioner of 64
+//                  workers: a copy with a 65th (what a pool's resize builds).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -15,6 +18,7 @@
 #include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
 #include "sn/partitioners/jump.h"
+#include "sn/partitioners/rendezvous.h"
 #include "sn/partitioners/round_robin.h"
 
 namespace {
@@ -60,6 +64,17 @@ void route(benchmark::State& state, const P& partitioner, std::size_t worker_cou
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kKeys));
 }
 
+template <class P>
+void resize(benchmark::State& state, const P& partitioner) {
+  std::size_t id = partitioner.size();
+  benchmark::DoNotOptimize(id);
+  for (auto _ : state) {
+    auto bigger = partitioner.with_worker(id);
+    if (!bigger.ok()) state.SkipWithError("with_worker failed");
+    benchmark::DoNotOptimize(bigger);
+  }
+}
+
 void register_all() {
   benchmark::RegisterBenchmark("route/hash", [](benchmark::State& s) { route(s, sn::HashPartitioner{}, 8); });
   benchmark::RegisterBenchmark("route/jump", [](benchmark::State& s) { route(s, sn::JumpHashPartitioner{}, 8); });
@@ -67,6 +82,14 @@ void register_all() {
                                [](benchmark::State& s) { route(s, sn::ConsistentHashPartitioner(8), 8); });
   benchmark::RegisterBenchmark("route/consistent_64",
                                [](benchmark::State& s) { route(s, sn::ConsistentHashPartitioner(64), 64); });
+  for (std::size_t n : {4u, 8u, 16u, 64u}) {
+    benchmark::RegisterBenchmark(("route/rendezvous_" + std::to_string(n)).c_str(),
+                                 [n](benchmark::State& s) { route(s, sn::RendezvousPartitioner(n), n); });
+  }
+  benchmark::RegisterBenchmark("resize/consistent_64",
+                               [](benchmark::State& s) { resize(s, sn::ConsistentHashPartitioner(64)); });
+  benchmark::RegisterBenchmark("resize/rendezvous_64",
+                               [](benchmark::State& s) { resize(s, sn::RendezvousPartitioner(64)); });
   benchmark::RegisterBenchmark("route/round_robin", [](benchmark::State& s) { route(s, sn::RoundRobinPartitioner{}, 8); });
   benchmark::RegisterBenchmark("route/std_hash_mod", [](benchmark::State& s) { route(s, StdHashMod{}, 8); });
 }

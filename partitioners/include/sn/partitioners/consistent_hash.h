@@ -4,13 +4,16 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "sn/partitioners/key.h"
 #include "sn/partitioners/partitioner.h"
+#include "sn/partitioners/resizable.h"
 
 namespace sn {
 
@@ -32,6 +35,9 @@ namespace sn {
 ///
 /// Threads: lookups are const and may run concurrently; add_worker and remove_worker
 /// must not run while anybody looks up (a running pool resizes through its own protocol).
+///
+/// It models ResizablePartitioner: with_worker() and without_worker() return a resized
+/// copy and leave the original as it is.
 class ConsistentHashPartitioner {
  public:
   /// Identifies a worker on the ring.
@@ -99,6 +105,22 @@ class ConsistentHashPartitioner {
 
   /// The number of workers on the ring.
   std::size_t size() const noexcept { return members_.size(); }
+  /// Whether worker `id` is on the ring (false for ids of 2^31 or more).
+  bool contains(std::size_t id) const noexcept {
+    return id < kOwnerBit && std::binary_search(members_.begin(), members_.end(), static_cast<WorkerId>(id));
+  }
+
+  /// A copy with worker `id` added, this ring unchanged. InvalidArgument for an id of
+  /// 2^31 or more, AlreadyExists if it is there, ResourceExhausted without memory.
+  absl::StatusOr<ConsistentHashPartitioner> with_worker(std::size_t id) const {
+    return resized(id, /*removing=*/false);
+  }
+  /// A copy with worker `id` removed, this ring unchanged. InvalidArgument for an id of
+  /// 2^31 or more, NotFound if it is not there, FailedPrecondition for the last one,
+  /// ResourceExhausted without memory.
+  absl::StatusOr<ConsistentHashPartitioner> without_worker(std::size_t id) const {
+    return resized(id, /*removing=*/true);
+  }
   /// Their ids, in ascending order.
   const std::vector<WorkerId>& workers() const noexcept { return members_; }
   /// Points per worker on the ring.
@@ -112,6 +134,23 @@ class ConsistentHashPartitioner {
       return a.at != b.at ? a.at < b.at : a.worker < b.worker;
     }
   };
+
+  // with_worker / without_worker: the id is checked before it is narrowed to WorkerId
+  // (2^32 must not become 0), and only the copy changes.
+  absl::StatusOr<ConsistentHashPartitioner> resized(std::size_t id, bool removing) const {
+    if (id >= kOwnerBit) {
+      return absl::InvalidArgumentError(absl::StrCat("sn::ConsistentHashPartitioner: worker id ", id, " is too large"));
+    }
+    try {
+      ConsistentHashPartitioner next = *this;
+      const auto worker = static_cast<WorkerId>(id);
+      absl::Status s = removing ? next.remove_worker(worker) : next.add_worker(worker);
+      if (!s.ok()) return s;
+      return next;
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("sn::ConsistentHashPartitioner: no memory for the resized ring");
+    }
+  }
 
   static std::uint64_t point_of(WorkerId id, std::size_t v) noexcept {
     // Distinct (id, v) pairs give distinct inputs, and stable_hash is bijective.
@@ -151,5 +190,6 @@ class ConsistentHashPartitioner {
   int index_shift_ = 63;
 };
 static_assert(Partitioner<ConsistentHashPartitioner>);
+static_assert(ResizablePartitioner<ConsistentHashPartitioner>);
 
 }  // namespace sn
