@@ -5,10 +5,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "sn/pool/metrics.h"
 
 namespace sn {
 namespace {
@@ -52,7 +55,59 @@ std::string json_string(std::string_view v) {
 
 std::string seconds(absl::Duration d) { return absl::StrFormat("%.9g", absl::ToDoubleSeconds(d)); }
 
+/// Where a value goes: flags are 1 and 0 in Prometheus, true and false in JSON.
+enum class Format { prometheus, json };
+
+std::string value_text(std::uint64_t v, Format) { return absl::StrCat(v); }
+std::string value_text(absl::Duration v, Format) { return seconds(v); }
+std::string value_text(bool v, Format f) {
+  if (f == Format::json) return v ? "true" : "false";
+  return v ? "1" : "0";
+}
+
+/// The row's field of `Stats` (WorkerStats or PoolStats).
+template <class Stats>
+const MetricField<Stats>& field_of(const PoolMetric& m) {
+  if constexpr (std::is_same_v<Stats, WorkerStats>) {
+    return m.worker;
+  } else {
+    return m.pool;
+  }
+}
+
+/// The value of the row's field in `s`, written for `f`; empty where `s` lacks the field.
+template <class Stats>
+std::string value_of(const PoolMetric& m, const Stats& s, Format f) {
+  return std::visit(
+      [&](auto member) -> std::string {
+        if constexpr (std::is_same_v<decltype(member), std::monostate>) {
+          return "";
+        } else {
+          return value_text(s.*member, f);
+        }
+      },
+      field_of<Stats>(m));
+}
+
+/// Appends `"key":value` for every row of kPoolMetrics that `Stats` has, comma-separated
+/// and preceded by a comma unless `first`.
+template <class Stats>
+void append_json_fields(std::string& out, const Stats& s, bool first) {
+  for (const PoolMetric& m : kPoolMetrics) {
+    if (field_of<Stats>(m).index() == 0) continue;
+    absl::StrAppend(&out, first ? "" : ",", json_string(m.json), ":", value_of(m, s, Format::json));
+    first = false;
+  }
+}
+
 }  // namespace
+
+std::string prometheus_name(const PoolMetric& metric, MetricLevel level) {
+  std::string name = level == MetricLevel::worker ? "sn_worker_" : "sn_pool_";
+  name += metric.prometheus;  // not through StrCat: this absl::string_view is not std::string_view
+  if (metric.type == MetricType::counter) name += "_total";
+  return name;
+}
 
 PrometheusText::Family& PrometheusText::family(std::string_view name, std::string_view help, bool counter) {
   for (Family& f : families_) {
@@ -63,41 +118,22 @@ PrometheusText::Family& PrometheusText::family(std::string_view name, std::strin
 
 void PrometheusText::add_pool(std::string_view pool, const PoolStats& s) {
   const std::string p = absl::StrCat("{pool=\"", escape_label(pool), "\"}");
-  auto pool_counter = [&](std::string_view name, std::string_view help, std::uint64_t v) {
-    family(name, help, true).samples.push_back({p, absl::StrCat(v)});
-  };
-  pool_counter("sn_pool_accepted_total", "Messages the pool accepted (external and worker-to-worker).", s.accepted);
-  pool_counter("sn_pool_rejected_total", "Sends refused with the value handed back (full, closed, invalid).",
-               s.rejected);
-  pool_counter("sn_pool_hook_faults_total", "Exceptions from tick, on_stop and resize hooks.", s.hook_faults);
-  family("sn_pool_running", "1 while the pool takes messages, 0 once shutdown or stop began.", false)
-      .samples.push_back({p, s.running ? "1" : "0"});
+  for (const PoolMetric& m : kPoolMetrics) {
+    if (!m.in_prometheus(MetricLevel::pool)) continue;
+    family(prometheus_name(m, MetricLevel::pool), m.pool_help, m.type == MetricType::counter)
+        .samples.push_back({p, value_of(m, s, Format::prometheus)});
+  }
   family("sn_pool_workers", "Workers running now.", false)
       .samples.push_back({p, absl::StrCat(std::count_if(s.workers.begin(), s.workers.end(),
                                                         [](const WorkerStats& w) { return w.active; }))});
 
   for (const WorkerStats& w : s.workers) {
     const std::string l = absl::StrCat("{pool=\"", escape_label(pool), "\",worker=\"", w.index, "\"}");
-    auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v) {
-      family(name, help, true).samples.push_back({l, absl::StrCat(v)});
-    };
-    auto gauge = [&](std::string_view name, std::string_view help, std::string value) {
-      family(name, help, false).samples.push_back({l, std::move(value)});
-    };
-    counter("sn_worker_processed_total", "Messages handled successfully.", w.processed);
-    counter("sn_worker_failed_total", "Messages whose handler threw or returned an error.", w.failed);
-    counter("sn_worker_dropped_total", "Messages for this worker destroyed unhandled.", w.dropped);
-    counter("sn_worker_batches_total", "Loop iterations that handled at least one message.", w.batches);
-    counter("sn_worker_ticks_total", "Calls of tick().", w.ticks);
-    counter("sn_worker_restarts_total", "State rebuilds under FaultPolicy::restart.", w.restarts);
-    counter("sn_worker_parks_total", "Times the worker slept in the kernel for lack of work.", w.parks);
-    family("sn_worker_parked_seconds_total", "Time the worker spent asleep in the kernel.", true)
-        .samples.push_back({l, seconds(w.time_parked)});
-    counter("sn_worker_sent_total", "Messages the worker sent to workers that were accepted.", w.sent);
-    counter("sn_worker_rejected_total", "Sends by the worker that were refused.", w.rejected);
-    gauge("sn_worker_queue_depth", "Messages waiting in the worker's inbox, lanes and outbox.",
-          absl::StrCat(w.queue_depth));
-    gauge("sn_worker_active", "1 while a worker runs in this slot.", w.active ? "1" : "0");
+    for (const PoolMetric& m : kPoolMetrics) {
+      if (!m.in_prometheus(MetricLevel::worker)) continue;
+      family(prometheus_name(m, MetricLevel::worker), m.worker_help, m.type == MetricType::counter)
+          .samples.push_back({l, value_of(m, w, Format::prometheus)});
+    }
   }
 }
 
@@ -133,21 +169,15 @@ std::string PrometheusText::text() const {
 }
 
 std::string to_json(const PoolStats& s) {
-  std::string out = absl::StrCat(
-      "{\"running\":", s.running ? "true" : "false", ",\"accepted\":", s.accepted, ",\"rejected\":", s.rejected,
-      ",\"processed\":", s.processed, ",\"failed\":", s.failed, ",\"dropped\":", s.dropped, ",\"batches\":", s.batches,
-      ",\"ticks\":", s.ticks, ",\"restarts\":", s.restarts, ",\"parks\":", s.parks,
-      ",\"time_parked_seconds\":", seconds(s.time_parked), ",\"queue_depth\":", s.queue_depth,
-      ",\"hook_faults\":", s.hook_faults, ",\"in_flight\":", s.in_flight(), ",\"workers\":[");
+  std::string out = "{";
+  append_json_fields(out, s, /*first=*/true);
+  absl::StrAppend(&out, ",\"in_flight\":", s.in_flight(), ",\"workers\":[");
   for (std::size_t i = 0; i < s.workers.size(); ++i) {
     const WorkerStats& w = s.workers[i];
     absl::StrAppend(&out, i == 0 ? "" : ",", "{\"index\":", w.index, ",\"name\":", json_string(w.name),
-                    ",\"active\":", w.active ? "true" : "false", ",\"cpu\":", w.cpu,
-                    ",\"memory_bound\":", w.memory_bound ? "true" : "false", ",\"processed\":", w.processed,
-                    ",\"failed\":", w.failed, ",\"dropped\":", w.dropped, ",\"batches\":", w.batches,
-                    ",\"ticks\":", w.ticks, ",\"restarts\":", w.restarts, ",\"parks\":", w.parks,
-                    ",\"time_parked_seconds\":", seconds(w.time_parked), ",\"queue_depth\":", w.queue_depth,
-                    ",\"sent\":", w.sent, ",\"rejected\":", w.rejected, "}");
+                    ",\"cpu\":", w.cpu, ",\"memory_bound\":", w.memory_bound ? "true" : "false");
+    append_json_fields(out, w, /*first=*/false);
+    out += "}";
   }
   out += "]}";
   return out;

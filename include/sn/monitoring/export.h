@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "sn/channel/stats.h"
-#include "sn/worker/stats.h"
+#include "sn/pool/metrics.h"
+#include "sn/pool/stats.h"
 
 namespace sn {
 
@@ -32,7 +33,10 @@ struct NamedChannelStats {
 /// take them).
 class PrometheusText {
  public:
-  /// Adds a pool's counters, labelled pool="<pool>" and, per worker, worker="<index>".
+  /// Adds a pool's metrics: each row of kPoolMetrics at the levels where it is in the
+  /// Prometheus text (PoolMetric::in_prometheus), named by prometheus_name(), labelled
+  /// pool="<pool>" and, per worker, worker="<index>"; and sn_pool_workers, the workers
+  /// running now.
   void add_pool(std::string_view pool, const PoolStats& stats);
   /// Adds a channel's counters, labelled channel="<name>".
   void add_channel(const NamedChannelStats& channel);
@@ -59,8 +63,14 @@ class PrometheusText {
   std::vector<Family> families_;
 };
 
-/// The pool's statistics as one JSON object: the totals, then "workers": [...], with the
-/// same names as PoolStats and WorkerStats (durations in seconds).
+/// The Prometheus family name of `metric` at `level`: `sn_worker_` or `sn_pool_`, then
+/// PoolMetric::prometheus, then `_total` for a counter (sn_worker_processed_total).
+std::string prometheus_name(const PoolMetric& metric, MetricLevel level);
+
+/// The pool's statistics as one JSON object: each row of kPoolMetrics that PoolStats has,
+/// under its PoolMetric::json key, then "in_flight" and "workers": [...], each worker its
+/// "index", "name", "cpu" and "memory_bound", then the rows that WorkerStats has.
+/// Durations are in seconds.
 std::string to_json(const PoolStats& stats);
 /// A channel's statistics as one JSON object.
 std::string to_json(const ChannelStats& stats);

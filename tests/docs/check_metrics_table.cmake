@@ -1,0 +1,40 @@
+# docs.list_every_metric: the metrics table of docs/monitoring.md (DOC) has one row per
+# family that the Prometheus export writes, with its name, type and labels, and no row
+# for a family it does not write. ROWS is the program (tests/docs/metrics_rows.cc) that
+# prints the first three cells of each needed row; the fourth, the meaning, is free text.
+execute_process(COMMAND "${ROWS}" OUTPUT_VARIABLE wanted RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${ROWS} failed (${rc})")
+endif()
+file(READ "${DOC}" text)
+# Markdown tables start each row with "| "; the names inside back quotes hold no ";".
+string(REGEX REPLACE "\n$" "" wanted "${wanted}")
+string(REPLACE "\n" ";" wanted "${wanted}")
+set(missing "")
+set(names "")
+foreach(row IN LISTS wanted)
+  string(FIND "${text}" "\n${row} " at)
+  if(at EQUAL -1)
+    list(APPEND missing "${row}")
+  endif()
+  string(REGEX MATCH "`[^`]+`" name "${row}")
+  list(APPEND names "${name}")
+endforeach()
+string(REGEX MATCHALL "\n\\| `sn_[a-z_]+` \\|" documented "${text}")
+set(stale "")
+foreach(row IN LISTS documented)
+  string(REGEX MATCH "`[^`]+`" name "${row}")
+  list(FIND names "${name}" at)
+  if(at EQUAL -1)
+    list(APPEND stale "${name}")
+  endif()
+endforeach()
+if(missing OR stale)
+  list(JOIN missing "\n  " shown_missing)
+  list(JOIN stale "\n  " shown_stale)
+  message(FATAL_ERROR "${DOC}'s metrics table is out of date.\n"
+                      "Rows it needs (add a meaning after each):\n  ${shown_missing}\n"
+                      "Rows for families the export does not write:\n  ${shown_stale}")
+endif()
+list(LENGTH wanted total)
+message(STATUS "${DOC} lists all ${total} exported metric families")
