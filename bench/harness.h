@@ -41,7 +41,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "sn/cache_line.h"
-#include "sn/channel/detail/park.h"
+#include "sn/sync/block_on.h"
+#include "sn/sync/parking_lot.h"
 #include "sn/topology/affinity.h"
 
 namespace snbench {
@@ -140,7 +141,7 @@ class Spinner {
 
   /// After a failure. False: give up (stalled, or another thread gave up).
   [[nodiscard]] bool spin() noexcept {
-    sn::detail::cpu_relax();
+    sn::sync::cpu_relax();
     if ((++spins_ & kCheckMask) != 0) [[likely]] return true;
     return check();
   }
@@ -193,7 +194,7 @@ class Team {
       if (team_.arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == team_.size()) {
         team_.go_.store(g, std::memory_order_release);
       } else {
-        while (team_.go_.load(std::memory_order_acquire) != g) sn::detail::cpu_relax();
+        while (team_.go_.load(std::memory_order_acquire) != g) sn::sync::cpu_relax();
       }
       return true;
     }
@@ -345,7 +346,7 @@ class RoundLatch {
 
   /// Worker side. The release orders the worker's tally stores before its arrival.
   void arrive(std::uint32_t parties) noexcept {
-    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties) sn::detail::futex_wake(&count_, 0);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties) sn::sync::futex_wake(&count_, 0);
   }
 
   /// False when the round did not complete within kStallLimit.
@@ -354,7 +355,7 @@ class RoundLatch {
     std::uint32_t seen;
     while ((seen = count_.load(std::memory_order_acquire)) < parties) {
       if (absl::Now() >= deadline) return false;
-      sn::detail::futex_wait(&count_, seen, deadline);
+      sn::sync::futex_wait(&count_, seen, deadline);
     }
     return true;
   }

@@ -41,7 +41,8 @@
 #include <benchmark/benchmark.h>
 
 #include "harness.h"
-#include "sn/channel/detail/park.h"
+#include "sn/sync/block_on.h"
+#include "sn/sync/parking_lot.h"
 #include "sn/worker_pool.h"
 
 namespace snbench {

@@ -23,13 +23,13 @@
 #include "absl/time/time.h"
 #include "fuzz_support.h"
 #include "sn/topology/affinity.h"
-#include "sn/worker/config.h"
+#include "sn/pool/config.h"
 
 namespace {
 
 // channel.h: more than 2^30 slots is an InvalidArgument error; the pool's queues are channels.
 constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 30;
-// The most worker slots resolve accepts. src/worker/config.cc states it (kMaxWorkers,
+// The most worker slots resolve accepts. src/pool/config.cc states it (kMaxWorkers,
 // with the reason: the mesh has one lane per ordered pair of slots); config.h does not.
 constexpr std::size_t kMaxWorkerSlots = 1024;
 

@@ -243,7 +243,7 @@ TEST(BadInput, PoolConfigsThatCannotWorkAreRefusedBeforeAnyThreadStarts) {
        "max_workers (2) is below num_workers (3)"},
       {"max_workers of 1025", PoolConfig().with_max_workers(1025), kInvalid, "max_workers of 1025"},
       {"max_workers above num_workers without a ConsistentHashPartitioner",
-       PoolConfig().with_num_workers(1).with_max_workers(2), kInvalid, "needs a ConsistentHashPartitioner"},
+       PoolConfig().with_num_workers(1).with_max_workers(2), kInvalid, "needs a resizable partitioner"},
       {"queue_capacity 0", PoolConfig().with_queue_capacity(0), kInvalid, "queue_capacity must be at least 1"},
       {"queue_capacity 2^30 + 1", PoolConfig().with_queue_capacity((std::size_t{1} << 30) + 1), kInvalid,
        "queue_capacity of 1073741825 exceeds"},
@@ -304,7 +304,7 @@ TEST(BadInput, CreateRefusesABadRingOrAFactoryThatMakesNoWorker) {
                                                              ConsistentHashPartitioner(3),
                                                              [](std::size_t) { return std::make_unique<Idle>(); })
                                         .status(),
-                                    kInvalid, "the ring has 3"));
+                                    kInvalid, "the partitioner has 3"));
   EXPECT_TRUE(has_code_and_mentions(
       WorkerPool<Idle>::create(PoolConfig().with_num_workers(2),
                                [](std::size_t i) { return i == 1 ? nullptr : std::make_unique<Idle>(); })

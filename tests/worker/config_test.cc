@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "sn/topology/affinity.h"
-#include "sn/worker/config.h"
+#include "sn/pool/config.h"
 #include "sn/worker_pool.h"
 #include "worker_test_support.h"
 

@@ -156,7 +156,7 @@ class Receiver {
 
   RecvResult recv_until(T& out, absl::Time deadline) noexcept {
     if (ring_ == nullptr) return RecvResult::closed;
-    return detail::block_on(ring_->receivers_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
+    return sync::block_on(ring_->receivers_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
                             RecvResult::empty, RecvResult::timeout, [&] { return try_recv(out); });
   }
 

@@ -19,10 +19,6 @@ namespace sn {
 template <class T, ChannelKind K>
 class Receiver;
 
-namespace detail {
-struct ChannelAccess;
-}  // namespace detail
-
 /// Sends values into a channel.
 ///
 /// Threads: a handle is used by one thread at a time. SPSC senders are move-only: exactly
@@ -110,6 +106,28 @@ class Sender {
     return r;
   }
 
+  /// Sends without waiting, callable from many threads at once on this one handle
+  /// (MPSC and MPMC only): for a handle a whole program shares, such as a pool's inbox.
+  /// Unlike try_send it leaves the handle's failure counters alone (they belong to one
+  /// thread); the caller counts its refusals. On anything but `ok`, `value` keeps the value.
+  SendResult try_send_shared(T& value) const noexcept
+    requires(K != ChannelKind::spsc)
+  {
+    if (ring_ == nullptr) return SendResult::closed;
+    return ring_->try_push(1, [&](std::size_t) -> T&& { return std::move(value); }).status;
+  }
+  /// As try_send_shared, but waits (spin, yield, park) while the channel is full, until
+  /// `deadline`. Returns `ok`, `closed` or `timeout`; on anything but `ok`, `value` keeps
+  /// the value.
+  SendResult send_shared_until(T& value, absl::Time deadline) const noexcept
+    requires(K != ChannelKind::spsc)
+  {
+    const SendResult r = try_send_shared(value);
+    if (r != SendResult::full) return r;
+    return sync::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline, SendResult::full,
+                          SendResult::timeout, [&] { return try_send_shared(value); });
+  }
+
   /// Closes the channel for everyone: sends fail, receivers drain what is left and
   /// then see `closed`, blocked threads wake up. Idempotent.
   void close() noexcept {
@@ -133,7 +151,6 @@ class Sender {
  private:
   template <class>
   friend struct Channel;
-  friend struct detail::ChannelAccess;
 
   Sender(Ring* ring, detail::SendCounterCell* cell) noexcept : ring_(ring), cell_(cell) {}
 
@@ -159,7 +176,7 @@ class Sender {
     SendResult r = attempt(value);
     if (r != SendResult::full) return count(r);
     if (cell_ != nullptr) detail::SendCounterCell::bump(cell_->blocked);
-    r = detail::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
+    r = sync::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
                          SendResult::full, SendResult::timeout, [&] { return attempt(value); });
     (void)count(r == SendResult::timeout ? SendResult::full : r);  // a timeout failed for lack of space
     return r;

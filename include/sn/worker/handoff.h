@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "sn/partitioners/consistent_hash.h"
+#include "sn/pool/detail/router.h"
 #include "sn/partitioners/key.h"
 
 namespace sn {
@@ -57,7 +57,7 @@ class StateHandoff {
 
   /// Made by the pool for one export_state call: `self` is the exporting worker's index,
   /// `next` the partitioner as it will be after the resize, and `out` collects the pieces.
-  StateHandoff(std::size_t self, const ConsistentHashPartitioner* next, std::vector<Piece>* out) noexcept
+  StateHandoff(std::size_t self, const detail::Router* next, std::vector<Piece>* out) noexcept
       : self_(self), next_(next), out_(out) {}
   StateHandoff(const StateHandoff&) = delete;
   StateHandoff& operator=(const StateHandoff&) = delete;
@@ -87,7 +87,7 @@ class StateHandoff {
 
  private:
   std::size_t self_;
-  const ConsistentHashPartitioner* next_;
+  const detail::Router* next_;
   std::vector<Piece>* out_;
 };
 

@@ -49,17 +49,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "sn/cache_line.h"
-#include "sn/channel/detail/park.h"
+#include "sn/sync/block_on.h"
+#include "sn/sync/parking_lot.h"
+#include "sn/channel/kind.h"
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
 #include "sn/channel/wait_policy.h"
 #include "sn/detail/perturb.h"
 
-namespace sn {
-
-enum class ChannelKind : std::uint8_t { spsc, mpsc, mpmc };
-
-namespace detail {
+namespace sn::detail {
 
 /// Largest capacity a channel accepts (after rounding up to a power of two). Sequence
 /// words are 32 bits wide; they stay unambiguous while a producer is at most one lap
@@ -165,8 +163,8 @@ class Ring {
 
   // ---------------------------------------------------------------- waiting
 
-  ParkingLot& receivers_lot() noexcept { return not_empty_; }
-  ParkingLot& senders_lot() noexcept { return not_full_; }
+  sync::ParkingLot& receivers_lot() noexcept { return not_empty_; }
+  sync::ParkingLot& senders_lot() noexcept { return not_full_; }
   const WaitPolicy& wait_policy() const noexcept { return shared_.wait; }
   bool asymmetric() const noexcept { return shared_.asymmetric; }
 
@@ -194,7 +192,7 @@ class Ring {
     if constexpr (kMultiProducer) {
       prod_.tail.fetch_or(kClosedBit, std::memory_order_acq_rel);  // (C1)
     } else {
-      heavy_barrier(shared_.asymmetric);                                 // (C1)
+      sync::heavy_barrier(shared_.asymmetric);                                 // (C1)
       while (prod_.busy.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     }
     SN_PERTURB_POINT("ring.close.before_closed");
@@ -305,7 +303,7 @@ class Ring {
     shared_.mask = capacity - 1;
     shared_.capacity = capacity;
     shared_.wait = options.wait;
-    shared_.asymmetric = asymmetric_barriers_available();
+    shared_.asymmetric = sync::asymmetric_barriers_available();
     for (std::uint64_t i = 0; i < capacity; ++i) {
       // A slot is free for the producer at index t when seq == t (checked by many
       // consumers' producers) and ready for the consumer at index h when seq == h + 1.
@@ -339,9 +337,9 @@ class Ring {
   /// is still in flight), so there every publication wakes everyone parked.
   static constexpr int wake_count(std::uint64_t n) noexcept { return n == 1 && !kMultiConsumer ? 1 : 0; }
 
-  static void wake_all(ParkingLot& lot) noexcept {
+  static void wake_all(sync::ParkingLot& lot) noexcept {
     lot.epoch.fetch_add(1, std::memory_order_release);
-    futex_wake(&lot.epoch, 0);
+    sync::futex_wake(&lot.epoch, 0);
   }
 
   /// Free slots from index t as seen through the cached head, refreshing it when short.
@@ -378,7 +376,7 @@ class Ring {
   template <class Make>
   SendBatchResult try_push_single_producer(std::uint64_t want, Make& make) noexcept {
     prod_.busy.store(1, std::memory_order_relaxed);  // (C2) Dekker with close()
-    light_barrier(shared_.asymmetric);
+    sync::light_barrier(shared_.asymmetric);
     SN_PERTURB_POINT("ring.spsc_push.between_busy_and_state");
     if (shared_.state.load(std::memory_order_relaxed) != kOpen) [[unlikely]] {
       prod_.busy.store(0, std::memory_order_release);
@@ -602,8 +600,8 @@ class Ring {
   Shared shared_;
   ProducerSide prod_;
   ConsumerSide cons_;
-  ParkingLot not_empty_;  // receivers park here; producers notify
-  ParkingLot not_full_;   // senders park here; consumers notify
+  sync::ParkingLot not_empty_;  // receivers park here; producers notify
+  sync::ParkingLot not_full_;   // senders park here; consumers notify
   Lifecycle life_;
 
   template <class, ChannelKind>
@@ -620,7 +618,7 @@ struct RingLayout {
   static_assert(kOwnRange<typename R::Shared>);
   static_assert(kOwnRange<typename R::ProducerSide>);
   static_assert(kOwnRange<typename R::ConsumerSide>);
-  static_assert(kOwnRange<ParkingLot>);
+  static_assert(kOwnRange<sync::ParkingLot>);
   static_assert(kOwnRange<typename R::Lifecycle>);
   static_assert(alignof(R) == kFalseSharingRange && sizeof(R) == 6 * kFalseSharingRange,
                 "shared, producer, consumer, two parking lots and lifecycle: one range each");
@@ -628,5 +626,4 @@ struct RingLayout {
   static constexpr bool kProven = true;
 };
 
-}  // namespace detail
-}  // namespace sn
+}  // namespace sn::detail

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sn/topology/affinity.h"
-#include "sn/worker_pool.h"
+#include "sn/pool/detail/pool_base.h"
 
 namespace sn::detail {
 namespace {

@@ -3,7 +3,7 @@
 #include <mutex>
 #include <new>
 
-#include "sn/worker/detail/runtime.h"
+#include "sn/pool/detail/send_gate.h"
 
 namespace sn::detail {
 namespace {

@@ -1,7 +1,9 @@
-// Linux implementation of the channel parking primitives: futex and membarrier.
-#include "sn/channel/detail/park.h"
+// Linux implementation of the sync primitives: futex and membarrier.
+#include "sn/sync/barrier.h"
+#include "sn/sync/futex.h"
 
 #include "sn/detail/check.h"
+#include "absl/time/clock.h"
 
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -12,7 +14,7 @@
 #include <cerrno>
 #include <climits>
 
-namespace sn::detail {
+namespace sn::sync {
 namespace {
 
 bool register_membarrier() noexcept {
@@ -63,4 +65,4 @@ void futex_wake(std::atomic<std::uint32_t>* word, int count) noexcept {
           count <= 0 ? INT_MAX : count, nullptr, nullptr, 0);
 }
 
-}  // namespace sn::detail
+}  // namespace sn::sync

@@ -1,4 +1,6 @@
 // What a pool reports about itself while it runs: per-worker and pool-wide counters.
+// Every metric field here is a row of kPoolMetrics (sn/pool/metrics.h), which sums and
+// exports it: a new field needs its row there.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +33,12 @@ struct WorkerStats {
                                  ///< its own outbox (messages it sent that did not fit yet).
   std::uint64_t sent = 0;        ///< Messages it sent to workers that were accepted.
   std::uint64_t rejected = 0;    ///< Its sends that were refused and handed back.
+  std::uint64_t timers_scheduled = 0;  ///< Timers it made (send_after, send_every), and
+                                       ///< timers made outside the pool that it holds.
+  std::uint64_t timers_fired = 0;      ///< Firings of timers it held (a periodic timer
+                                       ///< counts each time).
+  std::uint64_t timers_cancelled = 0;  ///< Its timers cancelled before they fired (by
+                                       ///< cancel(), or by shutdown() and stop()).
 
   /// Messages per batch, on average.
   double mean_batch_size() const noexcept {
@@ -60,8 +68,18 @@ struct PoolStats {
   absl::Duration time_parked;     ///< Sum of WorkerStats::time_parked.
   std::uint64_t queue_depth = 0;  ///< Sum of WorkerStats::queue_depth.
   std::uint64_t hook_faults = 0;  ///< Exceptions from tick() and on_stop() (they handle no message).
+  std::uint64_t timers_scheduled = 0;  ///< Sum of WorkerStats::timers_scheduled.
+  std::uint64_t timers_fired = 0;      ///< Sum of WorkerStats::timers_fired.
+  std::uint64_t timers_cancelled = 0;  ///< Timers cancelled before they fired, shutdown
+                                       ///< and stop included.
+  std::uint64_t timers_pending = 0;    ///< Timers that have yet to fire (periodic ones
+                                       ///< until cancelled); 0 after shutdown or stop.
   bool running = false;  ///< False once shutdown or stop has begun (or a fault stopped it).
   std::vector<WorkerStats> workers;  ///< Each worker's own snapshot.
+
+  /// Adds one worker's fields to the totals: each metric of kPoolMetrics (sn/pool/metrics.h)
+  /// that exists at both levels. Pool-only fields (accepted, hook_faults, ...) are untouched.
+  void add(const WorkerStats& w) noexcept;
 
   /// Accepted messages not yet handled or dropped (0 when the counters were read mid-update).
   std::uint64_t in_flight() const noexcept {

@@ -1,5 +1,5 @@
 // Checking a PoolConfig and working out where each worker runs.
-#include "sn/worker/config.h"
+#include "sn/pool/config.h"
 
 #include <algorithm>
 #include <string>

@@ -1,0 +1,231 @@
+// Internal: how a worker's loop calls its handlers: the State it owns, the batch buffer
+// for handle_batch, and the one place where a handler's failure meets the FaultPolicy.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "sn/pool/detail/parcel.h"
+#include "sn/pool/detail/shared.h"
+#include "sn/worker/detail/traits.h"
+#include "sn/worker/envelope.h"
+#include "sn/worker/heap.h"
+
+namespace sn::detail {
+
+/// A readable description of the exception being handled, for a fault's status.
+std::string describe_current_exception();
+
+/// Runs a hook; an exception becomes a status.
+template <class Fn>
+absl::Status guarded(Fn&& fn) noexcept {
+  try {
+    fn();
+    return absl::OkStatus();
+  } catch (...) {
+    return absl::InternalError(describe_current_exception());
+  }
+}
+
+/// Holds a worker's State in its heap; builds it with W::init() when W has one.
+template <class W>
+class StateBox {
+  using State = typename W::state_type;
+
+ public:
+  explicit StateBox(WorkerHeap& heap) noexcept : heap_(heap) {}
+  ~StateBox() { destroy(); }
+  StateBox(const StateBox&) = delete;
+  StateBox& operator=(const StateBox&) = delete;
+
+  State& operator*() noexcept { return *state_; }
+  /// False after a restart whose init() failed.
+  bool built() const noexcept { return state_ != nullptr; }
+  absl::Status build(W& w);
+  void destroy() noexcept {
+    if (state_ == nullptr) return;
+    state_->~State();
+    WorkerHeap::deallocate(std::exchange(state_, nullptr));
+  }
+
+ private:
+  WorkerHeap& heap_;
+  State* state_ = nullptr;
+};
+
+/// Storage for one iteration's envelopes when W has handle_batch, in the worker's heap.
+template <class M>
+class BatchBuffer {
+ public:
+  BatchBuffer(WorkerHeap& heap, std::size_t capacity)
+      : data_(capacity == 0 ? nullptr
+                            : static_cast<Envelope<M>*>(heap.allocate(capacity * sizeof(Envelope<M>), alignof(Envelope<M>)))) {
+    if (capacity != 0 && data_ == nullptr) throw std::bad_alloc();
+  }
+  ~BatchBuffer() {
+    clear();
+    WorkerHeap::deallocate(data_);
+  }
+  BatchBuffer(const BatchBuffer&) = delete;
+  BatchBuffer& operator=(const BatchBuffer&) = delete;
+
+  Envelope<M>& emplace(Envelope<M>&& e) noexcept { return *::new (&data_[size_++]) Envelope<M>(std::move(e)); }
+  std::span<Envelope<M>> view() noexcept { return {data_, size_}; }
+  std::size_t size() const noexcept { return size_; }
+  void clear() noexcept {
+    for (std::size_t i = 0; i < size_; ++i) data_[i].~Envelope<M>();
+    size_ = 0;
+  }
+
+ private:
+  Envelope<M>* data_;
+  std::size_t size_ = 0;
+};
+
+/// Turns parcels into envelopes and hands them to the worker's handler (one at a time,
+/// or as the iteration's batch), applying the FaultPolicy when one fails. Worker thread.
+template <class W>
+class Dispatcher {
+  using M = typename W::message_type;
+  static constexpr bool kBatched = HandlesBatches<W>;
+
+ public:
+  Dispatcher(W& w, StateBox<W>& state, PoolState& shared, CoreBase& core, std::size_t index, WorkerHeap& heap,
+             std::size_t batch, std::size_t inputs)
+      : w_(w), state_(state), shared_(shared), core_(core), index_(index), pending_(heap, kBatched ? batch : 0),
+        next_sequence_(inputs, 0) {}
+
+  /// A message taken from input `input` (a lane's sender, or the inbox).
+  void take(Parcel<M>&& parcel, std::size_t input) noexcept {
+    Envelope<M> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
+    if (shared_.sequence_numbers) envelope.sequence = next_sequence_[input]++;
+    if (shared_.timestamps) envelope.sent_at = SendStamp::recover(parcel.stamp);
+    if constexpr (kBatched) {
+      pending_.emplace(std::move(envelope));
+    } else {
+      if (halted_) [[unlikely]] {  // a fault stopped the pool earlier in this batch
+        core_.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
+        shared_.left_by_workers.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      invoke(1, [&] { return w_.handle_message(*state_, std::move(envelope)); });
+    }
+  }
+
+  /// The end of an iteration that took messages: hands a batch over, publishes counts.
+  void end_batch() noexcept {
+    if constexpr (kBatched) {
+      invoke(pending_.size(), [&] { return w_.handle_batch(*state_, pending_.view()); });
+      pending_.clear();
+    }
+    core_.owned.processed.add(std::exchange(processed_, 0));
+    core_.owned.failed.add(std::exchange(failed_, 0));
+  }
+
+  /// Whether a fault stopped the pool in this worker.
+  bool halted() const noexcept { return halted_; }
+
+ private:
+  /// The one place a handler is called: a throw or a non-OK status is a fault.
+  template <class Call>
+  void invoke(std::uint64_t count, Call&& call) noexcept {
+    try {
+      if constexpr (std::is_void_v<decltype(call())>) {
+        call();
+        processed_ += count;
+      } else {
+        absl::Status s = call();
+        if (s.ok()) [[likely]] {
+          processed_ += count;
+        } else {
+          fault(std::move(s), count);
+        }
+      }
+    } catch (...) {
+      fault(shared_.fault_policy == FaultPolicy::stop_pool
+                ? absl::InternalError(absl::StrCat("threw: ", describe_current_exception()))
+                : absl::InternalError("threw"),
+            count);
+    }
+  }
+
+  /// The FaultPolicy, decided here only.
+  void fault(absl::Status why, std::uint64_t messages) noexcept {
+    failed_ += messages;
+    switch (shared_.fault_policy) {
+      case FaultPolicy::continue_running:
+        return;
+      case FaultPolicy::restart:
+        state_.destroy();
+        if (absl::Status rebuilt = state_.build(w_); !rebuilt.ok()) {
+          stop_pool(absl::Status(rebuilt.code(),
+                                 absl::StrCat("sn::WorkerPool: worker ", index_, ": restart failed: ", rebuilt.message())));
+          return;
+        }
+        core_.owned.restarts.add(1);
+        return;
+      case FaultPolicy::stop_pool:
+        stop_pool(absl::Status(why.code(),
+                               absl::StrCat("sn::WorkerPool: worker ", index_, ": handler failed: ", why.message())));
+        return;
+    }
+  }
+  void stop_pool(absl::Status why) noexcept {
+    shared_.record_fault(std::move(why));
+    shared_.stop_all();
+    halted_ = true;
+  }
+
+  W& w_;
+  StateBox<W>& state_;
+  PoolState& shared_;
+  CoreBase& core_;
+  std::size_t index_;
+  BatchBuffer<M> pending_;
+  std::vector<std::uint64_t> next_sequence_;  // [input]
+  std::uint64_t processed_ = 0, failed_ = 0;
+  bool halted_ = false;
+};
+
+template <class W>
+absl::Status StateBox<W>::build(W& w) {
+  void* memory = heap_.allocate(sizeof(State), alignof(State));
+  if (memory == nullptr) return absl::ResourceExhaustedError("sn::WorkerPool: no memory for the worker's State");
+  try {
+    if constexpr (requires { w.init(); }) {
+      using Init = decltype(w.init());
+      static_assert(std::is_same_v<Init, State> || std::is_same_v<Init, absl::StatusOr<State>>,
+                    "init() must return State or absl::StatusOr<State>");
+      if constexpr (std::is_same_v<Init, State>) {
+        state_ = ::new (memory) State(w.init());
+      } else {
+        absl::StatusOr<State> made = w.init();
+        if (!made.ok()) {
+          WorkerHeap::deallocate(memory);
+          return made.status();
+        }
+        state_ = ::new (memory) State(std::move(*made));
+      }
+    } else {
+      static_assert(std::is_default_constructible_v<State>, "a State that is not default-constructible needs W::init()");
+      state_ = ::new (memory) State();
+    }
+  } catch (...) {
+    WorkerHeap::deallocate(memory);
+    return absl::InternalError(absl::StrCat("init() threw: ", describe_current_exception()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sn::detail

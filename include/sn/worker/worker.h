@@ -1,0 +1,94 @@
+// sn::Worker: the class users derive from to say what a worker owns and how it handles
+// messages. The pool that runs workers is in sn/pool/pool.h.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sn/worker/context.h"
+#include "sn/worker/envelope.h"
+#include "sn/worker/handoff.h"
+
+namespace sn {
+
+namespace detail {
+template <class W>
+class WorkerLoop;
+}  // namespace detail
+
+/// Base class of a worker that owns a `State` and handles `Message`s.
+///
+///   struct Counter : sn::Worker<Counts, std::uint64_t> {
+///     void handle_message(Counts& s, sn::Envelope<std::uint64_t> e) { ++s[e.key]; }
+///   };
+///
+/// The pool calls these members of the derived class, on the worker's own thread
+/// (name lookup, not virtual dispatch: only handle_message is required):
+///
+///   R    handle_message(State&, Envelope<Message>)  R is void or absl::Status. A throw or
+///                                                   a non-OK status counts the message as
+///                                                   failed; PoolConfig::fault_policy says
+///                                                   what happens next.
+///   S    init()                                     Builds the State, where S is State or
+///                                                   absl::StatusOr<State>. Without it the
+///                                                   State is value-initialized. Runs
+///                                                   before on_start, and again after each
+///                                                   restart. Its result is moved into the
+///                                                   worker's own heap.
+///   void on_start(State&)                           Once, before the first message.
+///   void tick(State&)                               After every batch of messages, and
+///                                                   when an idle worker wakes for
+///                                                   PoolConfig::idle_tick.
+///   void on_stop(State&)                            Once, after the last message; sends
+///                                                   from here are refused (`closed`).
+///   void export_state(State&, StateHandoff<T>&)    In a resize (WorkerPool::add_worker,
+///   void import_state(State&, std::uint64_t key, T&&)  remove_worker), with
+///                                                   `using handoff_type = T;`: the old
+///                                                   owner hands off the state of each key
+///                                                   that leaves it, the new owner takes
+///                                                   it in, while no message is handled.
+///                                                   See sn/worker/handoff.h.
+///   R    handle_batch(State&, std::span<Envelope<Message>>)
+///                                                   Instead of handle_message: the whole
+///                                                   batch of one loop iteration at once
+///                                                   (up to batch_size messages, in
+///                                                   arrival order per lane), for handlers
+///                                                   that amortize or prefetch across
+///                                                   messages. A throw or non-OK status
+///                                                   counts every message of the batch as
+///                                                   failed.
+///
+/// context() reaches the worker's index, its arena and heap, and sends to other
+/// workers. A worker object belongs to one pool and is used only by its thread.
+template <class State, class Message>
+class Worker {
+ public:
+  using state_type = State;                     ///< The State template argument.
+  using message_type = Message;                 ///< The Message template argument.
+  using context_type = WorkerContext<Message>;  ///< What context() returns.
+
+  static_assert(std::is_nothrow_move_constructible_v<Message> && std::is_nothrow_destructible_v<Message>,
+                "messages travel through sn channels: they need a noexcept move constructor and destructor");
+
+  Worker() = default;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+ protected:
+  ~Worker() = default;
+
+  /// The running worker's context; only on the worker's thread, from a hook.
+  context_type& context() noexcept { return *context_; }
+
+ private:
+  template <class W>
+  friend class detail::WorkerLoop;
+
+  context_type* context_ = nullptr;
+};
+
+}  // namespace sn
