@@ -37,6 +37,7 @@
 #include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
 #include "sn/partitioners/key.h"
+#include "sn/partitioners/rendezvous.h"
 #include "sn/worker_pool.h"
 #include "worker_test_support.h"
 
@@ -45,14 +46,29 @@ namespace {
 
 struct Empty {};
 
-using RingId = ConsistentHashPartitioner::WorkerId;
-
-/// The ring a pool routes by while `slots` are its active workers.
-ConsistentHashPartitioner ring_of(const std::set<std::size_t>& slots) {
-  ConsistentHashPartitioner ring(0);
-  for (std::size_t s : slots) EXPECT_TRUE(ring.add_worker(static_cast<RingId>(s)).ok()) << "slot " << s;
-  return ring;
+/// The partitioner a pool routes by while `slots` are its active workers.
+template <class P>
+P partitioner_of(const std::set<std::size_t>& slots) {
+  P p(0);
+  for (std::size_t s : slots) EXPECT_TRUE(p.add_worker(static_cast<typename P::WorkerId>(s)).ok()) << "slot " << s;
+  return p;
 }
+ConsistentHashPartitioner ring_of(const std::set<std::size_t>& slots) {
+  return partitioner_of<ConsistentHashPartitioner>(slots);
+}
+
+/// The live-resize tests run over every resizable partitioner.
+template <class P>
+class PoolResize : public ::testing::Test {};
+using ResizablePartitioners = ::testing::Types<ConsistentHashPartitioner, RendezvousPartitioner>;
+class PartitionerName {
+ public:
+  template <class P>
+  static std::string GetName(int) {
+    return std::is_same_v<P, ConsistentHashPartitioner> ? "ConsistentHash" : "Rendezvous";
+  }
+};
+TYPED_TEST_SUITE(PoolResize, ResizablePartitioners, PartitionerName);
 
 /// The slot add_worker() fills next: the lowest one not in use.
 std::size_t lowest_free(const std::set<std::size_t>& active) {
@@ -198,7 +214,8 @@ void send_rounds(WorkerPool<Counter>& pool, std::uint64_t keys, std::uint64_t ro
 
 /// After shutdown: each key 0..keys-1 sits in exactly one worker's final state, the one
 /// `ring` says owns it, with a count of `expected` messages.
-void expect_final_counts(CountLog& log, const ConsistentHashPartitioner& ring, std::uint64_t keys,
+template <class P>
+void expect_final_counts(CountLog& log, const P& ring, std::uint64_t keys,
                          std::uint64_t expected) {
   std::lock_guard lock(log.mu);
   EXPECT_EQ(log.final_counts.size(), keys) << "keys in the workers' final states";
@@ -214,18 +231,18 @@ void expect_final_counts(CountLog& log, const ConsistentHashPartitioner& ring, s
   }
 }
 
-TEST(PoolResize, AddWorkerMovesKeysAndTheirState) {
+TYPED_TEST(PoolResize, AddWorkerMovesKeysAndTheirState) {
   constexpr std::uint64_t kKeys = 1000;
   constexpr std::uint64_t kRounds = 3;
   CountLog log;
   const PoolConfig config = PoolConfig().with_num_workers(3).with_max_workers(4);
-  auto pool = create_pool<Counter>(config, ConsistentHashPartitioner(3), each_worker_gets<Counter>(&log));
+  auto pool = create_pool<Counter>(config, TypeParam(3), each_worker_gets<Counter>(&log));
   ASSERT_NE(pool, nullptr);
   EXPECT_EQ(pool->size(), 3u);
   EXPECT_EQ(pool->capacity(), 4u);
 
-  const ConsistentHashPartitioner before = ring_of({0, 1, 2});
-  const ConsistentHashPartitioner after = ring_of({0, 1, 2, 3});
+  const TypeParam before = partitioner_of<TypeParam>({0, 1, 2});
+  const TypeParam after = partitioner_of<TypeParam>({0, 1, 2, 3});
   std::set<std::uint64_t> moving;  // keys whose owner changes
   for (std::uint64_t key = 0; key < kKeys; ++key) {
     if (before.owner(key) != after.owner(key)) moving.insert(key);
@@ -283,18 +300,18 @@ TEST(PoolResize, AddWorkerMovesKeysAndTheirState) {
   expect_balanced(s);
 }
 
-TEST(PoolResize, RemoveWorkerHandsOffAllItsKeys) {
+TYPED_TEST(PoolResize, RemoveWorkerHandsOffAllItsKeys) {
   constexpr std::uint64_t kKeys = 1000;
   constexpr std::uint64_t kRounds = 3;
   constexpr std::size_t kRemoved = 1;
   CountLog log;
-  auto pool = create_pool<Counter>(PoolConfig().with_num_workers(4), ConsistentHashPartitioner(4),
+  auto pool = create_pool<Counter>(PoolConfig().with_num_workers(4), TypeParam(4),
                                    each_worker_gets<Counter>(&log));
   ASSERT_NE(pool, nullptr);
   EXPECT_EQ(pool->capacity(), 4u) << "max_workers 0 means num_workers";
 
-  const ConsistentHashPartitioner before = ring_of({0, 1, 2, 3});
-  const ConsistentHashPartitioner after = ring_of({0, 2, 3});
+  const TypeParam before = partitioner_of<TypeParam>({0, 1, 2, 3});
+  const TypeParam after = partitioner_of<TypeParam>({0, 2, 3});
   std::set<std::uint64_t> leaving;  // the removed worker's keys
   for (std::uint64_t key = 0; key < kKeys; ++key) {
     if (before.owner(key) == kRemoved) leaving.insert(key);
@@ -504,7 +521,7 @@ std::vector<ResizeReport> run_schedule(Pool& pool, const std::vector<Resize>& sc
   return reports;
 }
 
-TEST(PoolResize, ResizeUnderLoadLosesNothingAndKeepsEachKeyOnItsOwner) {
+TYPED_TEST(PoolResize, ResizeUnderLoadLosesNothingAndKeepsEachKeyOnItsOwner) {
   constexpr std::size_t kCapacity = 6;
   LoadLog log;
   const PoolConfig config = PoolConfig()
@@ -512,7 +529,7 @@ TEST(PoolResize, ResizeUnderLoadLosesNothingAndKeepsEachKeyOnItsOwner) {
                                 .with_max_workers(kCapacity)
                                 .with_queue_capacity(256)
                                 .with_full_policy(FullPolicy::block);
-  auto pool = create_pool<Sequencer>(config, ConsistentHashPartitioner(3), each_worker_gets<Sequencer>(&log));
+  auto pool = create_pool<Sequencer>(config, TypeParam(3), each_worker_gets<Sequencer>(&log));
   ASSERT_NE(pool, nullptr);
 
   // From {0, 1, 2}: grow to all six slots and shrink to three, removing from the middle
@@ -592,7 +609,7 @@ TEST(PoolResize, ResizeUnderLoadLosesNothingAndKeepsEachKeyOnItsOwner) {
   EXPECT_EQ(log.handled.load(), total_sent);
 
   // Each key ends on its owner under the final ring, holding every producer's last seq.
-  const ConsistentHashPartitioner final_ring = ring_of(active);
+  const TypeParam final_ring = partitioner_of<TypeParam>(active);
   {
     std::lock_guard lock(log.mu);
     std::uint64_t keys_sent = 0;
@@ -654,11 +671,11 @@ struct Stateless : Worker<Empty, Tick> {
   OrderLog* log_;
 };
 
-TEST(PoolResize, AWorkerWithoutHandoffHooksCanBeResizedAndLosesNothing) {
+TYPED_TEST(PoolResize, AWorkerWithoutHandoffHooksCanBeResizedAndLosesNothing) {
   constexpr std::uint64_t kKeys = 100;
   OrderLog log;
   auto pool = create_pool<Stateless>(PoolConfig().with_num_workers(2).with_max_workers(4).with_queue_capacity(128),
-                                     ConsistentHashPartitioner(2), each_worker_gets<Stateless>(&log));
+                                     TypeParam(2), each_worker_gets<Stateless>(&log));
   ASSERT_NE(pool, nullptr);
 
   const std::vector<Resize> schedule{kAddWorker, kAddWorker,     remove_slot(0),
@@ -765,7 +782,7 @@ struct Lifecycle : Worker<Life, std::uint64_t> {
   std::uint64_t incarnation_;
 };
 
-TEST(PoolResize, AnAddedWorkerTakesTheLowestFreeSlotWithANewWorkerAndAFreshState) {
+TYPED_TEST(PoolResize, AnAddedWorkerTakesTheLowestFreeSlotWithANewWorkerAndAFreshState) {
   constexpr std::uint64_t kKeys = 300;
   LifeLog log;
   auto factory = [probe = &log](std::size_t slot) {
@@ -773,11 +790,11 @@ TEST(PoolResize, AnAddedWorkerTakesTheLowestFreeSlotWithANewWorkerAndAFreshState
     probe->factory_calls.push_back(slot);
     return std::make_unique<Lifecycle>(probe, slot, probe->factory_calls.size() - 1);
   };
-  auto pool = create_pool<Lifecycle>(PoolConfig().with_num_workers(3).with_max_workers(4), ConsistentHashPartitioner(3),
+  auto pool = create_pool<Lifecycle>(PoolConfig().with_num_workers(3).with_max_workers(4), TypeParam(3),
                                      factory);
   ASSERT_NE(pool, nullptr);
-  const ConsistentHashPartitioner three = ring_of({0, 1, 2});
-  const ConsistentHashPartitioner four = ring_of({0, 1, 2, 3});
+  const TypeParam three = partitioner_of<TypeParam>({0, 1, 2});
+  const TypeParam four = partitioner_of<TypeParam>({0, 1, 2, 3});
   std::uint64_t old_slot_1 = 0, new_slot_1 = 0;  // messages for the worker in slot 1, before and after
   for (std::uint64_t key = 0; key < kKeys; ++key) {
     old_slot_1 += three.owner(key) == 1 ? 1 : 0;
@@ -897,14 +914,14 @@ void expect_keys_route_by_routing_key(const PoolConfig& config, Owner owner, Arg
   }
 }
 
-TEST(PoolResize, KeysThatAreNotIntegersRouteByTheirRoutingKey) {
+TEST(PoolResizeRing, KeysThatAreNotIntegersRouteByTheirRoutingKey) {
   const ConsistentHashPartitioner ring = ring_of({0, 1, 2});
   expect_keys_route_by_routing_key(
       PoolConfig().with_num_workers(3).with_max_workers(4),
       [&ring](std::uint64_t key) -> std::size_t { return ring.owner(key); }, ConsistentHashPartitioner(3));
 }
 
-TEST(PoolResize, KeysThatAreNotIntegersRouteByTheirRoutingKeyWithTheDefaultPartitioner) {
+TEST(PoolResizeRing, KeysThatAreNotIntegersRouteByTheirRoutingKeyWithTheDefaultPartitioner) {
   expect_keys_route_by_routing_key(PoolConfig().with_num_workers(3),
                                    [](std::uint64_t key) -> std::size_t { return HashPartitioner{}(key, 3); });
 }
@@ -928,11 +945,11 @@ std::vector<absl::StatusOr<ResizeReport>> resize_at_once(int threads, Fn resize)
   return results;
 }
 
-TEST(PoolResize, ConcurrentResizesSerializeAndEachGetsItsOwnSlot) {
+TYPED_TEST(PoolResize, ConcurrentResizesSerializeAndEachGetsItsOwnSlot) {
   constexpr int kResizers = 4;
   SinkLog log;
   auto pool = create_pool<Sink>(PoolConfig().with_num_workers(1).with_max_workers(1 + kResizers),
-                                ConsistentHashPartitioner(1), each_worker_gets<Sink>(&log));
+                                TypeParam(1), each_worker_gets<Sink>(&log));
   ASSERT_NE(pool, nullptr);
   // A producer keeps sending while the resizes run (up to a cap: it only adds load).
   const std::uint64_t cap = scaled(200000);
@@ -996,9 +1013,9 @@ TEST(PoolResize, ConcurrentResizesSerializeAndEachGetsItsOwnSlot) {
   expect_balanced(s);
 }
 
-TEST(PoolResize, AResizeRacingShutdownEitherCompletesOrIsRefused) {
+TYPED_TEST(PoolResize, AResizeRacingShutdownEitherCompletesOrIsRefused) {
   SinkLog log;
-  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2).with_max_workers(3), ConsistentHashPartitioner(2),
+  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2).with_max_workers(3), TypeParam(2),
                                 each_worker_gets<Sink>(&log));
   ASSERT_NE(pool, nullptr);
   std::atomic<std::uint64_t> resizes{0};
@@ -1061,7 +1078,7 @@ TEST(PoolResize, AResizeRacingShutdownEitherCompletesOrIsRefused) {
 
 // ---------------------------------------------------------------- errors
 
-TEST(PoolResize, APoolWithoutAConsistentHashPartitionerCannotResize) {
+TEST(PoolResizeRing, APoolWithoutAConsistentHashPartitionerCannotResize) {
   SinkLog log;
   {
     // Every slot is in use too, but the partitioner is what rules a resize out.
@@ -1086,10 +1103,10 @@ TEST(PoolResize, APoolWithoutAConsistentHashPartitionerCannotResize) {
   }
 }
 
-TEST(PoolResize, AddWorkerWithEverySlotInUseIsResourceExhausted) {
+TYPED_TEST(PoolResize, AddWorkerWithEverySlotInUseIsResourceExhausted) {
   SinkLog log;
   {
-    auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2), ConsistentHashPartitioner(2),
+    auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2), TypeParam(2),
                                   each_worker_gets<Sink>(&log));
     ASSERT_NE(pool, nullptr);
     EXPECT_EQ(pool->capacity(), 2u);
@@ -1097,7 +1114,7 @@ TEST(PoolResize, AddWorkerWithEverySlotInUseIsResourceExhausted) {
         << "max_workers defaults to num_workers";
     ASSERT_TRUE(shutdown_or_fail(*pool).ok());
   }
-  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2).with_max_workers(3), ConsistentHashPartitioner(2),
+  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2).with_max_workers(3), TypeParam(2),
                                 each_worker_gets<Sink>(&log));
   ASSERT_NE(pool, nullptr);
   absl::StatusOr<ResizeReport> third = pool->add_worker();
@@ -1113,9 +1130,9 @@ TEST(PoolResize, AddWorkerWithEverySlotInUseIsResourceExhausted) {
   ASSERT_TRUE(shutdown_or_fail(*pool).ok());
 }
 
-TEST(PoolResize, RemovingASlotWithoutAnActiveWorkerIsRefused) {
+TYPED_TEST(PoolResize, RemovingASlotWithoutAnActiveWorkerIsRefused) {
   SinkLog log;
-  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2).with_max_workers(4), ConsistentHashPartitioner(2),
+  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2).with_max_workers(4), TypeParam(2),
                                 each_worker_gets<Sink>(&log));
   ASSERT_NE(pool, nullptr);
   EXPECT_TRUE(refused_as_not_active(pool->remove_worker(2))) << "a free slot";
@@ -1131,9 +1148,9 @@ TEST(PoolResize, RemovingASlotWithoutAnActiveWorkerIsRefused) {
   EXPECT_EQ(log.not_owned.load(), 0u);
 }
 
-TEST(PoolResize, TheLastWorkerCannotBeRemoved) {
+TYPED_TEST(PoolResize, TheLastWorkerCannotBeRemoved) {
   SinkLog log;
-  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(1).with_max_workers(2), ConsistentHashPartitioner(1),
+  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(1).with_max_workers(2), TypeParam(1),
                                 each_worker_gets<Sink>(&log));
   ASSERT_NE(pool, nullptr);
   EXPECT_EQ(code_of(pool->remove_worker(0)), absl::StatusCode::kFailedPrecondition);
@@ -1172,10 +1189,10 @@ struct ThrowingExporter : Worker<Counts, std::uint64_t> {
   SinkLog* log_;
 };
 
-TEST(PoolResize, AnExportThatThrowsIsReportedAndThePoolGoesOn) {
+TYPED_TEST(PoolResize, AnExportThatThrowsIsReportedAndThePoolGoesOn) {
   SinkLog log;
   auto pool = create_pool<ThrowingExporter>(PoolConfig().with_num_workers(2).with_max_workers(3),
-                                            ConsistentHashPartitioner(2), each_worker_gets<ThrowingExporter>(&log));
+                                            TypeParam(2), each_worker_gets<ThrowingExporter>(&log));
   ASSERT_NE(pool, nullptr);
   for (std::uint64_t key = 0; key < 200; ++key) ASSERT_EQ(pool->send(key, std::uint64_t{1}), SendResult::ok);
   absl::StatusOr<ResizeReport> report = pool->add_worker();
@@ -1195,8 +1212,8 @@ struct Chatter : Worker<Empty, std::uint64_t> {
   void handle_message(Empty&, Envelope<std::uint64_t> e) { (void)context().send(e.key + 1, e.payload + 1); }
 };
 
-TEST(PoolResize, AResizeThatCannotDrainGivesUpAtItsLimitAndChangesNothing) {
-  auto pool = create_pool<Chatter>(PoolConfig().with_num_workers(2).with_max_workers(3), ConsistentHashPartitioner(2),
+TYPED_TEST(PoolResize, AResizeThatCannotDrainGivesUpAtItsLimitAndChangesNothing) {
+  auto pool = create_pool<Chatter>(PoolConfig().with_num_workers(2).with_max_workers(3), TypeParam(2),
                                    [](std::size_t) { return std::make_unique<Chatter>(); });
   ASSERT_NE(pool, nullptr);
   ASSERT_EQ(pool->send(1, std::uint64_t{0}), SendResult::ok);  // circulates for ever
@@ -1231,9 +1248,9 @@ struct SlowStop : Worker<Empty, std::uint64_t> {
   Probe* probe_;
 };
 
-TEST(PoolResize, SendsFlowWhileARemovedWorkerRunsOnStop) {
+TYPED_TEST(PoolResize, SendsFlowWhileARemovedWorkerRunsOnStop) {
   SlowStop::Probe probe;
-  auto pool = create_pool<SlowStop>(PoolConfig().with_num_workers(3), ConsistentHashPartitioner(3),
+  auto pool = create_pool<SlowStop>(PoolConfig().with_num_workers(3), TypeParam(3),
                                     each_worker_gets<SlowStop>(&probe));
   ASSERT_NE(pool, nullptr);
   std::thread remover([&] { EXPECT_TRUE(pool->remove_worker(1).ok()); });
@@ -1256,11 +1273,11 @@ struct SelfResizer : Worker<Empty, std::uint64_t> {
   std::atomic<int>* code_;
 };
 
-TEST(PoolResize, AWorkerCannotResizeItsOwnPool) {
+TYPED_TEST(PoolResize, AWorkerCannotResizeItsOwnPool) {
   std::atomic<WorkerPool<SelfResizer>*> self{nullptr};
   std::atomic<int> code{-1};
   auto pool = create_pool<SelfResizer>(PoolConfig().with_num_workers(1).with_max_workers(2),
-                                       ConsistentHashPartitioner(1), each_worker_gets<SelfResizer>(&self, &code));
+                                       TypeParam(1), each_worker_gets<SelfResizer>(&self, &code));
   ASSERT_NE(pool, nullptr);
   self.store(pool.get(), std::memory_order_release);
   ASSERT_EQ(pool->send(1, std::uint64_t{1}), SendResult::ok);
@@ -1270,18 +1287,18 @@ TEST(PoolResize, AWorkerCannotResizeItsOwnPool) {
   ASSERT_TRUE(shutdown_or_fail(*pool).ok());
 }
 
-TEST(PoolResize, ResizingAfterShutdownOrStopIsAFailedPrecondition) {
+TYPED_TEST(PoolResize, ResizingAfterShutdownOrStopIsAFailedPrecondition) {
   SinkLog log;
   const PoolConfig config = PoolConfig().with_num_workers(2).with_max_workers(3);
   {
-    auto pool = create_pool<Sink>(config, ConsistentHashPartitioner(2), each_worker_gets<Sink>(&log));
+    auto pool = create_pool<Sink>(config, TypeParam(2), each_worker_gets<Sink>(&log));
     ASSERT_NE(pool, nullptr);
     ASSERT_TRUE(shutdown_or_fail(*pool).ok());
     EXPECT_EQ(code_of(pool->add_worker()), absl::StatusCode::kFailedPrecondition) << "after shutdown()";
     EXPECT_EQ(code_of(pool->remove_worker(1)), absl::StatusCode::kFailedPrecondition) << "after shutdown()";
   }
   {
-    auto pool = create_pool<Sink>(config, ConsistentHashPartitioner(2), each_worker_gets<Sink>(&log));
+    auto pool = create_pool<Sink>(config, TypeParam(2), each_worker_gets<Sink>(&log));
     ASSERT_NE(pool, nullptr);
     EXPECT_EQ(pool->stop(), 0u);
     EXPECT_EQ(code_of(pool->add_worker()), absl::StatusCode::kFailedPrecondition) << "after stop()";
@@ -1289,7 +1306,7 @@ TEST(PoolResize, ResizingAfterShutdownOrStopIsAFailedPrecondition) {
   }
 }
 
-TEST(PoolResize, CreateRefusesARingWhoseIdsAreNotTheFirstSlots) {
+TEST(PoolResizeRing, CreateRefusesARingWhoseIdsAreNotTheFirstSlots) {
   SinkLog log;
   ConsistentHashPartitioner one_and_two(3);
   ASSERT_TRUE(one_and_two.remove_worker(0).ok());
@@ -1309,7 +1326,7 @@ TEST(PoolResize, CreateRefusesARingWhoseIdsAreNotTheFirstSlots) {
   EXPECT_EQ(log.handled.load(), 0u);
 }
 
-TEST(PoolResize, CreateRefusesMaxWorkersBelowNumWorkers) {
+TEST(PoolResizeRing, CreateRefusesMaxWorkersBelowNumWorkers) {
   SinkLog log;
   const PoolConfig config = PoolConfig().with_num_workers(3).with_max_workers(2);
   EXPECT_EQ(create_status<Sink>(config, ConsistentHashPartitioner(3), each_worker_gets<Sink>(&log)).code(),
