@@ -2,6 +2,7 @@
 #include "sn/pool/config.h"
 
 #include <algorithm>
+#include <array>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,8 @@ namespace {
 // has cores to use it with.
 constexpr std::size_t kMaxWorkers = 1024;
 
+// The bound also keeps handle_batch's envelope buffer (batch_size envelopes) from
+// overflowing its size computation, so batch_size is checked by it too.
 absl::Status check_capacity(const std::string& what, std::size_t n) {
   if (n == 0) return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: ", what, " must be at least 1"));
   if (n > detail::kMaxCapacity) {
@@ -24,38 +27,25 @@ absl::Status check_capacity(const std::string& what, std::size_t n) {
   return absl::OkStatus();
 }
 
-// The bound also keeps handle_batch's envelope buffer (batch_size envelopes) from
-// overflowing its size computation.
-absl::Status check_batch(const std::string& what, std::size_t n) {
-  if (n == 0) return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: ", what, " must be at least 1"));
-  if (n > detail::kMaxCapacity) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sn::PoolConfig: ", what, " of ", n, " exceeds the maximum of ", detail::kMaxCapacity));
-  }
-  return absl::OkStatus();
-}
 
 bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 }  // namespace
 
-std::string_view to_string(FullPolicy p) noexcept {
-  switch (p) {
-    case FullPolicy::block: return "block";
-    case FullPolicy::fail: return "fail";
-    case FullPolicy::drop: return "drop";
-  }
-  return "unknown";
-}
+namespace {
+// The enumerators' names, in declaration order (config.h).
+constexpr std::array<std::string_view, 3> kFullPolicyNames = {"block", "fail", "drop"};
+constexpr std::array<std::string_view, 3> kFaultPolicyNames = {"continue_running", "restart", "stop_pool"};
 
-std::string_view to_string(FaultPolicy p) noexcept {
-  switch (p) {
-    case FaultPolicy::continue_running: return "continue_running";
-    case FaultPolicy::restart: return "restart";
-    case FaultPolicy::stop_pool: return "stop_pool";
-  }
-  return "unknown";
+template <class E, std::size_t N>
+std::string_view name_of(E e, const std::array<std::string_view, N>& names) noexcept {
+  const auto i = static_cast<std::size_t>(e);
+  return i < N ? names[i] : std::string_view("unknown");
 }
+}  // namespace
+
+std::string_view to_string(FullPolicy p) noexcept { return name_of(p, kFullPolicyNames); }
+std::string_view to_string(FaultPolicy p) noexcept { return name_of(p, kFaultPolicyNames); }
 
 std::size_t slot_count(const PoolConfig& config) noexcept {
   return config.max_workers == 0 ? config.num_workers : config.max_workers;
@@ -80,7 +70,7 @@ absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& conf
   }
   if (absl::Status s = check_capacity("queue_capacity", config.queue_capacity); !s.ok()) return s;
   if (absl::Status s = check_capacity("mesh_capacity", config.mesh_capacity); !s.ok()) return s;
-  if (absl::Status s = check_batch("batch_size", config.batch_size); !s.ok()) return s;
+  if (absl::Status s = check_capacity("batch_size", config.batch_size); !s.ok()) return s;
   if (config.idle_tick && *config.idle_tick <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("sn::PoolConfig: idle_tick must be positive");
   }
@@ -95,7 +85,7 @@ absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& conf
     r.name = w && !w->name.empty() ? w->name : absl::StrCat(config.name, "-", i);
     const std::string which = absl::StrCat("worker ", i, " queue_capacity");
     if (absl::Status s = check_capacity(which, r.queue_capacity); !s.ok()) return s;
-    if (absl::Status s = check_batch(absl::StrCat("worker ", i, " batch_size"), r.batch_size); !s.ok()) return s;
+    if (absl::Status s = check_capacity(absl::StrCat("worker ", i, " batch_size"), r.batch_size); !s.ok()) return s;
     if (w && w->cpu && !config.cpu_affinity) {
       return absl::InvalidArgumentError(
           absl::StrCat("sn::PoolConfig: worker ", i, " asks for CPU ", *w->cpu, " but cpu_affinity is off"));

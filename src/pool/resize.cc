@@ -134,7 +134,7 @@ absl::StatusOr<ResizeReport> PoolBase::resize(Router next, std::size_t slot, Rou
     }
     if (outcome.ok()) {
       // Nothing runs: no sender is inside the gate and every worker is idle.
-      shared.router = std::move(*m.next);
+      shared.router.replace(std::move(*m.next));
       CoreBase& changed = *shared.bases[slot];
       changed.control.active.store(!removing, std::memory_order_relaxed);
       if (removing) {

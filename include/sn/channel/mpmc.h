@@ -25,17 +25,4 @@
 //   whose send returned `ok` handed to some receiver.
 #pragma once
 
-#include "sn/channel/detail/ring.h"
-#include "sn/channel/receiver.h"
-#include "sn/channel/sender.h"
-
-namespace sn {
-
-/// The sending handle of a multi-producer, multi-consumer channel.
-template <class T>
-using MpmcSender = Sender<T, ChannelKind::mpmc>;
-/// The receiving handle of a multi-producer, multi-consumer channel.
-template <class T>
-using MpmcReceiver = Receiver<T, ChannelKind::mpmc>;
-
-}  // namespace sn
+#include "sn/channel/handles.h"  // the contract above is for these handles

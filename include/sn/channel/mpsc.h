@@ -28,17 +28,4 @@
 //   send returned `ok`.
 #pragma once
 
-#include "sn/channel/detail/ring.h"
-#include "sn/channel/receiver.h"
-#include "sn/channel/sender.h"
-
-namespace sn {
-
-/// The sending handle of a multi-producer, single-consumer channel.
-template <class T>
-using MpscSender = Sender<T, ChannelKind::mpsc>;
-/// The receiving handle of a multi-producer, single-consumer channel.
-template <class T>
-using MpscReceiver = Receiver<T, ChannelKind::mpsc>;
-
-}  // namespace sn
+#include "sn/channel/handles.h"  // the contract above is for these handles

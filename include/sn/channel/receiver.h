@@ -9,6 +9,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "sn/channel/detail/endpoint.h"
 #include "sn/channel/detail/ring.h"
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
@@ -25,19 +26,13 @@ namespace sn {
 /// After the channel is closed, receivers still get every value that was sent before,
 /// and see `closed` only once the channel is drained. An empty handle reports `closed`.
 template <class T, ChannelKind K>
-class Receiver {
-  using Ring = detail::Ring<T, K>;
-  static_assert(detail::RingLayout<T, K>::kProven);
-
+class Receiver : public detail::Endpoint<T, K> {
  public:
-  static constexpr ChannelKind kind = K;  ///< SPSC, MPSC or MPMC.
-  using value_type = T;                   ///< The type of the values received.
-
   /// An empty handle: every receive returns `closed`.
   Receiver() noexcept = default;
 
   /// Takes over `other`'s place on the channel; `other` becomes empty.
-  Receiver(Receiver&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)) {}
+  Receiver(Receiver&& other) noexcept : Base(std::exchange(other.ring_, nullptr)) {}
   /// Drops this handle (as the destructor does), then takes over `other`'s place.
   Receiver& operator=(Receiver&& other) noexcept {
     if (this != &other) {
@@ -48,7 +43,7 @@ class Receiver {
   }
 
   /// Copies share the channel. MPMC only.
-  Receiver(const Receiver& other) noexcept requires(K == ChannelKind::mpmc) : ring_(other.ring_) {
+  Receiver(const Receiver& other) noexcept requires(K == ChannelKind::mpmc) : Base(other.ring_) {
     if (ring_ != nullptr) ring_->add_receiver();
   }
   /// Drops this handle (as the destructor does), then becomes a copy of `other`.
@@ -124,31 +119,19 @@ class Receiver {
     }
   }
 
-  /// Closes the channel for everyone (see Sender::close). Values already inside can
-  /// still be received. Idempotent.
-  void close() noexcept {
-    if (ring_ != nullptr) ring_->close();
-  }
-  /// Whether the channel is closed; true for an empty handle.
-  bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
   /// Whether a receive would find a value now, without taking it. Exact for SPSC and
   /// MPSC (the one consumer calls it); only a hint for MPMC, where another consumer may
   /// take the value first. False for an empty handle.
   bool ready() const noexcept { return ring_ != nullptr && ring_->has_ready(); }
-  /// False for an empty handle.
-  bool valid() const noexcept { return ring_ != nullptr; }
-  /// Same as valid().
-  explicit operator bool() const noexcept { return valid(); }
-  /// Slots in the channel (a power of two); 0 for an empty handle.
-  std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }
-  /// A snapshot of the channel's counters; zeros for an empty handle.
-  ChannelStats stats() const noexcept { return ring_ == nullptr ? ChannelStats{} : ring_->stats(); }
 
  private:
+  using Base = detail::Endpoint<T, K>;
+  using typename Base::Ring;
+  using Base::ring_;
   template <class>
   friend struct Channel;
 
-  explicit Receiver(Ring* ring) noexcept : ring_(ring) {}
+  explicit Receiver(Ring* ring) noexcept : Base(ring) {}
 
   void reset() noexcept {
     if (ring_ != nullptr) std::exchange(ring_, nullptr)->drop_receiver();
@@ -162,7 +145,6 @@ class Receiver {
 
   static constexpr const char* kRole = "a receiver handle was used by two threads at once";
 
-  Ring* ring_ = nullptr;
   [[no_unique_address]] detail::RoleGuard role_;  // debug builds only
 };
 

@@ -9,6 +9,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "sn/channel/detail/endpoint.h"
 #include "sn/channel/detail/ring.h"
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
@@ -28,20 +29,18 @@ class Receiver;
 /// Every send that does not return `ok` leaves the value untouched with the caller.
 /// An empty handle (moved-from, or from a failed creation) reports `closed`.
 template <class T, ChannelKind K>
-class Sender {
-  using Ring = detail::Ring<T, K>;
-  static_assert(detail::RingLayout<T, K>::kProven);
+class Sender : public detail::Endpoint<T, K> {
+  using Base = detail::Endpoint<T, K>;
+  using typename Base::Ring;
+  using Base::ring_;
 
  public:
-  static constexpr ChannelKind kind = K;  ///< SPSC, MPSC or MPMC.
-  using value_type = T;                   ///< The type of the values sent.
-
   /// An empty handle: every send returns `closed`.
   Sender() noexcept = default;
 
   /// Takes over `other`'s place on the channel; `other` becomes empty.
   Sender(Sender&& other) noexcept
-      : ring_(std::exchange(other.ring_, nullptr)), cell_(std::exchange(other.cell_, nullptr)) {}
+      : Base(std::exchange(other.ring_, nullptr)), cell_(std::exchange(other.cell_, nullptr)) {}
   /// Drops this handle (as the destructor does), then takes over `other`'s place.
   Sender& operator=(Sender&& other) noexcept {
     if (this != &other) {
@@ -54,7 +53,7 @@ class Sender {
 
   /// Copies share the channel and keep it open. MPSC and MPMC only.
   /// Throws std::bad_alloc if the copy's counter cell cannot be allocated.
-  Sender(const Sender& other) requires(K != ChannelKind::spsc) {
+  Sender(const Sender& other) requires(K != ChannelKind::spsc) : Base() {
     if (other.ring_ != nullptr) {
       cell_ = other.ring_->new_counter_cell();
       if (cell_ == nullptr) throw std::bad_alloc();
@@ -128,31 +127,16 @@ class Sender {
                           SendResult::timeout, [&] { return try_send_shared(value); });
   }
 
-  /// Closes the channel for everyone: sends fail, receivers drain what is left and
-  /// then see `closed`, blocked threads wake up. Idempotent.
-  void close() noexcept {
-    if (ring_ != nullptr) ring_->close();
-  }
-  /// Whether the channel is closed; true for an empty handle.
-  bool is_closed() const noexcept { return ring_ == nullptr || ring_->is_closed(); }
   /// Whether a try_send would find a free slot now, without sending. Exact for SPSC
   /// (the one producer calls it); only a hint for MPSC and MPMC, where other producers
   /// may take the slot first. False for an empty handle.
   bool has_room() noexcept { return ring_ != nullptr && ring_->has_room(); }
-  /// False for an empty handle.
-  bool valid() const noexcept { return ring_ != nullptr; }
-  /// Same as valid().
-  explicit operator bool() const noexcept { return valid(); }
-  /// Slots in the channel (a power of two); 0 for an empty handle.
-  std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }
-  /// A snapshot of the channel's counters; zeros for an empty handle.
-  ChannelStats stats() const noexcept { return ring_ == nullptr ? ChannelStats{} : ring_->stats(); }
 
  private:
   template <class>
   friend struct Channel;
 
-  Sender(Ring* ring, detail::SendCounterCell* cell) noexcept : ring_(ring), cell_(cell) {}
+  Sender(Ring* ring, detail::SendCounterCell* cell) noexcept : Base(ring), cell_(cell) {}
 
   void reset() noexcept {
     if (ring_ == nullptr) return;
@@ -184,7 +168,6 @@ class Sender {
 
   static constexpr const char* kRole = "a sender handle was used by two threads at once";
 
-  Ring* ring_ = nullptr;
   detail::SendCounterCell* cell_ = nullptr;
   [[no_unique_address]] detail::RoleGuard role_;  // debug builds only
 };

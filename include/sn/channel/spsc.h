@@ -25,17 +25,4 @@
 // made only while the other side is parked.
 #pragma once
 
-#include "sn/channel/detail/ring.h"
-#include "sn/channel/receiver.h"
-#include "sn/channel/sender.h"
-
-namespace sn {
-
-/// The sending handle of a single-producer, single-consumer channel.
-template <class T>
-using SpscSender = Sender<T, ChannelKind::spsc>;
-/// The receiving handle of a single-producer, single-consumer channel.
-template <class T>
-using SpscReceiver = Receiver<T, ChannelKind::spsc>;
-
-}  // namespace sn
+#include "sn/channel/handles.h"  // the contract above is for these handles

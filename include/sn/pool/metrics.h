@@ -68,54 +68,70 @@ struct PoolMetric {
   }
 };
 
+// Row builders: a counter summed over the workers, one at one level only, and a gauge.
+namespace metric_rows {
+/// A counter at both levels, summed by PoolStats::add; `help` is the worker series'.
+template <class T>
+constexpr PoolMetric summed(std::string_view name, T WorkerStats::*w, T PoolStats::*p, std::string_view help) {
+  return {.json = name, .prometheus = name, .worker = w, .pool = p, .worker_help = help};
+}
+/// A metric of WorkerStats only.
+template <class T>
+constexpr PoolMetric per_worker(std::string_view name, T WorkerStats::*w, std::string_view help,
+                                MetricType type = MetricType::counter) {
+  return {.json = name, .prometheus = name, .type = type, .worker = w, .worker_help = help};
+}
+/// A metric of PoolStats only.
+template <class T>
+constexpr PoolMetric per_pool(std::string_view name, T PoolStats::*p, std::string_view help,
+                              MetricType type = MetricType::counter) {
+  return {.json = name, .prometheus = name, .type = type, .pool = p, .pool_help = help};
+}
+/// The same row, exported as a gauge.
+constexpr PoolMetric gauge(PoolMetric m) {
+  m.type = MetricType::gauge;
+  return m;
+}
+/// The same row, with a pool series too.
+constexpr PoolMetric with_pool_help(PoolMetric m, std::string_view help) {
+  m.pool_help = help;
+  return m;
+}
+/// The same row, with other names for JSON and Prometheus.
+constexpr PoolMetric named(PoolMetric m, std::string_view json, std::string_view prometheus) {
+  m.json = json;
+  m.prometheus = prometheus;
+  return m;
+}
+}  // namespace metric_rows
+
 /// Every metric of WorkerStats and PoolStats except the worker's identity (index, name,
 /// cpu, memory_bound: labels and JSON only), `PoolStats::workers` (exported as the count
 /// of active workers) and `PoolStats::in_flight()`. The order is the JSON's and the
 /// Prometheus text's.
+// clang-format off
 inline constexpr PoolMetric kPoolMetrics[] = {
-    {.json = "running", .prometheus = "running", .type = MetricType::gauge, .pool = &PoolStats::running,
-     .pool_help = "1 while the pool takes messages, 0 once shutdown or stop began."},
-    {.json = "active", .prometheus = "active", .type = MetricType::gauge, .worker = &WorkerStats::active,
-     .worker_help = "1 while a worker runs in this slot."},
-    {.json = "accepted", .prometheus = "accepted", .pool = &PoolStats::accepted,
-     .pool_help = "Messages the pool accepted (external and worker-to-worker)."},
-    {.json = "rejected", .prometheus = "rejected", .worker = &WorkerStats::rejected, .pool = &PoolStats::rejected,
-     .worker_help = "Sends by the worker that were refused.",
-     .pool_help = "Sends refused with the value handed back (full, closed, invalid)."},
-    {.json = "processed", .prometheus = "processed", .worker = &WorkerStats::processed, .pool = &PoolStats::processed,
-     .worker_help = "Messages handled successfully."},
-    {.json = "failed", .prometheus = "failed", .worker = &WorkerStats::failed, .pool = &PoolStats::failed,
-     .worker_help = "Messages whose handler threw or returned an error."},
-    {.json = "dropped", .prometheus = "dropped", .worker = &WorkerStats::dropped, .pool = &PoolStats::dropped,
-     .worker_help = "Messages for this worker destroyed unhandled."},
-    {.json = "batches", .prometheus = "batches", .worker = &WorkerStats::batches, .pool = &PoolStats::batches,
-     .worker_help = "Loop iterations that handled at least one message."},
-    {.json = "ticks", .prometheus = "ticks", .worker = &WorkerStats::ticks, .pool = &PoolStats::ticks,
-     .worker_help = "Calls of tick()."},
-    {.json = "restarts", .prometheus = "restarts", .worker = &WorkerStats::restarts, .pool = &PoolStats::restarts,
-     .worker_help = "State rebuilds under FaultPolicy::restart."},
-    {.json = "parks", .prometheus = "parks", .worker = &WorkerStats::parks, .pool = &PoolStats::parks,
-     .worker_help = "Times the worker slept in the kernel for lack of work."},
-    {.json = "time_parked_seconds", .prometheus = "parked_seconds", .worker = &WorkerStats::time_parked,
-     .pool = &PoolStats::time_parked, .worker_help = "Time the worker spent asleep in the kernel."},
-    {.json = "queue_depth", .prometheus = "queue_depth", .type = MetricType::gauge, .worker = &WorkerStats::queue_depth,
-     .pool = &PoolStats::queue_depth, .worker_help = "Messages waiting in the worker's inbox, lanes and outbox."},
-    {.json = "hook_faults", .prometheus = "hook_faults", .pool = &PoolStats::hook_faults,
-     .pool_help = "Exceptions from tick, on_stop and resize hooks."},
-    {.json = "sent", .prometheus = "sent", .worker = &WorkerStats::sent,
-     .worker_help = "Messages the worker sent to workers that were accepted."},
-    {.json = "timers_scheduled", .prometheus = "timers_scheduled", .worker = &WorkerStats::timers_scheduled,
-     .pool = &PoolStats::timers_scheduled,
-     .worker_help = "Timers the worker made, and timers made outside the pool that it holds."},
-    {.json = "timers_fired", .prometheus = "timers_fired", .worker = &WorkerStats::timers_fired,
-     .pool = &PoolStats::timers_fired,
-     .worker_help = "Firings of timers the worker held (a periodic timer counts each time)."},
-    {.json = "timers_cancelled", .prometheus = "timers_cancelled", .worker = &WorkerStats::timers_cancelled,
-     .pool = &PoolStats::timers_cancelled, .worker_help = "Timers of the worker cancelled before they fired."},
-    {.json = "timers_pending", .prometheus = "timers_pending", .type = MetricType::gauge,
-     .pool = &PoolStats::timers_pending,
-     .pool_help = "Timers that have yet to fire (periodic ones until cancelled); 0 after shutdown or stop."},
+    metric_rows::per_pool("running", &PoolStats::running, "1 while the pool takes messages, 0 once shutdown or stop began.", MetricType::gauge),
+    metric_rows::per_worker("active", &WorkerStats::active, "1 while a worker runs in this slot.", MetricType::gauge),
+    metric_rows::per_pool("accepted", &PoolStats::accepted, "Messages the pool accepted (external and worker-to-worker)."),
+    metric_rows::with_pool_help(metric_rows::summed("rejected", &WorkerStats::rejected, &PoolStats::rejected, "Sends by the worker that were refused."), "Sends refused with the value handed back (full, closed, invalid)."),
+    metric_rows::summed("processed", &WorkerStats::processed, &PoolStats::processed, "Messages handled successfully."),
+    metric_rows::summed("failed", &WorkerStats::failed, &PoolStats::failed, "Messages whose handler threw or returned an error."),
+    metric_rows::summed("dropped", &WorkerStats::dropped, &PoolStats::dropped, "Messages for this worker destroyed unhandled."),
+    metric_rows::summed("batches", &WorkerStats::batches, &PoolStats::batches, "Loop iterations that handled at least one message."),
+    metric_rows::summed("ticks", &WorkerStats::ticks, &PoolStats::ticks, "Calls of tick()."),
+    metric_rows::summed("restarts", &WorkerStats::restarts, &PoolStats::restarts, "State rebuilds under FaultPolicy::restart."),
+    metric_rows::summed("parks", &WorkerStats::parks, &PoolStats::parks, "Times the worker slept in the kernel for lack of work."),
+    metric_rows::named(metric_rows::summed("", &WorkerStats::time_parked, &PoolStats::time_parked, "Time the worker spent asleep in the kernel."), "time_parked_seconds", "parked_seconds"),
+    metric_rows::gauge(metric_rows::summed("queue_depth", &WorkerStats::queue_depth, &PoolStats::queue_depth, "Messages waiting in the worker's inbox, lanes and outbox.")),
+    metric_rows::per_pool("hook_faults", &PoolStats::hook_faults, "Exceptions from tick, on_stop and resize hooks."),
+    metric_rows::per_worker("sent", &WorkerStats::sent, "Messages the worker sent to workers that were accepted."),
+    metric_rows::summed("timers_scheduled", &WorkerStats::timers_scheduled, &PoolStats::timers_scheduled, "Timers the worker made, and timers made outside the pool that it holds."),
+    metric_rows::summed("timers_fired", &WorkerStats::timers_fired, &PoolStats::timers_fired, "Firings of timers the worker held (a periodic timer counts each time)."),
+    metric_rows::summed("timers_cancelled", &WorkerStats::timers_cancelled, &PoolStats::timers_cancelled, "Timers of the worker cancelled before they fired."),
+    metric_rows::per_pool("timers_pending", &PoolStats::timers_pending, "Timers that have yet to fire (periodic ones until cancelled); 0 after shutdown or stop.", MetricType::gauge),
 };
+// clang-format on
 
 static_assert(
     [] {

@@ -81,7 +81,7 @@ class WorkerContext : public detail::SendOverloads<WorkerContext<M>, M> {
 
   /// Sends `msg` to the owner of `key` after `delay`: the owner when it fires, so a key
   /// that moved in a resize meanwhile reaches its new owner. A delay of zero or less
-  /// fires on this worker's next loop iteration; a timer never fires early. This worker
+  /// fires at the end of the batch in progress (or the next one); a timer never fires early. This worker
   /// holds the timer; when it fires its message counts as accepted (a send from this
   /// worker). Returns an invalid id when the timer cannot be made (out of memory).
   TimerId send_after(absl::Duration delay, std::uint64_t key, M msg) noexcept {

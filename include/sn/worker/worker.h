@@ -2,23 +2,11 @@
 // messages. The pool that runs workers is in sn/pool/pool.h.
 #pragma once
 
-#include <cstdint>
-#include <span>
 #include <type_traits>
-#include <utility>
 
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "sn/worker/context.h"
-#include "sn/worker/envelope.h"
-#include "sn/worker/handoff.h"
+#include "sn/worker/context.h"  // also declares detail::WorkerLoop, which sets context_
 
 namespace sn {
-
-namespace detail {
-template <class W>
-class WorkerLoop;
-}  // namespace detail
 
 /// Base class of a worker that owns a `State` and handles `Message`s.
 ///

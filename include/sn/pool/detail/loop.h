@@ -251,7 +251,7 @@ typename WorkerLoop<W>::Wake WorkerLoop<W>::wait(std::uint32_t flags) {
   return sync::block_on(
       core_.doorbell, core_.config.wait, core_.asymmetric, deadline, Wake::idle, Wake::timed_out,
       [&] {
-        if (sources_.any_ready()) {
+        if (sources_.any_published()) {
           mesh_.start_at_ready();  // start the next iteration where the message is
           return Wake::work;
         }

@@ -53,7 +53,11 @@ class Router {
   }
 
   Router(Router&&) noexcept = default;
-  Router& operator=(Router&&) noexcept = default;
+  Router& operator=(Router&&) = delete;
+
+  /// Takes `next`'s partitioner, keeping everything else: what senders read outside the
+  /// send gate (resizable()) is never written after creation.
+  void replace(Router&& next) noexcept { impl_ = std::move(next.impl_); }
 
   /// The slot of the worker that owns `key`.
   std::size_t owner(std::uint64_t key) const {

@@ -1,6 +1,9 @@
 // Internal: the inputs a worker's loop polls. Each source has the same small interface:
 //
 //   bool ready() const            something can be taken now (cheap: one cache line each)
+//   bool published() const        another thread published something (what a sleeping
+//                                 worker waits for; no clock read: a source's own
+//                                 deadline is the wait's deadline)
 //   std::size_t drain(budget, take)   takes up to `budget` messages, passing each to
 //                                 take(Parcel&&, input); returns how many it took
 //   std::int64_t next_deadline()  the steady-clock ns at which it will have something
@@ -46,6 +49,7 @@ class MeshSource {
   MeshSource(PoolShared<M>& shared, WorkerCore<M>& core) noexcept : shared_(shared), core_(core) {}
 
   bool ready() const noexcept { return first_ready() != kNone; }
+  bool published() const noexcept { return ready(); }
   std::int64_t next_deadline() const noexcept { return kNoDeadline; }
 
   template <class Take>
@@ -100,6 +104,7 @@ class InboxSource {
   InboxSource(WorkerCore<M>& core, const Outbox<M>& outbox) noexcept : core_(core), outbox_(outbox) {}
 
   bool ready() const noexcept { return outbox_.pending() == 0 && core_.inbox_rx.ready(); }
+  bool published() const noexcept { return ready(); }
   std::int64_t next_deadline() const noexcept { return kNoDeadline; }
 
   template <class Take>
@@ -127,6 +132,9 @@ class TimerSource {
     if (paused_ || timers_.idle()) [[likely]] return false;
     return timers_.next_due() <= steady_now_ns();
   }
+  /// Timers made by other threads wait to be taken in; the worker's own timers are the
+  /// wait's deadline instead (no clock read while spinning).
+  bool published() const noexcept { return !paused_ && timers_.has_incoming(); }
   std::int64_t next_deadline() const noexcept {
     if (paused_ || timers_.idle()) [[likely]] return kNoDeadline;
     return timers_.next_due();
@@ -165,6 +173,10 @@ class Sources {
 
   bool any_ready() const noexcept {
     return std::apply([](const auto&... s) { return (s.ready() || ...); }, sources_);
+  }
+  /// Whether another thread published into any source (a sleeping worker's check).
+  bool any_published() const noexcept {
+    return std::apply([](const auto&... s) { return (s.published() || ...); }, sources_);
   }
   std::int64_t next_deadline() const noexcept {
     return std::apply([](const auto&... s) { return std::min({s.next_deadline()...}); }, sources_);

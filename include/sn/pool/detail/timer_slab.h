@@ -3,7 +3,7 @@
 // worker that holds it may fire it.
 //
 // Each entry's state word is generation << 2 | state (free, pending, cancelled, fired).
-// A TimerId names (slab, index, generation mod 2^24); freeing an entry bumps its
+// A TimerId names (pool tag, slab, index, generation mod 2^23); freeing an entry bumps its
 // generation, so a stale id no longer matches.
 //
 // Threads: one allocating thread per slab at a time (the slot's worker; the foreign slab
@@ -54,22 +54,36 @@ struct TimerRef {
   std::uint32_t index;
 };
 
-/// Id layout: slab (16 bits) | index (24 bits) | generation mod 2^24 (24 bits).
+/// Id layout: pool tag (8 bits) | slab (11 bits) | index (22 bits) | generation mod 2^23.
+/// The tag (never 0, so no id is 0) tells one pool's ids from another's, but for one
+/// pool in 255; a slab holds up to 2^22 (4 million) timers.
 struct TimerIdCodec {
-  static constexpr std::uint64_t kIndexBits = 24, kGenerationBits = 24;
+  static constexpr std::uint64_t kTagBits = 8, kSlabBits = 11, kIndexBits = 22, kGenerationBits = 23;
+  static_assert(kTagBits + kSlabBits + kIndexBits + kGenerationBits == 64);
   static constexpr std::uint64_t kGenerationMask = (std::uint64_t{1} << kGenerationBits) - 1;
-  static TimerId make(std::uint32_t slab, std::uint32_t index, std::uint64_t generation) noexcept {
-    return TimerId{(std::uint64_t{slab} << (kIndexBits + kGenerationBits)) | (std::uint64_t{index} << kGenerationBits) |
+  static constexpr std::uint32_t kMaxSlabs = 1u << kSlabBits;
+  static TimerId make(std::uint32_t tag, std::uint32_t slab, std::uint32_t index, std::uint64_t generation) noexcept {
+    return TimerId{(std::uint64_t{tag} << (kSlabBits + kIndexBits + kGenerationBits)) |
+                   (std::uint64_t{slab} << (kIndexBits + kGenerationBits)) | (std::uint64_t{index} << kGenerationBits) |
                    (generation & kGenerationMask)};
   }
+  static std::uint32_t tag(TimerId id) noexcept {
+    return static_cast<std::uint32_t>(id.value >> (kSlabBits + kIndexBits + kGenerationBits));
+  }
   static std::uint32_t slab(TimerId id) noexcept {
-    return static_cast<std::uint32_t>(id.value >> (kIndexBits + kGenerationBits));
+    return static_cast<std::uint32_t>((id.value >> (kIndexBits + kGenerationBits)) & (kMaxSlabs - 1));
   }
   static std::uint32_t index(TimerId id) noexcept {
     return static_cast<std::uint32_t>((id.value >> kGenerationBits) & ((std::uint64_t{1} << kIndexBits) - 1));
   }
   static std::uint64_t generation(TimerId id) noexcept { return id.value & kGenerationMask; }
 };
+
+/// A tag for a new pool's timer ids: 1..255, in turn.
+inline std::uint32_t next_timer_tag() noexcept {
+  static std::atomic<std::uint32_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed) % 255 + 1;
+}
 
 template <class M>
 class TimerSlab {
@@ -79,7 +93,8 @@ class TimerSlab {
   static constexpr std::uint32_t kMaxChunks = (1u << TimerIdCodec::kIndexBits) / kChunk;
   static constexpr std::uint32_t kNone = ~std::uint32_t{0};
 
-  explicit TimerSlab(std::uint32_t number) : number_(number), chunks_(new std::atomic<Entry*>[kMaxChunks]) {
+  TimerSlab(std::uint32_t tag, std::uint32_t number)
+      : tag_(tag), number_(number), chunks_(new std::atomic<Entry*>[kMaxChunks]) {
     for (std::uint32_t i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
   }
   ~TimerSlab() {
@@ -98,7 +113,7 @@ class TimerSlab {
   std::uint32_t number() const noexcept { return number_; }
 
   /// The allocating thread: a free entry's index, or kNone when out of memory or past
-  /// 2^24 entries. The entry stays free until publish().
+  /// 2^22 entries. The entry stays free until publish().
   std::uint32_t allocate() noexcept {
     std::uint32_t head = free_head_.load(std::memory_order_acquire);  // (F2)
     while (head != 0) {
@@ -123,7 +138,7 @@ class TimerSlab {
     e.period_ns = period_ns;
     const std::uint64_t g = Entry::generation(e.word.load(std::memory_order_relaxed));
     e.word.store(g << 2 | Entry::kPending, std::memory_order_release);  // (T1)
-    return TimerIdCodec::make(number_, index, g);
+    return TimerIdCodec::make(tag_, number_, index, g);
   }
 
   /// Any thread: the entry an id names, or null when the id cannot name one here.
@@ -167,6 +182,7 @@ class TimerSlab {
   }
 
  private:
+  const std::uint32_t tag_;
   const std::uint32_t number_;
   std::unique_ptr<std::atomic<Entry*>[]> chunks_;  // [chunk]: kChunk entries, or null
   std::uint32_t used_ = 0;                        // the allocating thread's: entries handed out so far

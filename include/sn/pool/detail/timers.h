@@ -47,8 +47,10 @@ static_assert(sizeof(TimerItem) == 16);
 template <class M>
 class TimerRegistry {
  public:
-  explicit TimerRegistry(std::size_t slots) : incoming_(slots) {
-    for (std::size_t s = 0; s <= slots; ++s) slabs_.push_back(std::make_unique<TimerSlab<M>>(static_cast<std::uint32_t>(s)));
+  explicit TimerRegistry(std::size_t slots) : tag_(next_timer_tag()), incoming_(slots) {
+    for (std::size_t s = 0; s <= slots; ++s) {
+      slabs_.push_back(std::make_unique<TimerSlab<M>>(tag_, static_cast<std::uint32_t>(s)));
+    }
   }
 
   TimerSlab<M>& slab(std::uint32_t number) noexcept { return *slabs_[number]; }
@@ -59,7 +61,7 @@ class TimerRegistry {
   /// (whose slot counts the cancellation), or -1 when it was not pending.
   std::int64_t cancel(TimerId id) noexcept {
     const std::uint32_t number = TimerIdCodec::slab(id);
-    if (!id.valid() || number >= slabs_.size()) return -1;
+    if (!id.valid() || TimerIdCodec::tag(id) != tag_ || number >= slabs_.size()) return -1;
     typename TimerSlab<M>::Entry* e = slabs_[number]->find(id);
     if (e == nullptr || !TimerSlab<M>::cancel(*e, id)) return -1;
     return number;
@@ -141,6 +143,7 @@ class TimerRegistry {
     std::atomic<std::size_t> count{0};  // items.size(), for the holder's cheap check
     std::vector<TimerItem> items;       // guarded by mu_
   };
+  std::uint32_t tag_;
   std::vector<std::unique_ptr<TimerSlab<M>>> slabs_;
   std::mutex mu_;  // the foreign slab's allocation and every incoming list
   std::vector<Incoming> incoming_;
@@ -233,6 +236,10 @@ class WorkerTimers {
   /// Schedules `msg` for `key` in `delay_ns` (<= 0: the next iteration), repeating every
   /// `period_ns` when that is positive. An invalid id when out of memory.
   TimerId schedule(std::int64_t delay_ns, std::uint64_t key, M&& msg, std::int64_t period_ns) noexcept {
+    // Here too, not only in fire_due (which runs only when a timer is due): a handler that
+    // re-arms a long timeout per message would otherwise pile up its cancelled timers.
+    // Before allocating, so that the entries it frees are reused at once.
+    if (heap_.size() >= sweep_at_) sweep();
     TimerSlab<M>& s = registry_.own_slab(self_);
     const std::uint32_t index = s.allocate();
     if (index == TimerSlab<M>::kNone) return TimerId{};
@@ -255,6 +262,8 @@ class WorkerTimers {
     return true;
   }
 
+  /// Whether timers made by other threads wait in this worker's incoming list.
+  bool has_incoming() const noexcept { return registry_.has_incoming(self_); }
   /// Whether this worker holds no timer (nor any waiting in its incoming list).
   bool idle() const noexcept { return heap_.empty() && !registry_.has_incoming(self_); }
   /// The earliest due time (steady ns), or INT64_MAX; INT64_MIN while timers made by
@@ -306,7 +315,7 @@ class WorkerTimers {
         fire(e.key, std::move(copy));
       }
     }
-    sweep_if_grown();
+    sweep_at_ = std::min(sweep_at_, 2 * heap_.size() + kMinSweep);  // follow the heap down
     return fired;
   }
 
@@ -341,18 +350,20 @@ class WorkerTimers {
     registry_.take_incoming(self_, scratch_);
     for (const TimerItem& item : scratch_) heap_.push(item);
   }
-  /// Drops cancelled entries once the heap has doubled since the last sweep.
-  void sweep_if_grown() {
-    if (heap_.size() < 2 * swept_size_ + 64) return;
+  /// Drops the cancelled entries. Called when the heap has doubled since it last held
+  /// only live ones, so that a worker re-arming timeouts keeps about twice its live
+  /// timers, at an amortised O(1) per schedule.
+  void sweep() {
     heap_.retain([&](const TimerItem& item) {
       const auto& e = registry_.slab(item.ref.slab).entry(item.ref.index);
       if (TimerEntry<M>::state(e.word.load(std::memory_order_acquire)) == TimerEntry<M>::kPending) return true;
       registry_.release(item.ref, false);
       return false;
     });
-    swept_size_ = heap_.size();
+    sweep_at_ = 2 * heap_.size() + kMinSweep;
   }
 
+  static constexpr std::size_t kMinSweep = 64;
   std::size_t self_;
   TimerRegistry<M>& registry_;
   OwnedCounterSet counters_;
@@ -360,7 +371,7 @@ class WorkerTimers {
   void* pool_;
   TimerHeap heap_;
   std::vector<TimerItem> scratch_;
-  std::size_t swept_size_ = 0;
+  std::size_t sweep_at_ = kMinSweep;  // the heap size that triggers the next sweep
 };
 
 }  // namespace sn::detail
