@@ -292,8 +292,9 @@ int main(int argc, char** argv) {
               with_commas(kVocabulary).c_str(), static_cast<unsigned long long>(kSeed));
 
   // -------------------------------------------------------------- the pool
-  // A ConsistentHashPartitioner is what makes the pool resizable: its ring ids are the
-  // pool's slots, so adding or removing a worker moves only that worker's words.
+  // A resizable partitioner (any sn::ResizablePartitioner; here the consistent-hash ring,
+  // though RendezvousPartitioner would do too) is what makes the pool resizable: its ids
+  // are the pool's slots, so adding or removing a worker moves only that worker's words.
   // max_workers reserves the slots (inboxes and lanes) for the two workers added later.
   Report report;
   absl::StatusOr<std::unique_ptr<Pool>> created = Pool::create(

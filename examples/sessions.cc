@@ -1,0 +1,458 @@
+// Sessions: per-key state that expires after an idle timeout, with the pool's timers.
+//
+// Each key (a user, a connection) has a session while it has traffic. Every hit re-arms
+// the session's expiry: the handler cancels the pending timer and arms a new one with
+// send_after(idle_timeout, key, expire). A key that stays quiet for the whole timeout
+// gets its expire message, and the session closes. Nothing polls or scans the sessions:
+// a worker with nothing to do parks until its earliest timer is due.
+//
+// What it shows:
+//   - WorkerContext::send_after and cancel from a handler, and the race they leave: a
+//     timer can fire just before a hit cancels it, so cancel() returns false and the
+//     expire message is already on its way. Each arming carries a generation (a
+//     per-worker counter, so that an expire left over from an earlier session of the
+//     same key cannot close a later one), and an expire whose generation is not the
+//     session's current one is stale and ignored;
+//   - skewed traffic: producer threads (two) send hits for N keys in rounds of a quarter
+//     of the timeout, key k in each round with a probability of about 64 / (k + 64). The
+//     first keys are hit nearly every round and stay open all along; the rare ones
+//     expire after each hit and open again at the next; those in between do both;
+//   - tick(): each worker publishes how many sessions it has open after every batch,
+//     which is how main knows when the last session has expired;
+//   - the guarantees, checked at the end: every session that opened expired; none
+//     expired early (the time between its last hit and its expiry is at least the
+//     timeout, on the steady clock the timers use); each stale expire matches one
+//     cancel that came too late; and the pool's books balance (accepted == processed +
+//     failed + dropped, timers_scheduled == timers_fired + timers_cancelled, nothing
+//     pending, one timer per hit).
+//
+// The worker's types and handler, between the markers below, are the snippet of
+// docs/workers.md#timers, so that the documentation's code is compiled and run.
+//
+// Usage: sessions [keys] [options]          (default 10,000 keys)
+//   --timeout-ms T   idle timeout of a session (default 100)
+//   --traffic-ms D   how long the producers send hits (default 1000)
+//   --workers W      pool workers (default 2, at most 64)
+//   --producers P    producer threads (default 2, at most 64)
+//   --help           this text
+// The ctest runs 5,000 keys. Exit code 0 only if every check passes. The lateness of
+// the expiries and the sessions per key depend on scheduling and are for reading only;
+// no check depends on how late a timer fires.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "sn/worker_pool.h"
+#include "support/report.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using sn::examples::grouped;
+using sn::examples::mix64;
+
+// ----------------------------------------------------------------- the worker
+// [docs/workers.md#timers: begin]
+std::int64_t steady_ns() {  // the timers' clock
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// A hit from a producer, or a session's expiry from its timer: 8 bytes, tagged.
+struct Event {
+  enum Kind : std::uint32_t { hit, expire };
+  Kind kind = hit;
+  std::uint32_t generation = 0;  // expire: which arming of the timer sent it
+};
+struct Session {
+  std::int64_t last_ns = 0;      // its last hit
+  std::uint32_t generation = 0;  // of its pending expiry
+  sn::TimerId expiry;
+};
+struct Closed {
+  std::uint64_t key;
+  std::int64_t idle_ns;  // from its last hit to its expiry: never below the timeout
+};
+struct Open {  // a worker's State
+  absl::flat_hash_map<std::uint64_t, Session> sessions;
+  std::vector<Closed> closed;
+  std::uint32_t armed = 0;  // timers armed so far: the next generation
+  std::uint64_t hits = 0, opened = 0, late_cancels = 0, stale = 0;
+};
+
+struct SessionWorker : sn::Worker<Open, Event> {
+  absl::Duration idle_timeout = absl::Milliseconds(100);
+
+  void handle_message(Open& o, sn::Envelope<Event> e) {
+    const std::int64_t now = steady_ns();
+    if (e.payload.kind == Event::hit) {
+      ++o.hits;
+      auto [it, opened] = o.sessions.try_emplace(e.key);
+      Session& s = it->second;
+      if (opened) {
+        ++o.opened;
+      } else if (!context().cancel(s.expiry)) {
+        ++o.late_cancels;  // it fired already: its expire is on the way, and stale
+      }
+      s.last_ns = now;
+      s.generation = ++o.armed;
+      s.expiry = context().send_after(idle_timeout, e.key, Event{Event::expire, s.generation});
+      return;
+    }
+    auto it = o.sessions.find(e.key);
+    if (it == o.sessions.end() || it->second.generation != e.payload.generation) {
+      ++o.stale;  // a hit re-armed the session after this timer fired
+      return;
+    }
+    o.closed.push_back(Closed{e.key, now - it->second.last_ns});
+    o.sessions.erase(it);
+  }
+  // [docs/workers.md#timers: end]
+
+  /// What every worker hands to main: live counts after each batch, everything at the end.
+  struct alignas(64) Live {
+    std::atomic<std::uint64_t> hits{0};
+    std::atomic<std::uint64_t> open{0};
+  };
+  struct Report {
+    explicit Report(std::size_t workers) : live(workers) {}
+    std::vector<Live> live;  // [worker]
+    std::mutex mu;
+    std::vector<Closed> closed;  // guarded by mu, from on_stop
+    std::uint64_t hits = 0, opened = 0, late_cancels = 0, stale = 0, left_open = 0;
+  };
+
+  SessionWorker(absl::Duration timeout, Report* report) : idle_timeout(timeout), report_(report) {}
+
+  /// After every batch: main waits for every hit to be handled and no session to be
+  /// open. `open` before `hits`: whoever reads the final `hits` sees an `open` at least
+  /// that recent, and later ones only go down (no hit is left to open a session).
+  void tick(Open& o) {
+    Live& live = report_->live[context().index()];
+    live.open.store(o.sessions.size(), std::memory_order_release);
+    live.hits.store(o.hits, std::memory_order_release);
+  }
+
+  void on_stop(Open& o) {
+    std::lock_guard lock(report_->mu);
+    report_->closed.insert(report_->closed.end(), o.closed.begin(), o.closed.end());
+    report_->hits += o.hits;
+    report_->opened += o.opened;
+    report_->late_cancels += o.late_cancels;
+    report_->stale += o.stale;
+    report_->left_open += o.sessions.size();
+  }
+
+ private:
+  Report* report_;
+};
+
+using Pool = sn::WorkerPool<SessionWorker>;
+
+// ----------------------------------------------------------------- the traffic
+
+/// Key k is hit in a round with probability about 64 / (k + 64), drawn from a fixed
+/// hash of (k, round): the same pattern on every run.
+bool hit_in_round(std::uint64_t key, std::uint64_t round) noexcept {
+  const std::uint64_t draw = mix64(key * 0x9e3779b97f4a7c15ULL ^ (round + 1)) % 1'000'000;
+  return draw * (key + 64) < 64 * 1'000'000ULL;
+}
+
+/// The classes of the table: by key, that is by rate.
+struct KeyClass {
+  const char* name;
+  std::uint64_t first, last;  // keys [first, last)
+};
+
+struct Options {
+  std::uint64_t keys = 10'000;
+  std::uint64_t timeout_ms = 100;
+  std::uint64_t traffic_ms = 1000;
+  std::uint64_t workers = 2;
+  std::uint64_t producers = 2;
+};
+
+bool parse_u64(const char* s, std::uint64_t& out) {
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtoull(s, &end, 10);
+  return end != s && *end == '\0' && errno == 0 && s[0] != '-';
+}
+
+/// 1 on success, 0 for --help, -1 for bad arguments.
+int parse_options(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::uint64_t v = 0;
+    auto number = [&](std::uint64_t max) { return i + 1 < argc && parse_u64(argv[++i], v) && v > 0 && v <= max; };
+    if (a == "--help" || a == "-h") {
+      return 0;
+    } else if (a == "--timeout-ms") {
+      if (!number(60'000)) return -1;
+      o.timeout_ms = v;
+    } else if (a == "--traffic-ms") {
+      if (!number(3'600'000)) return -1;
+      o.traffic_ms = v;
+    } else if (a == "--workers") {
+      if (!number(64)) return -1;
+      o.workers = v;
+    } else if (a == "--producers") {
+      if (!number(64)) return -1;
+      o.producers = v;
+    } else if (a[0] != '-' && parse_u64(argv[i], v) && v > 0 && v <= (1u << 24)) {
+      o.keys = v;
+    } else {
+      return -1;
+    }
+  }
+  return 1;
+}
+
+void usage(FILE* out, const char* argv0) {
+  std::fprintf(out,
+               "usage: %s [keys] [--timeout-ms T] [--traffic-ms D] [--workers W] [--producers P]\n"
+               "  keys           keys with sessions, 1..16777216 (default 10000)\n"
+               "  --timeout-ms   idle timeout of a session (default 100)\n"
+               "  --traffic-ms   how long the producers send hits (default 1000)\n"
+               "  --workers      pool workers, 1..64 (default 2)\n"
+               "  --producers    producer threads, 1..64 (default 2)\n",
+               argv0);
+}
+
+double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (const int parsed = parse_options(argc, argv, o); parsed <= 0) {
+    usage(parsed == 0 ? stdout : stderr, argv[0]);
+    return parsed == 0 ? 0 : 2;
+  }
+  const absl::Duration timeout = absl::Milliseconds(static_cast<std::int64_t>(o.timeout_ms));
+  const std::int64_t timeout_ns = absl::ToInt64Nanoseconds(timeout);
+  // Four rounds per timeout: a key hit every round never comes near its timeout; one
+  // with four rounds or more between hits expires in between (at four, it is a race).
+  const auto round = std::chrono::microseconds(std::max<std::uint64_t>(o.timeout_ms * 1000 / 4, 1));
+  const std::uint64_t rounds =
+      std::max<std::uint64_t>(o.traffic_ms * 1000 / static_cast<std::uint64_t>(round.count()), 1);
+  std::printf("sessions: %s keys, idle timeout %llu ms; %llu producers send hits for %llu ms (%llu rounds of %.1f ms)"
+              " to %llu workers\n\n",
+              grouped(o.keys).c_str(), static_cast<unsigned long long>(o.timeout_ms),
+              static_cast<unsigned long long>(o.producers), static_cast<unsigned long long>(o.traffic_ms),
+              static_cast<unsigned long long>(rounds), static_cast<double>(round.count()) / 1000.0,
+              static_cast<unsigned long long>(o.workers));
+
+  // -------------------------------------------------------------- the pool
+  SessionWorker::Report report(o.workers);
+  absl::StatusOr<std::unique_ptr<Pool>> created =
+      Pool::create(sn::PoolConfig().with_num_workers(o.workers).with_name("sess"),
+                   [&](std::size_t) { return std::make_unique<SessionWorker>(timeout, &report); });
+  if (!created.ok()) {
+    std::fprintf(stderr, "cannot create the pool: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
+  Pool& pool = **created;
+
+  // -------------------------------------------------------------- the producers
+  // Producer p sends the hits of keys p, p + P, p + 2P, ..., round after round, each
+  // round at its own time (sleep_until: a late round is not made up for by an early one).
+  std::vector<std::vector<std::uint32_t>> sent(o.producers, std::vector<std::uint32_t>(o.keys, 0));
+  std::atomic<std::uint64_t> hits_sent{0}, refused{0};
+  std::atomic<std::size_t> producers_left{o.producers};
+  std::vector<std::thread> threads;
+  const Clock::time_point start = Clock::now();
+  for (std::size_t p = 0; p < o.producers; ++p) {
+    threads.emplace_back([&, p] {
+      std::vector<std::uint32_t>& mine = sent[p];
+      for (std::uint64_t r = 0; r < rounds; ++r) {
+        std::this_thread::sleep_until(start + r * round);
+        std::uint64_t n = 0;
+        for (std::uint64_t k = p; k < o.keys; k += o.producers) {
+          if (!hit_in_round(k, r)) continue;
+          if (pool.send(k, Event{}) != sn::SendResult::ok) {
+            refused.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          ++mine[k];
+          ++n;
+        }
+        hits_sent.fetch_add(n, std::memory_order_relaxed);
+      }
+      producers_left.fetch_sub(1, std::memory_order_release);
+    });
+  }
+
+  // -------------------------------------------------------------- main: progress
+  auto progress = [&] {
+    const sn::PoolStats s = pool.stats();
+    std::printf("  %5.2f s  hits %9s  timers pending %7s  fired %8s  cancelled %8s\n",
+                std::chrono::duration<double>(Clock::now() - start).count(),
+                grouped(hits_sent.load(std::memory_order_relaxed)).c_str(), grouped(s.timers_pending).c_str(),
+                grouped(s.timers_fired).c_str(), grouped(s.timers_cancelled).c_str());
+    std::fflush(stdout);
+  };
+  Clock::time_point next_print = start + std::chrono::milliseconds(250);
+  while (producers_left.load(std::memory_order_acquire) != 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (Clock::now() >= next_print) {
+      progress();
+      next_print += std::chrono::milliseconds(250);
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  const Clock::time_point traffic_over = Clock::now();
+  const std::uint64_t total_sent = hits_sent.load();
+
+  // Now only expiries are left: wait until every hit was handled and no session is open
+  // (every timer has then fired or been cancelled), within a generous bound.
+  auto all_expired = [&] {
+    std::uint64_t handled = 0, open = 0;
+    for (const SessionWorker::Live& l : report.live) handled += l.hits.load(std::memory_order_acquire);
+    if (handled != total_sent) return false;
+    for (const SessionWorker::Live& l : report.live) open += l.open.load(std::memory_order_acquire);
+    return open == 0;
+  };
+  const Clock::time_point wait_limit = traffic_over + std::chrono::seconds(30) + 20 * round;
+  bool expired_in_time = true;
+  while (!all_expired()) {
+    if (Clock::now() > wait_limit) {
+      expired_in_time = false;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const double waited = std::chrono::duration<double>(Clock::now() - traffic_over).count();
+  progress();
+  std::printf("  traffic over; the last sessions expired %.3f s later\n", waited);
+
+  const absl::Status shut = pool.shutdown();
+  const sn::PoolStats stats = pool.stats();
+
+  // -------------------------------------------------------------- results
+  std::vector<std::uint64_t> hits_of(o.keys, 0), sessions_of(o.keys, 0);
+  for (const std::vector<std::uint32_t>& mine : sent) {
+    for (std::size_t k = 0; k < o.keys; ++k) hits_of[k] += mine[k];
+  }
+  std::uint64_t early = 0, unknown_key = 0;
+  std::int64_t shortest_idle = INT64_MAX;
+  std::vector<std::int64_t> late;  // how long after its due time each expiry was handled
+  late.reserve(report.closed.size());
+  for (const Closed& c : report.closed) {
+    if (c.key >= o.keys) {
+      ++unknown_key;
+      continue;
+    }
+    ++sessions_of[c.key];
+    shortest_idle = std::min(shortest_idle, c.idle_ns);
+    if (c.idle_ns < timeout_ns) ++early;
+    late.push_back(c.idle_ns - timeout_ns);
+  }
+  std::sort(late.begin(), late.end());
+  auto pct = [&](double q) {
+    return late.empty() ? 0.0 : ms(late[std::min(late.size() - 1, static_cast<std::size_t>(q * late.size()))]);
+  };
+
+  // The table: by class of key, how often its keys were hit and how many sessions they
+  // had. A key hit every round keeps one session; a rare one has a session per hit.
+  const KeyClass classes[] = {{"hot", 0, 16}, {"warm", 16, 256}, {"cool", 256, 2048}, {"cold", 2048, UINT64_MAX}};
+  std::printf("\n  %-6s %-13s %9s %12s %10s %14s\n", "class", "keys", "keys hit", "hits", "sessions", "hits/session");
+  for (const KeyClass& c : classes) {
+    const std::uint64_t last = std::min<std::uint64_t>(c.last, o.keys);
+    if (c.first >= last) continue;
+    std::uint64_t touched = 0, hits = 0, sessions = 0;
+    for (std::uint64_t k = c.first; k < last; ++k) {
+      touched += hits_of[k] != 0 ? 1 : 0;
+      hits += hits_of[k];
+      sessions += sessions_of[k];
+    }
+    const std::string range = std::to_string(c.first) + ".." + std::to_string(last - 1);
+    std::printf("  %-6s %-13s %9s %12s %10s %14.1f\n", c.name, range.c_str(), grouped(touched).c_str(),
+                grouped(hits).c_str(), grouped(sessions).c_str(),
+                sessions ? static_cast<double>(hits) / static_cast<double>(sessions) : 0.0);
+  }
+  std::printf("\n  expiries: %s; after the timeout by min %.2f ms, median %.2f, p99 %.2f, max %.2f ms\n",
+              grouped(report.closed.size()).c_str(), pct(0.0), pct(0.5), pct(0.99),
+              late.empty() ? 0.0 : ms(late.back()));
+  std::printf("  stale expires: %s (a hit came after the timer fired: cancel() returned false)\n",
+              grouped(report.stale).c_str());
+
+  std::printf("\n  %-8s %10s %10s %10s %10s %7s\n", "worker", "processed", "scheduled", "fired", "cancelled", "parks");
+  for (const sn::WorkerStats& w : stats.workers) {
+    std::printf("  %-8zu %10s %10s %10s %10s %7s\n", w.index, grouped(w.processed).c_str(),
+                grouped(w.timers_scheduled).c_str(), grouped(w.timers_fired).c_str(),
+                grouped(w.timers_cancelled).c_str(), grouped(w.parks).c_str());
+  }
+
+  // -------------------------------------------------------------- checks
+  const std::uint64_t opened = report.opened;
+  std::uint64_t keys_reopened = 0;
+  for (std::uint64_t n : sessions_of) keys_reopened += n > 1 ? 1 : 0;
+  // Keys whose schedule leaves a gap of three timeouts between two hits: they expire in
+  // the gap and open again, so at least one key must have had two sessions (unless no
+  // key has such a gap: a single key, say).
+  std::uint64_t keys_with_gaps = 0;
+  for (std::uint64_t k = 0; k < o.keys; ++k) {
+    std::uint64_t last = UINT64_MAX;
+    bool gap = false;
+    for (std::uint64_t r = 0; r < rounds && !gap; ++r) {
+      if (!hit_in_round(k, r)) continue;
+      gap = last != UINT64_MAX && r - last >= 12;
+      last = r;
+    }
+    keys_with_gaps += gap ? 1 : 0;
+  }
+  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+
+  sn::examples::Checks check;
+  check.expect(shut.ok(), "shutdown: %s", shut.ToString().c_str());
+  check.expect(refused.load() == 0, "%llu hits were refused", u(refused.load()));
+  check.expect(expired_in_time, "sessions still open %.1f s after the traffic ended", waited);
+  check.expect(report.hits == total_sent, "workers handled %llu hits, producers sent %llu", u(report.hits),
+               u(total_sent));
+  check.expect(report.left_open == 0, "%llu sessions never expired", u(report.left_open));
+  check.expect(report.closed.size() == opened, "sessions opened %llu, expired %llu", u(opened),
+               u(report.closed.size()));
+  check.expect(unknown_key == 0, "%llu sessions of keys nobody sent", u(unknown_key));
+  check.expect(early == 0, "%llu sessions expired less than %llu ms after their last hit (shortest: %.3f ms)",
+               u(early), u(o.timeout_ms), shortest_idle == INT64_MAX ? 0.0 : ms(shortest_idle));
+  check.expect(report.stale == report.late_cancels, "%llu stale expires, but %llu cancels came too late",
+               u(report.stale), u(report.late_cancels));
+  check.expect(keys_with_gaps == 0 || keys_reopened != 0,
+               "no key expired and opened again, though %llu keys had gaps of 3 timeouts between hits",
+               u(keys_with_gaps));
+  check.expect(stats.balanced(), "pool stats: accepted %llu != processed %llu + failed %llu + dropped %llu",
+               u(stats.accepted), u(stats.processed), u(stats.failed), u(stats.dropped));
+  check.expect(stats.processed == total_sent + report.closed.size() + report.stale,
+               "processed %llu messages: expected %llu hits + %llu expires + %llu stale", u(stats.processed),
+               u(total_sent), u(report.closed.size()), u(report.stale));
+  check.expect(stats.timers_pending == 0, "%llu timers pending after shutdown", u(stats.timers_pending));
+  check.expect(stats.timers_fired + stats.timers_cancelled == stats.timers_scheduled,
+               "timers: fired %llu + cancelled %llu != scheduled %llu", u(stats.timers_fired),
+               u(stats.timers_cancelled), u(stats.timers_scheduled));
+  check.expect(stats.timers_scheduled == total_sent, "%llu timers scheduled for %llu hits", u(stats.timers_scheduled),
+               u(total_sent));
+  check.expect(stats.timers_fired == report.closed.size() + report.stale,
+               "%llu timers fired: expected %llu expiries + %llu stale", u(stats.timers_fired),
+               u(report.closed.size()), u(report.stale));
+  // Every hit but a session's first cancels the previous timer; those that came too late
+  // found it fired. None was left to shutdown() to cancel.
+  check.expect(stats.timers_cancelled == total_sent - opened - report.late_cancels,
+               "%llu timers cancelled: expected %llu hits - %llu sessions - %llu late cancels",
+               u(stats.timers_cancelled), u(total_sent), u(opened), u(report.late_cancels));
+  return check.finish();
+}
