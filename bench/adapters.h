@@ -186,13 +186,17 @@ class MoodycamelQueue {
    public:
     explicit Producer(MoodycamelQueue& q) : q_(q.q_), token_(q.q_) {}
     bool try_push(u64 v) noexcept(kBounded) {
-      if constexpr (kBounded) return q_.try_enqueue(token_, v);
-      else return q_.enqueue(token_, v);
+      if constexpr (kBounded)
+        return q_.try_enqueue(token_, v);
+      else
+        return q_.enqueue(token_, v);
     }
     std::size_t try_push_bulk(u64* v, std::size_t n) noexcept(kBounded) {
       // All or nothing.
-      if constexpr (kBounded) return q_.try_enqueue_bulk(token_, v, n) ? n : 0;
-      else return q_.enqueue_bulk(token_, v, n) ? n : 0;
+      if constexpr (kBounded)
+        return q_.try_enqueue_bulk(token_, v, n) ? n : 0;
+      else
+        return q_.enqueue_bulk(token_, v, n) ? n : 0;
     }
 
    private:

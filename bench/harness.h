@@ -142,7 +142,8 @@ class Spinner {
   /// After a failure. False: give up (stalled, or another thread gave up).
   [[nodiscard]] bool spin() noexcept {
     sn::sync::cpu_relax();
-    if ((++spins_ & kCheckMask) != 0) [[likely]] return true;
+    if ((++spins_ & kCheckMask) != 0) [[likely]]
+      return true;
     return check();
   }
 
@@ -305,7 +306,8 @@ inline void add_machine_context() {
 #ifdef NDEBUG
   benchmark::AddCustomContext("sn_build", "NDEBUG (release: no debug-only role checks)");
 #else
-  benchmark::AddCustomContext("sn_build", "debug: NDEBUG not defined, channel role checks on; numbers not representative");
+  benchmark::AddCustomContext("sn_build",
+                              "debug: NDEBUG not defined, channel role checks on; numbers not representative");
 #endif
 }
 
@@ -552,7 +554,8 @@ inline void report_latency(benchmark::State& state, std::vector<u64>& samples) {
   if (samples.empty()) return;
   const double k = ns_per_tick();
   auto at = [&](double q) {
-    const std::size_t i = std::min(samples.size() - 1, static_cast<std::size_t>(q * static_cast<double>(samples.size())));
+    const std::size_t i =
+        std::min(samples.size() - 1, static_cast<std::size_t>(q * static_cast<double>(samples.size())));
     std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(i), samples.end());
     return static_cast<double>(samples[i]) * k;
   };

@@ -26,8 +26,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include <boost/version.hpp>
 #include <oneapi/tbb/version.h>
+#include <boost/version.hpp>
 
 #include "adapters.h"
 #include "harness.h"
@@ -41,10 +41,9 @@ std::string case_name(const char* scenario, int producers, int consumers, const 
 
 template <class Q, Mode M>
 void add_throughput(const char* scenario, int producers, int consumers, const char* impl) {
-  benchmark::RegisterBenchmark(case_name(scenario, producers, consumers, impl).c_str(),
-                               [producers, consumers](benchmark::State& state) {
-                                 throughput<Q, M>(state, producers, consumers);
-                               })
+  benchmark::RegisterBenchmark(
+      case_name(scenario, producers, consumers, impl).c_str(),
+      [producers, consumers](benchmark::State& state) { throughput<Q, M>(state, producers, consumers); })
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
 }
@@ -91,7 +90,9 @@ void register_all() {
   }
 
   auto rtt = [](const char* impl, void (*fn)(benchmark::State&)) {
-    benchmark::RegisterBenchmark((std::string("rtt/") + impl).c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((std::string("rtt/") + impl).c_str(), fn)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   };
   rtt("sn", &round_trip<SnSpsc>);
   rtt("boost_lockfree", &round_trip<BoostSpsc>);

@@ -90,7 +90,8 @@ void register_all() {
                                [](benchmark::State& s) { resize(s, sn::ConsistentHashPartitioner(64)); });
   benchmark::RegisterBenchmark("resize/rendezvous_64",
                                [](benchmark::State& s) { resize(s, sn::RendezvousPartitioner(64)); });
-  benchmark::RegisterBenchmark("route/round_robin", [](benchmark::State& s) { route(s, sn::RoundRobinPartitioner{}, 8); });
+  benchmark::RegisterBenchmark("route/round_robin",
+                               [](benchmark::State& s) { route(s, sn::RoundRobinPartitioner{}, 8); });
   benchmark::RegisterBenchmark("route/std_hash_mod", [](benchmark::State& s) { route(s, StdHashMod{}, 8); });
 }
 

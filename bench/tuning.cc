@@ -161,8 +161,8 @@ void stream(benchmark::State& state, const sn::PoolConfig& config, bool pin_prod
     const u64 handled = tally.handled.load(std::memory_order_relaxed);
     const u64 sum = tally.checksum.load(std::memory_order_relaxed);
     if (error.empty() && (handled != (round + 1) * n || sum != want_sum)) {
-      error = "handled " + std::to_string(handled) + " (expected " + std::to_string((round + 1) * n) +
-              "), checksum " + std::to_string(sum) + " (expected " + std::to_string(want_sum) + ")";
+      error = "handled " + std::to_string(handled) + " (expected " + std::to_string((round + 1) * n) + "), checksum " +
+              std::to_string(sum) + " (expected " + std::to_string(want_sum) + ")";
     }
     if (!error.empty()) {
       state.SkipWithError(("checksum mismatch in round " + std::to_string(round) + ": " + error).c_str());
@@ -183,9 +183,9 @@ void stream(benchmark::State& state, const sn::PoolConfig& config, bool pin_prod
 void wake(benchmark::State& state, sn::WaitPolicy wait) {
   Tally tally;
   RoundLatch latch;
-  auto made = sn::WorkerPool<CountWorker>::create(
-      base_config(true).with_wait_policy(wait),
-      [&](std::size_t) { return std::make_unique<CountWorker>(tally, latch, 1); });
+  auto made = sn::WorkerPool<CountWorker>::create(base_config(true).with_wait_policy(wait), [&](std::size_t) {
+    return std::make_unique<CountWorker>(tally, latch, 1);
+  });
   if (!made.ok()) {
     state.SkipWithError(("pool: " + made.status().ToString()).c_str());
     return;

@@ -56,10 +56,10 @@
 #include "caf_peer.h"
 #include "harness.h"
 #include "sn/channel/channel.h"
-#include "sn/sync/block_on.h"
-#include "sn/sync/parking_lot.h"
 #include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
+#include "sn/sync/block_on.h"
+#include "sn/sync/parking_lot.h"
 #include "sn/worker_pool.h"
 
 namespace snbench {
@@ -108,7 +108,8 @@ struct alignas(sn::kFalseSharingRange) WorkerTally {
 
 /// Pins worker j of the pool to cpu_for(first_cpu + j).
 sn::PoolConfig pinned_pool(std::size_t workers, int first_cpu) {
-  sn::PoolConfig config = sn::PoolConfig().with_num_workers(workers).with_cpu_affinity(true).with_oversubscription(true);
+  sn::PoolConfig config =
+      sn::PoolConfig().with_num_workers(workers).with_cpu_affinity(true).with_oversubscription(true);
   for (std::size_t j = 0; j < workers; ++j) {
     config.with_worker(j, sn::WorkerConfig().with_cpu(cpu_for(first_cpu + static_cast<int>(j))));
   }
@@ -127,8 +128,8 @@ void shutdown_or_skip(sn::WorkerPool<W>& pool, benchmark::State& state) {
 
 // ------------------------------------------------------------------ pool_keyed
 
-using CountMap = absl::flat_hash_map<u64, u64, absl::Hash<u64>, std::equal_to<u64>,
-                                     sn::HeapAllocator<std::pair<const u64, u64>>>;
+using CountMap =
+    absl::flat_hash_map<u64, u64, absl::Hash<u64>, std::equal_to<u64>, sn::HeapAllocator<std::pair<const u64, u64>>>;
 
 struct KeyedState {
   CountMap counts;
@@ -243,7 +244,8 @@ void keyed_sn(benchmark::State& state, int producers, int workers) {
   const sn::PoolConfig config = pinned_pool(static_cast<std::size_t>(workers), producers);
   auto made = [&] {
     if constexpr (kConsistent) {
-      return sn::WorkerPool<Keyed>::create(config, sn::ConsistentHashPartitioner(static_cast<std::size_t>(workers)), make);
+      return sn::WorkerPool<Keyed>::create(config, sn::ConsistentHashPartitioner(static_cast<std::size_t>(workers)),
+                                           make);
     } else {
       return sn::WorkerPool<Keyed>::create(config, make);
     }
@@ -291,8 +293,8 @@ void keyed_sn(benchmark::State& state, int producers, int workers) {
         const u64 sum = tallies[j].checksum.load(std::memory_order_relaxed);
         if (handled != (round + 1) * shares[j].count || sum != (round + 1) * shares[j].sum) {
           error = "worker " + std::to_string(j) + " handled " + std::to_string(handled) + " (expected " +
-                  std::to_string((round + 1) * shares[j].count) + "), checksum " + std::to_string(sum) +
-                  " (expected " + std::to_string((round + 1) * shares[j].sum) + ")";
+                  std::to_string((round + 1) * shares[j].count) + "), checksum " + std::to_string(sum) + " (expected " +
+                  std::to_string((round + 1) * shares[j].sum) + ")";
         }
       }
       if (!error.empty()) {
@@ -304,7 +306,8 @@ void keyed_sn(benchmark::State& state, int producers, int workers) {
   }
   shutdown_or_skip(pool, state);
   for (std::size_t j = 0; j < tallies.size() && !state.error_occurred(); ++j) {
-    if (tallies[j].failed.load()) state.SkipWithError(("worker " + std::to_string(j) + "'s map disagrees with its count").c_str());
+    if (tallies[j].failed.load())
+      state.SkipWithError(("worker " + std::to_string(j) + "'s map disagrees with its count").c_str());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(total));
   state.SetLabel(cpu_label(producers + workers));

@@ -102,7 +102,7 @@ struct Options {
   std::uint32_t window = 4096;
   std::string dir;
   bool keep = false;
-  std::string writer_file;  // non-empty: run as the writer process on this file
+  std::string writer_file;       // non-empty: run as the writer process on this file
   std::uint64_t tear_after = 0;  // writer process: die in the middle of this record's frame
 };
 
@@ -274,8 +274,8 @@ int writer_main(const Options& o) {
   std::size_t have_bytes = 0;  // bytes of `in` filled; a read can end inside a record
   std::uint64_t received = 0;
   for (;;) {
-    const ssize_t r = ::read(STDIN_FILENO, reinterpret_cast<char*>(in.data()) + have_bytes,
-                             in.size() * sizeof(Record) - have_bytes);
+    const ssize_t r =
+        ::read(STDIN_FILENO, reinterpret_cast<char*>(in.data()) + have_bytes, in.size() * sizeof(Record) - have_bytes);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return 4;
     if (r == 0) break;  // the parent closed our input: finish cleanly
@@ -428,7 +428,7 @@ class DiskStore {
   // record the log does not hold yet.
   bool start_writer() {
     if (++writers_ > o_.crashes + 4) return false;  // dying without being killed, again and again
-    int in_pipe[2], out_pipe[2];  // records to the writer; acks from it
+    int in_pipe[2], out_pipe[2];                    // records to the writer; acks from it
     if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0) return false;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -441,11 +441,9 @@ class DiskStore {
     tear_planned_ = writers_ % 2 == 0 && crashes_done_ < o_.crashes;
     const std::uint64_t tear_after = std::max<std::uint64_t>(1, o_.records / (2 * (o_.crashes + 1)));
     const std::string tear = std::to_string(tear_planned_ ? tear_after : 0);
-    const char* argv[] = {"accumulator",         "--writer",       path_.c_str(), "--fsync-every",
-                          fsync_every.c_str(), "--slow-disk-us", slow.c_str(),  "--tear-after",
-                          tear.c_str(),        nullptr};
-    const int rc = ::posix_spawn(&pid_, "/proc/self/exe", &actions, nullptr,
-                                 const_cast<char* const*>(argv), environ);
+    const char* argv[] = {"accumulator",    "--writer",   path_.c_str(),  "--fsync-every", fsync_every.c_str(),
+                          "--slow-disk-us", slow.c_str(), "--tear-after", tear.c_str(),    nullptr};
+    const int rc = ::posix_spawn(&pid_, "/proc/self/exe", &actions, nullptr, const_cast<char* const*>(argv), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(in_pipe[0]);
     ::close(out_pipe[1]);
@@ -492,11 +490,11 @@ class DiskStore {
     durable_ += dropped;
     report_.found_unacked += dropped;
     report_.resent += unacked_.size();
-    report_.events.push_back("writer " + std::to_string(writers_) + " recovered " + std::to_string(frames) +
-                             " records from the log (" + std::to_string(dropped) + " of them never acknowledged), " +
-                             (truncated > 0 ? "cut a torn tail of " + std::to_string(truncated) + " bytes"
-                                            : "no torn tail") +
-                             ", resent " + std::to_string(unacked_.size()) + " records");
+    report_.events.push_back(
+        "writer " + std::to_string(writers_) + " recovered " + std::to_string(frames) + " records from the log (" +
+        std::to_string(dropped) + " of them never acknowledged), " +
+        (truncated > 0 ? "cut a torn tail of " + std::to_string(truncated) + " bytes" : "no torn tail") + ", resent " +
+        std::to_string(unacked_.size()) + " records");
     std::vector<Record> chunk;
     for (std::size_t i = 0; i < unacked_.size(); i += kBatch) {
       chunk.assign(unacked_.begin() + static_cast<std::ptrdiff_t>(i),
@@ -540,13 +538,13 @@ class DiskStore {
   const Options& o_;
   const std::string path_;
   DiskReport& report_;
-  std::deque<Record> unacked_;              // sent, not yet known to be durable, in send order
-  std::vector<std::uint64_t> acked_seq_;    // per producer: the last record known durable
-  std::uint64_t durable_ = 0;               // records known durable
-  std::uint64_t taken_ = 0;                 // records taken from the input
+  std::deque<Record> unacked_;            // sent, not yet known to be durable, in send order
+  std::vector<std::uint64_t> acked_seq_;  // per producer: the last record known durable
+  std::uint64_t durable_ = 0;             // records known durable
+  std::uint64_t taken_ = 0;               // records taken from the input
   std::uint32_t crashes_done_ = 0;
-  bool tear_planned_ = false;               // the current writer will die mid-frame by itself
-  std::uint32_t writers_ = 0;               // writer processes started
+  bool tear_planned_ = false;  // the current writer will die mid-frame by itself
+  std::uint32_t writers_ = 0;  // writer processes started
   pid_t pid_ = -1;
   int to_writer_ = -1, from_writer_ = -1;
   std::thread forwarder_;
@@ -621,8 +619,9 @@ bool verify_log(const Options& o, const std::string& path, std::uint64_t& bytes)
   });
   ::close(fd);
   bool ok = read_ok && problems == 0 && bytes == frames * sizeof(Frame);
-  if (bytes != frames * sizeof(Frame)) std::printf("verify: %llu stray bytes at the end\n",
-                                                   static_cast<unsigned long long>(bytes - frames * sizeof(Frame)));
+  if (bytes != frames * sizeof(Frame))
+    std::printf("verify: %llu stray bytes at the end\n",
+                static_cast<unsigned long long>(bytes - frames * sizeof(Frame)));
   for (std::uint32_t p = 0; p < o.producers; ++p) {
     if (next[p] - 1 != records_of(o, p)) {
       std::printf("verify: producer %u has %llu of %llu records in the log\n", p,
@@ -646,9 +645,7 @@ bool parse_options(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     std::uint64_t v = 0;
-    auto number = [&](std::uint64_t max) {
-      return i + 1 < argc && parse_u64(argv[++i], v) && v <= max;
-    };
+    auto number = [&](std::uint64_t max) { return i + 1 < argc && parse_u64(argv[++i], v) && v <= max; };
     if (a == "--keep") {
       o.keep = true;
     } else if (a == "--dir" || a == "--writer") {
@@ -725,9 +722,10 @@ int main(int argc, char** argv) {
 
   std::printf("accumulator: %llu records from %u producers -> RAM store, async writer, %s\n",
               static_cast<unsigned long long>(o.records), o.producers, path.c_str());
-  std::printf("fsync policy: fdatasync after every %u records or when the writer's input runs dry; "
-              "slow disk: +%u us per fsync; writer crashes: %u\n\n",
-              o.fsync_every, o.slow_disk_us, o.crashes);
+  std::printf(
+      "fsync policy: fdatasync after every %u records or when the writer's input runs dry; "
+      "slow disk: +%u us per fsync; writer crashes: %u\n\n",
+      o.fsync_every, o.slow_disk_us, o.crashes);
 
   auto [intake_tx, intake_rx] = unwrap(sn::Channel<Record>::mpsc(1024));
   auto [async_tx, async_rx] = unwrap(sn::Channel<Record>::spsc(1024));
@@ -801,8 +799,8 @@ int main(int argc, char** argv) {
   }
   if (!disk_report.ok) ok = false;
   if (ram.records != o.records || ram.out_of_order != 0) {
-    std::printf("verify: RAM store saw %llu records, %llu out of order\n",
-                static_cast<unsigned long long>(ram.records), static_cast<unsigned long long>(ram.out_of_order));
+    std::printf("verify: RAM store saw %llu records, %llu out of order\n", static_cast<unsigned long long>(ram.records),
+                static_cast<unsigned long long>(ram.out_of_order));
     ok = false;
   }
   for (std::uint32_t p = 0; p < o.producers; ++p) {
@@ -827,16 +825,17 @@ int main(int argc, char** argv) {
   for (const std::string& e : disk_report.events) std::printf("%s\n", e.c_str());
   std::printf("\nrecords      %12llu in %.3f s = %.2f M records/s\n", static_cast<unsigned long long>(o.records), secs,
               static_cast<double>(o.records) / secs / 1e6);
-  std::printf("log          %12.1f MB written, %llu fsyncs (%.0f records per fsync)\n", static_cast<double>(bytes) / 1e6,
-              static_cast<unsigned long long>(disk_report.fsyncs),
+  std::printf("log          %12.1f MB written, %llu fsyncs (%.0f records per fsync)\n",
+              static_cast<double>(bytes) / 1e6, static_cast<unsigned long long>(disk_report.fsyncs),
               static_cast<double>(o.records) / static_cast<double>(std::max<std::uint64_t>(disk_report.fsyncs, 1)));
   std::printf("crashes      %12u of %u planned; each followed by a recovery\n", disk_report.crashes, o.crashes);
   std::printf("recovery     %12llu records found in the log unacknowledged, %llu sent again\n",
               static_cast<unsigned long long>(disk_report.found_unacked),
               static_cast<unsigned long long>(disk_report.resent));
-  std::printf("memory       %12.1f MiB peak RSS; in flight at most 3 channels x 1024 + %u unacknowledged "
-              "(peak %llu)\n",
-              peak_rss_mib(), o.window, static_cast<unsigned long long>(disk_report.max_unacked));
+  std::printf(
+      "memory       %12.1f MiB peak RSS; in flight at most 3 channels x 1024 + %u unacknowledged "
+      "(peak %llu)\n",
+      peak_rss_mib(), o.window, static_cast<unsigned long long>(disk_report.max_unacked));
   std::printf("producers    blocked on a full intake:");
   for (const std::uint64_t b : blocked) std::printf(" %llu", static_cast<unsigned long long>(b));
   std::printf(" times\n");

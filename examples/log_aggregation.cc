@@ -56,14 +56,13 @@ enum class Level : std::uint8_t { debug, info, warn, error };
 enum class Event : std::uint8_t { request_served, cache_miss, retry, slow_query, connection_reset };
 
 constexpr std::array<std::string_view, 4> kLevelNames = {"DEBUG", "INFO", "WARN", "ERROR"};
-constexpr std::array<std::string_view, 5> kEventNames = {"request served in", "cache miss, key",
-                                                         "retry, attempt", "slow query took",
-                                                         "connection reset by peer"};
+constexpr std::array<std::string_view, 5> kEventNames = {"request served in", "cache miss, key", "retry, attempt",
+                                                         "slow query took", "connection reset by peer"};
 
 // 24 bytes, trivially copyable: a send is a small copy, with no allocation and no text.
 struct LogRecord {
-  std::uint64_t seq = 0;       // the producer's line number: 0, 1, 2, ...
-  std::uint64_t value = 0;     // the event's argument (a latency, a key, an attempt)
+  std::uint64_t seq = 0;    // the producer's line number: 0, 1, 2, ...
+  std::uint64_t value = 0;  // the event's argument (a latency, a key, an attempt)
   std::uint16_t producer = 0;
   Level level = Level::info;
   Event event = Event::request_served;
@@ -122,8 +121,7 @@ struct ProducerResult {
 };
 
 // `tx` is this producer's own copy of the sender, taken by value.
-void produce(std::uint16_t id, std::uint64_t lines, sn::MpscSender<LogRecord> tx,
-             ProducerResult& result) {
+void produce(std::uint16_t id, std::uint64_t lines, sn::MpscSender<LogRecord> tx, ProducerResult& result) {
   for (std::uint64_t seq = 0; seq < lines; ++seq) {
     // send() waits while the channel is full, and returns `closed` if the writer gave
     // up: then the record is still ours, and we stop (the check reports the shortfall).
@@ -199,8 +197,8 @@ void write_logs(sn::MpscReceiver<LogRecord>& in, std::FILE* file, WriterResult& 
 
 struct VerifyResult {
   std::uint64_t lines = 0;
-  std::uint64_t bad_lines = 0;           // not the line expected next from its producer
-  std::vector<std::uint64_t> next_seq;   // per producer: lines found so far, in order
+  std::uint64_t bad_lines = 0;          // not the line expected next from its producer
+  std::vector<std::uint64_t> next_seq;  // per producer: lines found so far, in order
   sn::examples::Stopwatch clock;
 };
 
@@ -228,8 +226,7 @@ VerifyResult verify(std::FILE* file, sn::examples::Checks& check) {
       ++v.next_seq[producer];
     } else if (++v.bad_lines <= 5) {  // show the first few
       check.expect(false, "line %llu is not the next line expected from its producer: %.*s",
-                   static_cast<unsigned long long>(v.lines), static_cast<int>(got.size() - 1),
-                   got.data());
+                   static_cast<unsigned long long>(v.lines), static_cast<int>(got.size() - 1), got.data());
     }
   }
   v.clock.stop();
@@ -263,8 +260,8 @@ int main(int argc, char** argv) {
   sn::MpscSender<LogRecord>& tx = channel.sender();      // main's copy: closes the channel
   sn::MpscReceiver<LogRecord>& rx = channel.receiver();  // lent to the writer thread
 
-  std::printf("log_aggregation: %s lines from %d producers into %s\n",
-              sn::examples::grouped(*total).c_str(), kProducers, path.c_str());
+  std::printf("log_aggregation: %s lines from %d producers into %s\n", sn::examples::grouped(*total).c_str(),
+              kProducers, path.c_str());
 
   WriterResult writer_result;
   std::array<ProducerResult, kProducers> producer_results;
@@ -296,20 +293,16 @@ int main(int argc, char** argv) {
   std::uint64_t sent = 0;
   for (int p = 0; p < kProducers; ++p) {
     sent += producer_results[p].sent;
-    check.expect(producer_results[p].sent == lines_for(p, *total),
-                 "producer %d sent %llu of its %llu lines", p,
+    check.expect(producer_results[p].sent == lines_for(p, *total), "producer %d sent %llu of its %llu lines", p,
                  static_cast<unsigned long long>(producer_results[p].sent),
                  static_cast<unsigned long long>(lines_for(p, *total)));
-    check.expect(v.next_seq[p] == lines_for(p, *total),
-                 "the file holds %llu of producer %d's %llu lines in order",
+    check.expect(v.next_seq[p] == lines_for(p, *total), "the file holds %llu of producer %d's %llu lines in order",
                  static_cast<unsigned long long>(v.next_seq[p]), p,
                  static_cast<unsigned long long>(lines_for(p, *total)));
   }
   check.expect(writer_result.lines == sent, "the writer wrote %llu of the %llu lines sent",
-               static_cast<unsigned long long>(writer_result.lines),
-               static_cast<unsigned long long>(sent));
-  check.expect(v.lines == sent && v.bad_lines == 0,
-               "the file has %llu lines (%llu unexpected), %llu were sent",
+               static_cast<unsigned long long>(writer_result.lines), static_cast<unsigned long long>(sent));
+  check.expect(v.lines == sent && v.bad_lines == 0, "the file has %llu lines (%llu unexpected), %llu were sent",
                static_cast<unsigned long long>(v.lines), static_cast<unsigned long long>(v.bad_lines),
                static_cast<unsigned long long>(sent));
   return check.finish();

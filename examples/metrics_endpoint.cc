@@ -57,15 +57,14 @@ int main(int argc, char** argv) {
   sn::WorkerPool<Summer>& p = **pool;
 
   // The sources run on the server's own thread: they only read stats() snapshots.
-  auto server = sn::MetricsServer::start(
-      {.address = "127.0.0.1", .port = port, .threads = 1},
-      {.metrics =
-           [&p] {
-             sn::PrometheusText text;
-             text.add_pool("demo", p.stats());
-             return text.text();
-           },
-       .json = [&p] { return sn::to_json(p.stats()); }});
+  auto server = sn::MetricsServer::start({.address = "127.0.0.1", .port = port, .threads = 1},
+                                         {.metrics =
+                                              [&p] {
+                                                sn::PrometheusText text;
+                                                text.add_pool("demo", p.stats());
+                                                return text.text();
+                                              },
+                                          .json = [&p] { return sn::to_json(p.stats()); }});
   if (!server.ok()) {
     std::fprintf(stderr, "server: %s\n", server.status().ToString().c_str());
     return 1;

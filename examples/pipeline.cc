@@ -42,8 +42,7 @@ using sn::examples::mix64;
 
 constexpr std::size_t kChannelCapacity = 1024;  // slots per channel (a power of two)
 constexpr std::size_t kBatch = 64;              // records per send_batch / recv_batch
-constexpr std::array<std::string_view, 8> kSymbols = {"AAPL", "AMZN", "GOOG", "META",
-                                                      "MSFT", "NFLX", "NVDA", "TSLA"};
+constexpr std::array<std::string_view, 8> kSymbols = {"AAPL", "AMZN", "GOOG", "META", "MSFT", "NFLX", "NVDA", "TSLA"};
 
 // ---------------------------------------------------------------------------------------
 // The records.
@@ -60,18 +59,18 @@ struct RawTrade {
 enum class Side : std::uint8_t { buy, sell };
 
 struct Trade {
-  std::uint64_t seq = 0;          // position in the feed; strictly increasing
+  std::uint64_t seq = 0;  // position in the feed; strictly increasing
   std::uint64_t price_cents = 0;
   std::uint32_t quantity = 0;
-  std::uint16_t symbol = 0;       // index into kSymbols
+  std::uint16_t symbol = 0;  // index into kSymbols
   Side side = Side::buy;
 };
 
 // A hash of every field of a trade. The generator and the aggregator each sum it over the
 // trades they see; equal sums mean that the same trades arrived with the same contents.
 std::uint64_t fingerprint(const Trade& t) noexcept {
-  return mix64(t.seq ^ mix64(t.price_cents ^ (std::uint64_t{t.quantity} << 32) ^
-                             (std::uint64_t{t.symbol} << 16) ^ static_cast<std::uint64_t>(t.side)));
+  return mix64(t.seq ^ mix64(t.price_cents ^ (std::uint64_t{t.quantity} << 32) ^ (std::uint64_t{t.symbol} << 16) ^
+                             static_cast<std::uint64_t>(t.side)));
 }
 
 // Per-symbol totals: what the aggregate stage computes, and what the generator predicts.
@@ -120,7 +119,7 @@ std::size_t recv_some(sn::Receiver<T, K>& rx, std::span<std::type_identity_t<T>>
   if (r.status == sn::RecvResult::closed) return 0;
   // Empty: block for one value (spin, yield, park), then take whatever else is ready.
   if (rx.recv(out[0]) != sn::RecvResult::ok) return 0;  // closed while we waited
-  return 1 + rx.recv_batch(out.subspan(1)).count;      // 0 more is fine here
+  return 1 + rx.recv_batch(out.subspan(1)).count;       // 0 more is fine here
 }
 
 // ---------------------------------------------------------------------------------------
@@ -225,12 +224,11 @@ bool parse_int(std::string_view s, Int& out) noexcept {
 bool parse_line(std::string_view line, Trade& t) noexcept {
   Fields fields(line);
   std::string_view seq, symbol, price, quantity, side, extra;
-  if (!fields.next(seq) || !fields.next(symbol) || !fields.next(price) ||
-      !fields.next(quantity) || !fields.next(side) || fields.next(extra)) {
+  if (!fields.next(seq) || !fields.next(symbol) || !fields.next(price) || !fields.next(quantity) ||
+      !fields.next(side) || fields.next(extra)) {
     return false;
   }
-  if (!parse_int(seq, t.seq) || !parse_int(price, t.price_cents) ||
-      !parse_int(quantity, t.quantity)) {
+  if (!parse_int(seq, t.seq) || !parse_int(price, t.price_cents) || !parse_int(quantity, t.quantity)) {
     return false;
   }
   if (side != "B" && side != "S") return false;
@@ -340,31 +338,26 @@ int main(int argc, char** argv) {
   for (std::size_t s = 0; s < kSymbols.size(); ++s) {
     const SymbolTotals& t = agg.totals[s];
     const double vwap = t.shares ? static_cast<double>(t.notional_cents) / t.shares / 100 : 0.0;
-    std::printf("  %-6.*s %12s %16s %10.2f\n", static_cast<int>(kSymbols[s].size()),
-                kSymbols[s].data(), sn::examples::grouped(t.trades).c_str(),
-                sn::examples::grouped(t.shares).c_str(), vwap);
+    std::printf("  %-6.*s %12s %16s %10.2f\n", static_cast<int>(kSymbols[s].size()), kSymbols[s].data(),
+                sn::examples::grouped(t.trades).c_str(), sn::examples::grouped(t.shares).c_str(), vwap);
   }
 
-  sn::examples::print_channel_table({{"generate->parse (spsc)", raw_rx.stats()},
-                                     {"parse->aggregate (spsc)", trade_rx.stats()}});
+  sn::examples::print_channel_table(
+      {{"generate->parse (spsc)", raw_rx.stats()}, {"parse->aggregate (spsc)", trade_rx.stats()}});
 
   sn::examples::Checks check;
-  check.expect(gen.sent == *n, "generate sent %llu of %llu records",
-               static_cast<unsigned long long>(gen.sent), static_cast<unsigned long long>(*n));
+  check.expect(gen.sent == *n, "generate sent %llu of %llu records", static_cast<unsigned long long>(gen.sent),
+               static_cast<unsigned long long>(*n));
   check.expect(par.received == gen.sent, "parse received %llu of the %llu records sent",
-               static_cast<unsigned long long>(par.received),
-               static_cast<unsigned long long>(gen.sent));
+               static_cast<unsigned long long>(par.received), static_cast<unsigned long long>(gen.sent));
   check.expect(par.rejected == gen.malformed, "parse rejected %llu lines, %llu were malformed",
-               static_cast<unsigned long long>(par.rejected),
-               static_cast<unsigned long long>(gen.malformed));
+               static_cast<unsigned long long>(par.rejected), static_cast<unsigned long long>(gen.malformed));
   check.expect(agg.received == par.parsed, "aggregate received %llu of the %llu trades parsed",
-               static_cast<unsigned long long>(agg.received),
-               static_cast<unsigned long long>(par.parsed));
+               static_cast<unsigned long long>(agg.received), static_cast<unsigned long long>(par.parsed));
   check.expect(agg.out_of_order == 0, "%llu trades arrived out of sequence order",
                static_cast<unsigned long long>(agg.out_of_order));
   check.expect(agg.checksum == gen.checksum, "trade checksum %016llx, expected %016llx",
-               static_cast<unsigned long long>(agg.checksum),
-               static_cast<unsigned long long>(gen.checksum));
+               static_cast<unsigned long long>(agg.checksum), static_cast<unsigned long long>(gen.checksum));
   for (std::size_t s = 0; s < kSymbols.size(); ++s) {
     check.expect(agg.totals[s] == gen.expected[s], "totals for %.*s differ from the generator's",
                  static_cast<int>(kSymbols[s].size()), kSymbols[s].data());

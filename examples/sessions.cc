@@ -40,8 +40,8 @@
 // no check depends on how late a timer fires.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -250,12 +250,13 @@ int main(int argc, char** argv) {
   const auto round = std::chrono::microseconds(std::max<std::uint64_t>(o.timeout_ms * 1000 / 4, 1));
   const std::uint64_t rounds =
       std::max<std::uint64_t>(o.traffic_ms * 1000 / static_cast<std::uint64_t>(round.count()), 1);
-  std::printf("sessions: %s keys, idle timeout %llu ms; %llu producers send hits for %llu ms (%llu rounds of %.1f ms)"
-              " to %llu workers\n\n",
-              grouped(o.keys).c_str(), static_cast<unsigned long long>(o.timeout_ms),
-              static_cast<unsigned long long>(o.producers), static_cast<unsigned long long>(o.traffic_ms),
-              static_cast<unsigned long long>(rounds), static_cast<double>(round.count()) / 1000.0,
-              static_cast<unsigned long long>(o.workers));
+  std::printf(
+      "sessions: %s keys, idle timeout %llu ms; %llu producers send hits for %llu ms (%llu rounds of %.1f ms)"
+      " to %llu workers\n\n",
+      grouped(o.keys).c_str(), static_cast<unsigned long long>(o.timeout_ms),
+      static_cast<unsigned long long>(o.producers), static_cast<unsigned long long>(o.traffic_ms),
+      static_cast<unsigned long long>(rounds), static_cast<double>(round.count()) / 1000.0,
+      static_cast<unsigned long long>(o.workers));
 
   // -------------------------------------------------------------- the pool
   SessionWorker::Report report(o.workers);
@@ -428,8 +429,8 @@ int main(int argc, char** argv) {
   check.expect(report.closed.size() == opened, "sessions opened %llu, expired %llu", u(opened),
                u(report.closed.size()));
   check.expect(unknown_key == 0, "%llu sessions of keys nobody sent", u(unknown_key));
-  check.expect(early == 0, "%llu sessions expired less than %llu ms after their last hit (shortest: %.3f ms)",
-               u(early), u(o.timeout_ms), shortest_idle == INT64_MAX ? 0.0 : ms(shortest_idle));
+  check.expect(early == 0, "%llu sessions expired less than %llu ms after their last hit (shortest: %.3f ms)", u(early),
+               u(o.timeout_ms), shortest_idle == INT64_MAX ? 0.0 : ms(shortest_idle));
   check.expect(report.stale == report.late_cancels, "%llu stale expires, but %llu cancels came too late",
                u(report.stale), u(report.late_cancels));
   check.expect(keys_with_gaps == 0 || keys_reopened != 0,
@@ -447,8 +448,8 @@ int main(int argc, char** argv) {
   check.expect(stats.timers_scheduled == total_sent, "%llu timers scheduled for %llu hits", u(stats.timers_scheduled),
                u(total_sent));
   check.expect(stats.timers_fired == report.closed.size() + report.stale,
-               "%llu timers fired: expected %llu expiries + %llu stale", u(stats.timers_fired),
-               u(report.closed.size()), u(report.stale));
+               "%llu timers fired: expected %llu expiries + %llu stale", u(stats.timers_fired), u(report.closed.size()),
+               u(report.stale));
   // Every hit but a session's first cancels the previous timer; those that came too late
   // found it fired. None was left to shutdown() to cancel.
   check.expect(stats.timers_cancelled == total_sent - opened - report.late_cancels,

@@ -140,8 +140,8 @@ int main(int argc, char** argv) {
   sn::MpmcSender<Job>& tx = queue.sender();
   sn::MpmcReceiver<Job>& rx = queue.receiver();
 
-  std::printf("work_queue: %s jobs from %d producers, run by %d consumers\n",
-              sn::examples::grouped(*jobs).c_str(), kProducers, kConsumers);
+  std::printf("work_queue: %s jobs from %d producers, run by %d consumers\n", sn::examples::grouped(*jobs).c_str(),
+              kProducers, kConsumers);
 
   std::array<ProducerResult, kProducers> produced;
   std::array<ConsumerResult, kConsumers> consumed;
@@ -180,8 +180,8 @@ int main(int argc, char** argv) {
         units_ran ? 100.0 * static_cast<double>(consumed[c].units) / static_cast<double>(units_ran) : 0.0;
     const std::string speed = c == kSlowConsumer ? "1/" + std::to_string(kSlowdown) : "1";
     std::printf("  %-10d %7s %12s %14s %6.1f%%\n", c, speed.c_str(),
-                sn::examples::grouped(consumed[c].ids.size()).c_str(),
-                sn::examples::grouped(consumed[c].units).c_str(), share);
+                sn::examples::grouped(consumed[c].ids.size()).c_str(), sn::examples::grouped(consumed[c].units).c_str(),
+                share);
   }
   std::printf("  (dealt out in advance, each would get %.1f%% and all would wait for the slowest)\n",
               100.0 / kConsumers);
@@ -203,23 +203,20 @@ int main(int argc, char** argv) {
     out_of_order += c.out_of_order;
   }
   const auto never = static_cast<std::uint64_t>(std::count(runs.begin(), runs.end(), 0));
-  const auto twice = static_cast<std::uint64_t>(
-      std::count_if(runs.begin(), runs.end(), [](std::uint8_t n) { return n > 1; }));
+  const auto twice =
+      static_cast<std::uint64_t>(std::count_if(runs.begin(), runs.end(), [](std::uint8_t n) { return n > 1; }));
 
   sn::examples::Checks check;
-  check.expect(submitted == *jobs, "producers submitted %llu of %llu jobs",
-               static_cast<unsigned long long>(submitted), static_cast<unsigned long long>(*jobs));
-  check.expect(ran == submitted, "consumers ran %llu of the %llu jobs submitted",
-               static_cast<unsigned long long>(ran), static_cast<unsigned long long>(submitted));
+  check.expect(submitted == *jobs, "producers submitted %llu of %llu jobs", static_cast<unsigned long long>(submitted),
+               static_cast<unsigned long long>(*jobs));
+  check.expect(ran == submitted, "consumers ran %llu of the %llu jobs submitted", static_cast<unsigned long long>(ran),
+               static_cast<unsigned long long>(submitted));
   check.expect(never == 0, "%llu jobs never ran", static_cast<unsigned long long>(never));
   check.expect(twice == 0, "%llu jobs ran more than once", static_cast<unsigned long long>(twice));
-  check.expect(unknown == 0, "%llu jobs had ids nobody submitted",
-               static_cast<unsigned long long>(unknown));
-  check.expect(wrong_cost == 0, "%llu jobs arrived with the wrong cost",
-               static_cast<unsigned long long>(wrong_cost));
+  check.expect(unknown == 0, "%llu jobs had ids nobody submitted", static_cast<unsigned long long>(unknown));
+  check.expect(wrong_cost == 0, "%llu jobs arrived with the wrong cost", static_cast<unsigned long long>(wrong_cost));
   check.expect(units_ran == units_submitted, "consumers did %llu work units, producers submitted %llu",
-               static_cast<unsigned long long>(units_ran),
-               static_cast<unsigned long long>(units_submitted));
+               static_cast<unsigned long long>(units_ran), static_cast<unsigned long long>(units_submitted));
   check.expect(out_of_order == 0, "%llu jobs reached a consumer before an earlier job of their producer",
                static_cast<unsigned long long>(out_of_order));
   return check.finish();

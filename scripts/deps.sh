@@ -18,7 +18,7 @@ packages=(
 if [[ ${1:-} == --tests ]]; then
   packages+=(
     # The fuzzers: libFuzzer comes with clang's runtime.
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev clang-format
     # The API reference (docs.api_reference) and the real Prometheus (prometheus.scrape).
     doxygen prometheus curl python3
   )

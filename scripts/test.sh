@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds shared_nothing and runs every test (build trees go to ./build-ci*):
+#   0. formatting: clang-format with the committed .clang-format changes nothing;
 #   1. Release (-Werror): the whole ctest suite (unit, concurrency, examples, fuzz replays
 #      of the seed corpora, bench checksums, docs, install, prometheus);
 #   2. ThreadSanitizer: the suite but for what only the Release tree can run (bench,
@@ -23,6 +24,9 @@ step() { echo "== [$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 
 # and the install test do not depend on the build, and one real Prometheus run is enough.
 sanitizer_excludes="bench|docs|install|prometheus"
 lean=(-DSN_BUILD_BENCHMARKS=OFF)
+
+step "Formatting (.clang-format)"
+bash scripts/check_format.sh
 
 step "Release build and full test suite"
 cmake -S . -B build-ci -G Ninja -DCMAKE_BUILD_TYPE=Release

@@ -21,8 +21,7 @@ namespace sn::examples {
 
 /// Reads the optional size argument argv[1] (a positive integer). Returns `fallback`
 /// when it is absent, and nothing (after printing the usage line) when it is malformed.
-inline std::optional<std::uint64_t> size_argument(int argc, char** argv, std::uint64_t fallback,
-                                                  const char* usage) {
+inline std::optional<std::uint64_t> size_argument(int argc, char** argv, std::uint64_t fallback, const char* usage) {
   if (argc < 2) return fallback;
   char* end = nullptr;
   const unsigned long long n = std::strtoull(argv[1], &end, 10);
@@ -54,12 +53,11 @@ class Stopwatch {
 };
 
 /// One summary line per stage: "parse     10,000,000 records in 1.234 s = 8.10 M records/s".
-inline void print_rate(std::string_view stage, std::uint64_t items, std::string_view unit,
-                       double seconds) {
+inline void print_rate(std::string_view stage, std::uint64_t items, std::string_view unit, double seconds) {
   const double rate = seconds > 0 ? static_cast<double>(items) / seconds / 1e6 : 0.0;
-  std::printf("  %-14.*s %14s %-8.*s in %7.3f s = %8.2f M %.*s/s\n", static_cast<int>(stage.size()),
-              stage.data(), grouped(items).c_str(), static_cast<int>(unit.size()), unit.data(),
-              seconds, rate, static_cast<int>(unit.size()), unit.data());
+  std::printf("  %-14.*s %14s %-8.*s in %7.3f s = %8.2f M %.*s/s\n", static_cast<int>(stage.size()), stage.data(),
+              grouped(items).c_str(), static_cast<int>(unit.size()), unit.data(), seconds, rate,
+              static_cast<int>(unit.size()), unit.data());
 }
 
 /// A channel's name and a snapshot of its counters (take it once the threads are joined,
@@ -73,14 +71,13 @@ struct ChannelRow {
 /// sends that had to wait for room (backpressure); send_full counts refused non-blocking
 /// sends (try_send, and send_batch calls where not everything fit).
 inline void print_channel_table(std::initializer_list<ChannelRow> rows) {
-  std::printf("\n  %-26s %9s %14s %14s %12s %12s %11s %6s %7s\n", "channel", "capacity", "sent",
-              "received", "send_blocked", "send_full", "send_closed", "depth", "closed");
+  std::printf("\n  %-26s %9s %14s %14s %12s %12s %11s %6s %7s\n", "channel", "capacity", "sent", "received",
+              "send_blocked", "send_full", "send_closed", "depth", "closed");
   for (const ChannelRow& r : rows) {
     const sn::ChannelStats& s = r.stats;
-    std::printf("  %-26s %9s %14s %14s %12s %12s %11s %6s %7s\n", r.name.c_str(),
-                grouped(s.capacity).c_str(), grouped(s.sent).c_str(), grouped(s.received).c_str(),
-                grouped(s.send_blocked).c_str(), grouped(s.send_full).c_str(),
-                grouped(s.send_closed).c_str(), grouped(s.approx_depth).c_str(),
+    std::printf("  %-26s %9s %14s %14s %12s %12s %11s %6s %7s\n", r.name.c_str(), grouped(s.capacity).c_str(),
+                grouped(s.sent).c_str(), grouped(s.received).c_str(), grouped(s.send_blocked).c_str(),
+                grouped(s.send_full).c_str(), grouped(s.send_closed).c_str(), grouped(s.approx_depth).c_str(),
                 s.closed ? "yes" : "no");
   }
 }

@@ -43,7 +43,8 @@ Settings load() noexcept {
   if (s.seed == 0) s.seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}() | 1;
   if (const char* only = std::getenv("SN_PERTURB_ONLY")) s.only = only;
   if (perturb_enabled()) {
-    std::fprintf(stderr, "sn: schedule perturbation on: SN_PERTURB_SEED=%llu yield 1/%llu sleep 1/%llu (<= %llu us)%s%s\n",
+    std::fprintf(stderr,
+                 "sn: schedule perturbation on: SN_PERTURB_SEED=%llu yield 1/%llu sleep 1/%llu (<= %llu us)%s%s\n",
                  static_cast<unsigned long long>(s.seed), static_cast<unsigned long long>(s.yield_one_in),
                  static_cast<unsigned long long>(s.sleep_one_in), static_cast<unsigned long long>(s.max_sleep_us),
                  s.only.empty() ? "" : " only ", s.only.c_str());

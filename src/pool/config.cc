@@ -27,7 +27,6 @@ absl::Status check_capacity(const std::string& what, std::size_t n) {
   return absl::OkStatus();
 }
 
-
 bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 }  // namespace
@@ -59,14 +58,14 @@ absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& conf
   }
   const std::size_t n = slot_count(config);
   if (n > kMaxWorkers) {
-    return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: ",
-                                                   config.max_workers == 0 ? "num_workers" : "max_workers", " of ", n,
-                                                   " exceeds the maximum of ", kMaxWorkers,
-                                                   " (the mesh has one lane per ordered pair of worker slots)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sn::PoolConfig: ", config.max_workers == 0 ? "num_workers" : "max_workers", " of ", n,
+        " exceeds the maximum of ", kMaxWorkers, " (the mesh has one lane per ordered pair of worker slots)"));
   }
   if (config.workers.size() > n) {
     return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: settings were given for worker ",
-                                                   config.workers.size() - 1, " but the pool has ", n, " worker slots"));
+                                                   config.workers.size() - 1, " but the pool has ", n,
+                                                   " worker slots"));
   }
   if (absl::Status s = check_capacity("queue_capacity", config.queue_capacity); !s.ok()) return s;
   if (absl::Status s = check_capacity("mesh_capacity", config.mesh_capacity); !s.ok()) return s;
@@ -106,8 +105,8 @@ absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& conf
           absl::StrCat("sn::PoolConfig: worker ", i, " asks for CPU ", cpu, ", which this process may not use"));
     }
     if (contains(taken, cpu) && !config.allow_oversubscription) {
-      return absl::FailedPreconditionError(absl::StrCat("sn::PoolConfig: CPU ", cpu,
-                                                        " is asked for twice; allow oversubscription to share it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("sn::PoolConfig: CPU ", cpu, " is asked for twice; allow oversubscription to share it"));
     }
     out[i].cpu = cpu;
     taken.push_back(cpu);

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "sn/topology/affinity.h"
 #include "sn/pool/detail/pool_base.h"
+#include "sn/topology/affinity.h"
 
 namespace sn::detail {
 namespace {

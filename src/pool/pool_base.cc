@@ -19,8 +19,8 @@ void PoolState::note_hook_fault(std::size_t index, const char* hook, const absl:
   if (status.ok()) return;
   hook_faults.fetch_add(1, std::memory_order_relaxed);
   if (fault_policy == FaultPolicy::stop_pool) {
-    record_fault(absl::Status(status.code(),
-                              absl::StrCat("sn::WorkerPool: worker ", index, ": ", hook, " failed: ", status.message())));
+    record_fault(absl::Status(
+        status.code(), absl::StrCat("sn::WorkerPool: worker ", index, ": ", hook, " failed: ", status.message())));
     stop_all();
   }
 }
@@ -66,7 +66,8 @@ absl::Status PoolBase::start(std::size_t from, std::size_t to) {
     try {
       threads_[i] = std::thread([this, i] { run_worker(i); });
     } catch (const std::system_error& e) {
-      report_started(absl::ResourceExhaustedError(absl::StrCat("sn::WorkerPool: cannot start worker ", i, ": ", e.what())));
+      report_started(
+          absl::ResourceExhaustedError(absl::StrCat("sn::WorkerPool: cannot start worker ", i, ": ", e.what())));
       for (std::size_t k = i + 1; k < to; ++k) report_started(absl::CancelledError());
       break;
     }
@@ -120,7 +121,8 @@ std::uint64_t PoolBase::stop() {
   // Before the lock: a shutdown() still waiting for quiescence (say, a handler that keeps
   // sending to itself) sees the stop and gives way.
   state_->stop_all();
-  if (t_current_pool == state_.get()) [[unlikely]] return 0;
+  if (t_current_pool == state_.get()) [[unlikely]]
+    return 0;
   std::lock_guard lock(lifecycle_mu_);
   if (finished_) return 0;
   return finish();

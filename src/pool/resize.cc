@@ -111,12 +111,10 @@ absl::StatusOr<ResizeReport> PoolBase::resize(Router next, std::size_t slot, Rou
   for (std::size_t i : running_slots) shared.bases[i]->signal(kDrain);
   try {
     // Everything sent before the gate closed is handled by its old owner first.
-    switch (wait_until_quiescent(drain_limit == absl::InfiniteDuration() ? absl::InfiniteFuture() : began + drain_limit)) {
-      case Quiet::yes:
-        break;
-      case Quiet::stopped:
-        outcome = aborted();
-        break;
+    switch (
+        wait_until_quiescent(drain_limit == absl::InfiniteDuration() ? absl::InfiniteFuture() : began + drain_limit)) {
+      case Quiet::yes: break;
+      case Quiet::stopped: outcome = aborted(); break;
       case Quiet::timed_out:
         outcome = absl::DeadlineExceededError(
             absl::StrCat("sn::WorkerPool: the pool did not become idle within ", absl::FormatDuration(drain_limit),

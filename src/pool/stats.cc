@@ -44,8 +44,8 @@ WorkerStats read_worker(std::size_t index, const CoreBase& core) {
   w.memory_bound = core.owned.memory_bound.load(std::memory_order_relaxed);
   w.processed = core.owned.processed.get();
   w.failed = core.owned.failed.get();
-  w.dropped =
-      core.remote.dropped_full.load(std::memory_order_relaxed) + core.remote.dropped_at_stop.load(std::memory_order_relaxed);
+  w.dropped = core.remote.dropped_full.load(std::memory_order_relaxed) +
+              core.remote.dropped_at_stop.load(std::memory_order_relaxed);
   w.batches = core.owned.batches.get();
   w.ticks = core.owned.ticks.get();
   w.restarts = core.owned.restarts.get();
@@ -86,7 +86,8 @@ PoolStats PoolBase::stats() const {
   total.accepted += dropped_at_gate;
   for (std::size_t j = 0; j < capacity(); ++j) {
     const CoreBase& core = *s.bases[j];
-    total.accepted += core.inbox_accepted() + core.owned.sent.get() + core.remote.dropped_full.load(std::memory_order_relaxed);
+    total.accepted +=
+        core.inbox_accepted() + core.owned.sent.get() + core.remote.dropped_full.load(std::memory_order_relaxed);
   }
   return total;
 }

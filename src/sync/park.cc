@@ -2,8 +2,8 @@
 #include "sn/sync/barrier.h"
 #include "sn/sync/futex.h"
 
-#include "sn/detail/check.h"
 #include "absl/time/clock.h"
+#include "sn/detail/check.h"
 
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -56,13 +56,12 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, absl::
     timeout = &ts;
   }
   // EAGAIN (value changed), EINTR and ETIMEDOUT all mean: return and let the caller re-check.
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, timeout,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0);
 }
 
 void futex_wake(std::atomic<std::uint32_t>* word, int count) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE,
-          count <= 0 ? INT_MAX : count, nullptr, nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, count <= 0 ? INT_MAX : count, nullptr,
+          nullptr, 0);
 }
 
 }  // namespace sn::sync

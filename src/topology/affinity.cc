@@ -52,16 +52,16 @@ std::vector<int> physical_core_cpus() {
 absl::Status pin_current_thread(int cpu) {
   const std::vector<int> allowed = allowed_cpus();
   if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("sn::pin_current_thread: CPU ", cpu,
-                                                   " is not in this process's affinity mask"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sn::pin_current_thread: CPU ", cpu, " is not in this process's affinity mask"));
   }
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   const int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   if (rc != 0) {
-    return absl::InternalError(absl::StrCat("sn::pin_current_thread: pthread_setaffinity_np(", cpu,
-                                            "): ", std::strerror(rc)));
+    return absl::InternalError(
+        absl::StrCat("sn::pin_current_thread: pthread_setaffinity_np(", cpu, "): ", std::strerror(rc)));
   }
   return absl::OkStatus();
 }

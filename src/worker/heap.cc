@@ -35,9 +35,7 @@ void* WorkerHeap::allocate(std::size_t bytes, std::size_t alignment) noexcept {
 
 void WorkerHeap::deallocate(void* p) noexcept { mi_free(p); }
 
-bool WorkerHeap::owns(const void* p) const noexcept {
-  return p != nullptr && mi_heap_check_owned(as_heap(heap_), p);
-}
+bool WorkerHeap::owns(const void* p) const noexcept { return p != nullptr && mi_heap_check_owned(as_heap(heap_), p); }
 
 std::size_t WorkerHeap::used_bytes() const noexcept {
   std::size_t total = 0;

@@ -123,8 +123,7 @@ TYPED_TEST(ChannelLifetime, ValuesLeftInsideAreDestroyedExactlyOnceWithTheChanne
         }
         EXPECT_EQ(Tracked::live.load(), before.live + 3) << "two inside, one received";
       }
-      EXPECT_EQ(Tracked::live.load(), before.live)
-          << "sender_dies_first=" << sender_dies_first << " lapped=" << lapped;
+      EXPECT_EQ(Tracked::live.load(), before.live) << "sender_dies_first=" << sender_dies_first << " lapped=" << lapped;
     }
   }
   expect_no_leaks_since(start);
@@ -246,8 +245,8 @@ TEST(MpmcChannel, ProducersNeverClaimASlotWhoseValueIsStillInside) {
   const TrackedCounts before;
   const SendResult r = ch->tx.try_send(std::move(extra));
   if (r != SendResult::full) {
-    ADD_FAILURE() << "a full MPMC channel of " << capacity << " slots accepted another value ("
-                  << to_string(r) << "): it was constructed over a value still inside";
+    ADD_FAILURE() << "a full MPMC channel of " << capacity << " slots accepted another value (" << to_string(r)
+                  << "): it was constructed over a value still inside";
     // Deliberately leak the corrupt channel: destroying it would destroy a slot twice,
     // and receiving from it spins forever (the slot is a lap ahead of the head).
     (void)ch.release();

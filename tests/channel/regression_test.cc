@@ -183,10 +183,9 @@ TEST(MpscChannel, ProducersNeverClaimASlotTheConsumerHasNotFreed) {
     }
   }
   const std::uint64_t total_sent = sent[0] + sent[1] + sent[2];
-  EXPECT_FALSE(stalled) << "the consumer waited " << stall << " for a value after " << received
-                        << "; stats then: sent " << at_stall.sent << ", received "
-                        << at_stall.received << ", depth " << at_stall.approx_depth << " in "
-                        << at_stall.capacity << " slots (a value was overwritten in its slot)";
+  EXPECT_FALSE(stalled) << "the consumer waited " << stall << " for a value after " << received << "; stats then: sent "
+                        << at_stall.sent << ", received " << at_stall.received << ", depth " << at_stall.approx_depth
+                        << " in " << at_stall.capacity << " slots (a value was overwritten in its slot)";
   EXPECT_EQ(out_of_order, 0u) << "a producer's sequence skipped or repeated: a value was lost";
   EXPECT_EQ(received, total_sent) << "values received vs sends that returned ok";
 }

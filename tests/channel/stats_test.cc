@@ -64,24 +64,23 @@ TYPED_TEST(ChannelStatsAccuracy, StatsCountEveryOperationExactly) {
   ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
   std::array<int, 2> outs{};
   ASSERT_EQ(ch.rx.recv_batch(std::span(outs)).count, 2u);
-  expect_stats(ch.tx.stats(), {.sent = 4, .received = 3, .full = 3, .blocked = 1, .depth = 1, .capacity = 4},
-               __LINE__);
+  expect_stats(ch.tx.stats(), {.sent = 4, .received = 3, .full = 3, .blocked = 1, .depth = 1, .capacity = 4}, __LINE__);
 
   std::array<int, 5> batch = {10, 11, 12, 13, 14};
   const SendBatchResult partial = ch.tx.send_batch(std::span(batch));
   ASSERT_EQ(partial.count, 3u);
-  expect_stats(ch.tx.stats(), {.sent = 7, .received = 3, .full = 4, .blocked = 1, .depth = 4, .capacity = 4},
-               __LINE__, "a partial batch counts once as full");
+  expect_stats(ch.tx.stats(), {.sent = 7, .received = 3, .full = 4, .blocked = 1, .depth = 4, .capacity = 4}, __LINE__,
+               "a partial batch counts once as full");
 
   ASSERT_EQ(ch.rx.consume(10, [](int&&) {}).count, 4u);
   EXPECT_EQ(ch.rx.try_recv(out), RecvResult::empty);
-  expect_stats(ch.rx.stats(), {.sent = 7, .received = 7, .full = 4, .blocked = 1, .depth = 0, .capacity = 4},
-               __LINE__, "an empty receive counts nothing");
+  expect_stats(ch.rx.stats(), {.sent = 7, .received = 7, .full = 4, .blocked = 1, .depth = 0, .capacity = 4}, __LINE__,
+               "an empty receive counts nothing");
 
   ASSERT_EQ(ch.tx.send_for(20, absl::Milliseconds(2)), SendResult::ok);
   ASSERT_EQ(ch.tx.send(21), SendResult::ok);
-  expect_stats(ch.rx.stats(), {.sent = 9, .received = 7, .full = 4, .blocked = 1, .depth = 2, .capacity = 4},
-               __LINE__, "blocking sends that found room count nothing extra");
+  expect_stats(ch.rx.stats(), {.sent = 9, .received = 7, .full = 4, .blocked = 1, .depth = 2, .capacity = 4}, __LINE__,
+               "blocking sends that found room count nothing extra");
 
   ch.rx.close();
   EXPECT_EQ(ch.tx.try_send(30), SendResult::closed);
@@ -89,18 +88,18 @@ TYPED_TEST(ChannelStatsAccuracy, StatsCountEveryOperationExactly) {
   EXPECT_EQ(ch.tx.send_for(32, absl::Milliseconds(2)), SendResult::closed);
   std::array<int, 2> late = {33, 34};
   EXPECT_EQ(ch.tx.send_batch(std::span(late)).status, SendResult::closed);
-  expect_stats(ch.rx.stats(),
-               {.sent = 9, .received = 7, .full = 4, .closed_sends = 4, .blocked = 1, .depth = 2, .capacity = 4,
-                .closed = true},
-               __LINE__, "each refused send counts once as closed; none of them waited");
+  expect_stats(
+      ch.rx.stats(),
+      {.sent = 9, .received = 7, .full = 4, .closed_sends = 4, .blocked = 1, .depth = 2, .capacity = 4, .closed = true},
+      __LINE__, "each refused send counts once as closed; none of them waited");
 
   ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
   ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
   EXPECT_EQ(ch.rx.try_recv(out), RecvResult::closed);
-  expect_stats(ch.tx.stats(),
-               {.sent = 9, .received = 9, .full = 4, .closed_sends = 4, .blocked = 1, .depth = 0, .capacity = 4,
-                .closed = true},
-               __LINE__);
+  expect_stats(
+      ch.tx.stats(),
+      {.sent = 9, .received = 9, .full = 4, .closed_sends = 4, .blocked = 1, .depth = 0, .capacity = 4, .closed = true},
+      __LINE__);
 }
 
 TYPED_TEST(ChannelStatsAccuracy, EmptyBatchesCountNothing) {
@@ -164,8 +163,7 @@ TYPED_TEST(MultiProducerChannelStats, CountersOfDestroyedSenderCopiesRemainInThe
   other.rx.close();
   EXPECT_EQ(target.try_send(1), SendResult::closed);
   target = ch.tx;
-  expect_stats(other.rx.stats(), {.sent = 1, .closed_sends = 1, .depth = 1, .capacity = 2, .closed = true},
-               __LINE__);
+  expect_stats(other.rx.stats(), {.sent = 1, .closed_sends = 1, .depth = 1, .capacity = 2, .closed = true}, __LINE__);
   expect_stats(ch.rx.stats(), final_totals, __LINE__, "the new copy starts at zero");
 }
 

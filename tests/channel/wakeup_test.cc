@@ -149,7 +149,12 @@ TYPED_TEST(ChannelWakeUp, AParkedReceiverWakesWithClosedWhenTheSenderCloses) {
   // Nothing can rescue a thread that close() failed to wake; the watchdog reports it
   // at once, and ctest's TIMEOUT ends the run.
   constexpr const char* kNotWoken = "close() did not wake the parked receiver";
-  ParkedCall<RecvResult> receiver([&] { int out = 0; return ch.rx.recv(out); }, report_stall(kNotWoken));
+  ParkedCall<RecvResult> receiver(
+      [&] {
+        int out = 0;
+        return ch.rx.recv(out);
+      },
+      report_stall(kNotWoken));
   ASSERT_TRUE(receiver.has_started());
   let_it_park();
   ch.tx.close();
@@ -159,7 +164,12 @@ TYPED_TEST(ChannelWakeUp, AParkedReceiverWakesWithClosedWhenTheSenderCloses) {
 TYPED_TEST(ChannelWakeUp, AParkedReceiverWakesWithClosedWhenTheLastSenderIsDropped) {
   auto ch = open<int, TestFixture::K>(4, park_at_once());
   constexpr const char* kNotWoken = "dropping the last sender did not wake the parked receiver";
-  ParkedCall<RecvResult> receiver([&] { int out = 0; return ch.rx.recv(out); }, report_stall(kNotWoken));
+  ParkedCall<RecvResult> receiver(
+      [&] {
+        int out = 0;
+        return ch.rx.recv(out);
+      },
+      report_stall(kNotWoken));
   ASSERT_TRUE(receiver.has_started());
   let_it_park();
   { auto gone = std::move(ch.tx); }

@@ -40,8 +40,8 @@ constexpr bool kCopyableSenders = K != sn::ChannelKind::spsc;
 constexpr bool kCopyableReceivers = K == sn::ChannelKind::mpmc;
 // channel.h: capacity 0, or more than 2^30 slots, is an InvalidArgument error.
 constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 30;
-constexpr std::size_t kSlots = 3;        // handles of each side the harness juggles
-constexpr std::size_t kMaxOps = 4096;    // per input
+constexpr std::size_t kSlots = 3;                            // handles of each side the harness juggles
+constexpr std::size_t kMaxOps = 4096;                        // per input
 constexpr std::uint64_t kSentinel = std::uint64_t{1} << 63;  // values no send ever uses
 
 // ---------------------------------------------------------------- the message type
@@ -145,8 +145,8 @@ class Harness {
 
   static std::size_t decode_capacity(std::uint8_t c) noexcept {
     static constexpr std::array<std::uint64_t, 8> kHuge = {
-        kMaxCapacity + 1, kMaxCapacity * 2, std::uint64_t{1} << 31, (std::uint64_t{1} << 32) + 1,
-        std::uint64_t{1} << 40, std::uint64_t{1} << 63, ~std::uint64_t{0}, 0};
+        kMaxCapacity + 1,       kMaxCapacity * 2,       std::uint64_t{1} << 31, (std::uint64_t{1} << 32) + 1,
+        std::uint64_t{1} << 40, std::uint64_t{1} << 63, ~std::uint64_t{0},      0};
     switch (c >> 5) {
       case 6: return 32 + std::size_t{c & 31u} * 8;  // up to 280 slots
       case 7: return static_cast<std::size_t>(kHuge[c & 7u]);
@@ -356,8 +356,8 @@ class Harness {
     return timed ? sn::RecvResult::timeout : sn::RecvResult::empty;
   }
 
-  void expect_received(sn::RecvResult got, sn::RecvResult want, const Msg& out, std::uint64_t v,
-                       std::uint64_t sentinel, const char* what) {
+  void expect_received(sn::RecvResult got, sn::RecvResult want, const Msg& out, std::uint64_t v, std::uint64_t sentinel,
+                       const char* what) {
     SN_FUZZ_EQ(got, want, what);
     if (got == sn::RecvResult::ok) {
       SN_FUZZ_CHECK(out.holds(v), std::string(what) + ": expected " + std::to_string(v) + ", got " + out.describe());
@@ -458,9 +458,8 @@ class Harness {
     std::vector<Msg> kept;
     auto fn = [&](Msg&& m) {
       SN_FUZZ_CHECK(calls < expected.size(), "consume handed over more values than were inside");
-      SN_FUZZ_CHECK(m.holds(expected[calls]),
-                    "consume at " + std::to_string(calls) + ": expected " + std::to_string(expected[calls]) + ", got " +
-                        m.describe());
+      SN_FUZZ_CHECK(m.holds(expected[calls]), "consume at " + std::to_string(calls) + ": expected " +
+                                                  std::to_string(expected[calls]) + ", got " + m.describe());
       if (keep) kept.push_back(std::move(m));
       if (calls++ == throw_at) throw Boom{};
     };

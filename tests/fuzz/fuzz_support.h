@@ -49,21 +49,21 @@ class Bytes {
 }  // namespace sn::fuzz
 
 /// Aborts with the condition's text (and `detail`, a std::string) when `cond` is false.
-#define SN_FUZZ_CHECK(cond, detail)                                        \
-  do {                                                                     \
-    if (!(cond)) [[unlikely]]                                              \
-      ::sn::fuzz::fail(__FILE__, __LINE__, "(" #cond ")", (detail));       \
+#define SN_FUZZ_CHECK(cond, detail)                                  \
+  do {                                                               \
+    if (!(cond)) [[unlikely]]                                        \
+      ::sn::fuzz::fail(__FILE__, __LINE__, "(" #cond ")", (detail)); \
   } while (false)
 
 /// Aborts when a != b, printing both (integers or enums with sn::to_string).
-#define SN_FUZZ_EQ(a, b, what)                                                                         \
-  do {                                                                                                 \
-    const auto sn_fuzz_a = (a);                                                                        \
-    const auto sn_fuzz_b = (b);                                                                        \
-    if (!(sn_fuzz_a == sn_fuzz_b)) [[unlikely]]                                                        \
-      ::sn::fuzz::fail(__FILE__, __LINE__, #a " == " #b,                                               \
-                       std::string(what) + ": got " + ::sn::fuzz::show(sn_fuzz_a) + ", model says " + \
-                           ::sn::fuzz::show(sn_fuzz_b));                                               \
+#define SN_FUZZ_EQ(a, b, what)                                                                                         \
+  do {                                                                                                                 \
+    const auto sn_fuzz_a = (a);                                                                                        \
+    const auto sn_fuzz_b = (b);                                                                                        \
+    if (!(sn_fuzz_a == sn_fuzz_b)) [[unlikely]]                                                                        \
+      ::sn::fuzz::fail(                                                                                                \
+          __FILE__, __LINE__, #a " == " #b,                                                                            \
+          std::string(what) + ": got " + ::sn::fuzz::show(sn_fuzz_a) + ", model says " + ::sn::fuzz::show(sn_fuzz_b)); \
   } while (false)
 
 namespace sn::fuzz {

@@ -102,8 +102,8 @@ class RingHarness {
     SN_FUZZ_EQ(ring_.virtual_nodes(), vnodes_ == 0 ? std::size_t{1} : vnodes_, "virtual_nodes()");
     for (std::uint64_t k = 0; k < 16; ++k) keys_.push_back(k);
     keys_.push_back(~std::uint64_t{0});
-    keys_.push_back(key_hashing_to(0));                    // hashes to the very start of the ring
-    keys_.push_back(key_hashing_to(~std::uint64_t{0}));    // and to its very end
+    keys_.push_back(key_hashing_to(0));                  // hashes to the very start of the ring
+    keys_.push_back(key_hashing_to(~std::uint64_t{0}));  // and to its very end
     for (WorkerId w : members_) add_point_keys(w);
     owners_ = lookup_all();
   }
@@ -176,7 +176,8 @@ class RingHarness {
   /// The owner by the header's definition: the worker of the first point at or after
   /// the key's hash, wrapping around; equal points go to the lower id.
   WorkerId reference_owner(std::uint64_t key) const {
-    const auto it = std::lower_bound(points_.begin(), points_.end(), std::pair<std::uint64_t, WorkerId>(sn::stable_hash(key), 0));
+    const auto it =
+        std::lower_bound(points_.begin(), points_.end(), std::pair<std::uint64_t, WorkerId>(sn::stable_hash(key), 0));
     return it == points_.end() ? points_.front().second : it->second;
   }
 
@@ -294,17 +295,17 @@ class RingHarness {
     const std::vector<Owners> now = lookup_all();
     for (std::size_t i = 0; i < keys_.size(); ++i) {
       if (was_empty || i >= owners_.size()) continue;
-      SN_FUZZ_CHECK((now[i].ring == owners_[i].ring || now[i].ring == id) &&
-                        (now[i].hrw == owners_[i].hrw || now[i].hrw == id),
-                    "adding " + std::to_string(id) + " moved key " + std::to_string(keys_[i]) + " from " +
-                        to_string(owners_[i]) + " to " + to_string(now[i]));
+      SN_FUZZ_CHECK(
+          (now[i].ring == owners_[i].ring || now[i].ring == id) && (now[i].hrw == owners_[i].hrw || now[i].hrw == id),
+          "adding " + std::to_string(id) + " moved key " + std::to_string(keys_[i]) + " from " + to_string(owners_[i]) +
+              " to " + to_string(now[i]));
     }
     check_copies(c, now);
     owners_ = now;
   }
 
   void remove(WorkerId id) {
-    const absl::StatusCode want = !is_member(id)        ? absl::StatusCode::kNotFound
+    const absl::StatusCode want = !is_member(id)         ? absl::StatusCode::kNotFound
                                   : members_.size() == 1 ? absl::StatusCode::kFailedPrecondition
                                                          : absl::StatusCode::kOk;
     // The copies take a size_t and call an id past 2^31 invalid rather than missing.
@@ -346,10 +347,10 @@ class RingHarness {
   std::size_t initial_ = 0;
   std::size_t vnodes_ = 0;
   sn::ConsistentHashPartitioner ring_;
-  sn::RendezvousPartitioner hrw_;    // the same members as ring_, through the same operations
-  std::vector<WorkerId> members_;    // the model: ascending ids
-  std::vector<std::uint64_t> keys_;  // the sample
-  std::vector<Owners> owners_;       // their owners after the last operation
+  sn::RendezvousPartitioner hrw_;                           // the same members as ring_, through the same operations
+  std::vector<WorkerId> members_;                           // the model: ascending ids
+  std::vector<std::uint64_t> keys_;                         // the sample
+  std::vector<Owners> owners_;                              // their owners after the last operation
   std::vector<std::pair<std::uint64_t, WorkerId>> points_;  // the reference ring, ascending
 };
 
@@ -388,9 +389,8 @@ void check_stateless(sn::fuzz::Bytes& in) {
   SN_FUZZ_EQ(jump(key, n), j, "JumpHashPartitioner is a function: " + what);
   if (n < ~std::size_t{0}) {
     const std::size_t grown = jump(key, n + 1);
-    SN_FUZZ_CHECK(grown == j || grown == n, "JumpHashPartitioner: growing to " + std::to_string(n + 1) +
-                                                " moved " + what + " from " + std::to_string(j) + " to " +
-                                                std::to_string(grown));
+    SN_FUZZ_CHECK(grown == j || grown == n, "JumpHashPartitioner: growing to " + std::to_string(n + 1) + " moved " +
+                                                what + " from " + std::to_string(j) + " to " + std::to_string(grown));
   }
   const std::size_t r1 = round_robin(key, n);
   const std::size_t r2 = round_robin(key, n);

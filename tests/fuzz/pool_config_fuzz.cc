@@ -22,8 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "fuzz_support.h"
-#include "sn/topology/affinity.h"
 #include "sn/pool/config.h"
+#include "sn/topology/affinity.h"
 
 namespace {
 
@@ -37,13 +37,25 @@ std::size_t amount(sn::fuzz::Bytes& in, std::size_t small) {
   const std::uint8_t b = in.u8();
   switch (b >> 5) {
     case 4: {
-      static constexpr std::size_t kEdges[] = {kMaxCapacity - 1, kMaxCapacity, kMaxCapacity + 1, kMaxWorkerSlots - 1,
-                                               kMaxWorkerSlots, kMaxWorkerSlots + 1, 0, 1};
+      static constexpr std::size_t kEdges[] = {kMaxCapacity - 1,
+                                               kMaxCapacity,
+                                               kMaxCapacity + 1,
+                                               kMaxWorkerSlots - 1,
+                                               kMaxWorkerSlots,
+                                               kMaxWorkerSlots + 1,
+                                               0,
+                                               1};
       return kEdges[b & 7u];
     }
     case 5: {
-      static constexpr std::size_t kAbsurd[] = {~std::size_t{0}, ~std::size_t{0} / 2, std::size_t{1} << 32,
-                                                std::size_t{1} << 63, (std::size_t{1} << 32) - 1, 4096, 1000000, 2};
+      static constexpr std::size_t kAbsurd[] = {~std::size_t{0},
+                                                ~std::size_t{0} / 2,
+                                                std::size_t{1} << 32,
+                                                std::size_t{1} << 63,
+                                                (std::size_t{1} << 32) - 1,
+                                                4096,
+                                                1000000,
+                                                2};
       return kAbsurd[b & 7u];
     }
     case 6: return in.u16();

@@ -10,11 +10,11 @@
 
 #include <algorithm>
 #include <csignal>
-#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
   std::vector<std::uint8_t> input;
   for (unsigned long i = 0; i < random_inputs; ++i) {
     const std::uint64_t r = next_random(state);
-    const std::size_t size = (r & 15) == 0 ? static_cast<std::size_t>(r >> 8) % 4096 : static_cast<std::size_t>(r >> 8) % 128;
+    const std::size_t size =
+        (r & 15) == 0 ? static_cast<std::size_t>(r >> 8) % 4096 : static_cast<std::size_t>(r >> 8) % 128;
     input.resize(size);
     for (std::size_t b = 0; b < size; b += 8) {
       const std::uint64_t word = next_random(state);

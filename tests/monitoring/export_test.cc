@@ -46,9 +46,7 @@ PoolStats two_workers() {
   return s;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  return absl::StrSplit(text, '\n', absl::SkipEmpty());
-}
+std::vector<std::string> lines_of(const std::string& text) { return absl::StrSplit(text, '\n', absl::SkipEmpty()); }
 
 TEST(PrometheusText, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   PrometheusText out;
@@ -242,9 +240,11 @@ TEST(MetricsTable, AValueSetInWorkerStatsShowsUpUnderItsName) {
   for (const auto& [m, value] : expected) {
     EXPECT_TRUE(absl::StrContains(
         text, absl::StrCat(prometheus_name(*m, MetricLevel::worker), "{pool=\"p\",worker=\"3\"} ", value.first, "\n")))
-        << m->json << " = " << value.first << "\n" << text;
+        << m->json << " = " << value.first << "\n"
+        << text;
     EXPECT_TRUE(absl::StrContains(workers, absl::StrCat("\"", std::string(m->json), "\":", value.second)))
-        << m->json << " = " << value.second << "\n" << workers;
+        << m->json << " = " << value.second << "\n"
+        << workers;
   }
 }
 
@@ -263,10 +263,12 @@ TEST(MetricsTable, AValueSetInPoolStatsShowsUpUnderItsName) {
     if (m->in_prometheus(MetricLevel::pool)) {
       EXPECT_TRUE(absl::StrContains(
           text, absl::StrCat(prometheus_name(*m, MetricLevel::pool), "{pool=\"p\"} ", value.first, "\n")))
-          << m->json << " = " << value.first << "\n" << text;
+          << m->json << " = " << value.first << "\n"
+          << text;
     }
     EXPECT_TRUE(absl::StrContains(pool, absl::StrCat("\"", std::string(m->json), "\":", value.second)))
-        << m->json << " = " << value.second << "\n" << pool;
+        << m->json << " = " << value.second << "\n"
+        << pool;
   }
 }
 
@@ -364,7 +366,8 @@ TEST(PrometheusText, ReportsWhatALivePoolCounted) {
   EXPECT_TRUE(absl::StrContains(text, "sn_pool_running{pool=\"live\"} 0\n")) << text;
   std::uint64_t processed = 0;
   for (const std::string& line : lines_of(text)) {
-    if (absl::StartsWith(line, "sn_worker_processed_total{")) processed += std::stoull(line.substr(line.rfind(' ') + 1));
+    if (absl::StartsWith(line, "sn_worker_processed_total{"))
+      processed += std::stoull(line.substr(line.rfind(' ') + 1));
   }
   EXPECT_EQ(processed, 100u);
 }

@@ -62,8 +62,8 @@ TEST(MetricsServer, AnswersWrongPathsWith404AndWrongMethodsWith405) {
 }
 
 TEST(MetricsServer, ASourceThatThrowsGives500AndTheServerGoesOn) {
-  auto server = start_or_fail({}, {[]() -> std::string { throw std::runtime_error("boom"); },
-                                   [] { return std::string("{}"); }});
+  auto server =
+      start_or_fail({}, {[]() -> std::string { throw std::runtime_error("boom"); }, [] { return std::string("{}"); }});
   ASSERT_NE(server, nullptr);
   httplib::Client client("127.0.0.1", server->port());
   auto failed = client.Get("/metrics");

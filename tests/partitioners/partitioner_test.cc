@@ -239,8 +239,8 @@ TEST(ConsistentHashPartitioner, LoadsItsBusiestOfEightWorkersAtMostThirtyPercent
 // Golden owners, from an independent implementation of the weight that rendezvous.h
 // documents: stable_hash(stable_hash(key) ^ stable_hash((id + 1) * 0x9e3779b97f4a7c15)),
 // the heaviest worker winning. They pin the mapping as kGolden does for the others.
-constexpr std::array<std::uint64_t, 6> kRendezvousGoldenKeys{0ull, 1ull, 42ull, 3735928559ull, 1ull << 40,
-                                                             18446744073709551615ull};
+constexpr std::array<std::uint64_t, 6> kRendezvousGoldenKeys{0ull,          1ull,       42ull,
+                                                             3735928559ull, 1ull << 40, 18446744073709551615ull};
 
 TEST(RendezvousPartitioner, MapsKeysToTheSameWorkersOnEveryMachine) {
   const RendezvousPartitioner eight(8);

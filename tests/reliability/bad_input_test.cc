@@ -102,8 +102,7 @@ template <ChannelKind K>
 Handles<K> make_handles(State state) {
   Handles<K> h;
   switch (state) {
-    case State::default_constructed:
-      break;
+    case State::default_constructed: break;
     case State::moved_from: {
       auto [tx, rx] = Channel<Tracked>::make<K>(4);
       h.tx = std::move(tx);
@@ -150,11 +149,23 @@ template <ChannelKind K>
 std::vector<Op<K>> channel_ops() {
   auto kept = [](SendResult r, const Tracked& v) { return str(r) + (v.intact() ? "" : " value lost"); };
   return {
-      {"try_send", [=](Handles<K>& h) { Tracked v(1); return kept(h.tx.try_send(std::move(v)), v); }, "closed",
-       "closed"},
-      {"send", [=](Handles<K>& h) { Tracked v(1); return kept(h.tx.send(std::move(v)), v); }, "closed", "closed"},
+      {"try_send",
+       [=](Handles<K>& h) {
+         Tracked v(1);
+         return kept(h.tx.try_send(std::move(v)), v);
+       },
+       "closed", "closed"},
+      {"send",
+       [=](Handles<K>& h) {
+         Tracked v(1);
+         return kept(h.tx.send(std::move(v)), v);
+       },
+       "closed", "closed"},
       {"send_for",
-       [=](Handles<K>& h) { Tracked v(1); return kept(h.tx.send_for(std::move(v), absl::Milliseconds(1)), v); },
+       [=](Handles<K>& h) {
+         Tracked v(1);
+         return kept(h.tx.send_for(std::move(v), absl::Milliseconds(1)), v);
+       },
        "closed", "closed"},
       {"send_batch of 2",
        [](Handles<K>& h) {
@@ -167,9 +178,23 @@ std::vector<Op<K>> channel_ops() {
        "0 closed", "0 closed"},
       {"send_batch of an empty span", [](Handles<K>& h) { return str(h.tx.send_batch(std::span<Tracked>())); },
        "0 closed", "0 ok"},
-      {"try_recv", [](Handles<K>& h) { Tracked out; return str(h.rx.try_recv(out)); }, "closed", "closed"},
-      {"recv", [](Handles<K>& h) { Tracked out; return str(h.rx.recv(out)); }, "closed", "closed"},
-      {"recv_for", [](Handles<K>& h) { Tracked out; return str(h.rx.recv_for(out, absl::Milliseconds(1))); },
+      {"try_recv",
+       [](Handles<K>& h) {
+         Tracked out;
+         return str(h.rx.try_recv(out));
+       },
+       "closed", "closed"},
+      {"recv",
+       [](Handles<K>& h) {
+         Tracked out;
+         return str(h.rx.recv(out));
+       },
+       "closed", "closed"},
+      {"recv_for",
+       [](Handles<K>& h) {
+         Tracked out;
+         return str(h.rx.recv_for(out, absl::Milliseconds(1)));
+       },
        "closed", "closed"},
       {"recv_batch of 2",
        [](Handles<K>& h) {
@@ -181,15 +206,19 @@ std::vector<Op<K>> channel_ops() {
        "0 closed", "0 closed"},
       {"consume(4)", [](Handles<K>& h) { return str(h.rx.consume(4, [](Tracked&&) {})); }, "0 closed", "0 closed"},
       {"consume(0)", [](Handles<K>& h) { return str(h.rx.consume(0, [](Tracked&&) {})); }, "0 closed", "0 closed"},
-      {"close (twice)", [](Handles<K>& h) { h.tx.close(); h.rx.close(); h.tx.close(); return std::string("done"); },
+      {"close (twice)",
+       [](Handles<K>& h) {
+         h.tx.close();
+         h.rx.close();
+         h.tx.close();
+         return std::string("done");
+       },
        "done", "done"},
       {"is_closed", [](Handles<K>& h) { return str(h.tx.is_closed()) + " " + str(h.rx.is_closed()); }, "true true",
        "true true"},
-      {"valid", [](Handles<K>& h) { return str(h.tx.valid()) + " " + str(h.rx.valid()); }, "false false",
-       "true true"},
+      {"valid", [](Handles<K>& h) { return str(h.tx.valid()) + " " + str(h.rx.valid()); }, "false false", "true true"},
       {"ready", [](Handles<K>& h) { return str(h.rx.ready()); }, "false", "false"},
-      {"capacity", [](Handles<K>& h) { return absl::StrCat(h.tx.capacity(), " ", h.rx.capacity()); }, "0 0",
-       "4 4"},
+      {"capacity", [](Handles<K>& h) { return absl::StrCat(h.tx.capacity(), " ", h.rx.capacity()); }, "0 0", "4 4"},
   };
 }
 
@@ -288,23 +317,23 @@ TEST(BadInput, PoolConfigsThatCannotWorkAreRefusedBeforeAnyThreadStarts) {
   }
   // Every WaitPolicy is valid: the counts are plain numbers of rounds (0 parks at once).
   EXPECT_TRUE(resolve(PoolConfig().with_wait_policy(WaitPolicy{0, 0})).ok());
-  EXPECT_TRUE(resolve(PoolConfig().with_wait_policy(
-                          WaitPolicy{std::numeric_limits<std::uint32_t>::max(), std::numeric_limits<std::uint32_t>::max()}))
+  EXPECT_TRUE(resolve(PoolConfig().with_wait_policy(WaitPolicy{std::numeric_limits<std::uint32_t>::max(),
+                                                               std::numeric_limits<std::uint32_t>::max()}))
                   .ok());
 }
 
 TEST(BadInput, CreateRefusesABadRingOrAFactoryThatMakesNoWorker) {
   ConsistentHashPartitioner gap(3);
   ASSERT_TRUE(gap.remove_worker(1).ok());
-  EXPECT_TRUE(has_code_and_mentions(
-      WorkerPool<Idle>::create(PoolConfig().with_num_workers(2), gap, [](std::size_t) { return std::make_unique<Idle>(); })
-          .status(),
-      kInvalid, "must be 0..num_workers-1"));
-  EXPECT_TRUE(has_code_and_mentions(WorkerPool<Idle>::create(PoolConfig().with_num_workers(2),
-                                                             ConsistentHashPartitioner(3),
+  EXPECT_TRUE(has_code_and_mentions(WorkerPool<Idle>::create(PoolConfig().with_num_workers(2), gap,
                                                              [](std::size_t) { return std::make_unique<Idle>(); })
                                         .status(),
-                                    kInvalid, "the partitioner has 3"));
+                                    kInvalid, "must be 0..num_workers-1"));
+  EXPECT_TRUE(
+      has_code_and_mentions(WorkerPool<Idle>::create(PoolConfig().with_num_workers(2), ConsistentHashPartitioner(3),
+                                                     [](std::size_t) { return std::make_unique<Idle>(); })
+                                .status(),
+                            kInvalid, "the partitioner has 3"));
   EXPECT_TRUE(has_code_and_mentions(
       WorkerPool<Idle>::create(PoolConfig().with_num_workers(2),
                                [](std::size_t i) { return i == 1 ? nullptr : std::make_unique<Idle>(); })
@@ -352,10 +381,11 @@ TEST(BadInput, ARunningPoolRefusesBadDestinationsAndResizesItCannotDo) {
   auto p = pool.get();
   run_pool_table(
       {
-          {"send_to(2) of 2 workers", [&] { return try_pool_send([&](std::string&& v) { return p->send_to(2, std::move(v)); }); },
-           "invalid", 1},
+          {"send_to(2) of 2 workers",
+           [&] { return try_pool_send([&](std::string&& v) { return p->send_to(2, std::move(v)); }); }, "invalid", 1},
           {"send_to(SIZE_MAX)",
-           [&] { return try_pool_send([&](std::string&& v) { return p->send_to(kHuge, std::move(v)); }); }, "invalid", 1},
+           [&] { return try_pool_send([&](std::string&& v) { return p->send_to(kHuge, std::move(v)); }); }, "invalid",
+           1},
           {"send_to(1)", [&] { return try_pool_send([&](std::string&& v) { return p->send_to(1, std::move(v)); }); },
            "ok", 0},
           {"add_worker() without a ConsistentHashPartitioner", [&] { return code(p->add_worker()); },
@@ -368,8 +398,9 @@ TEST(BadInput, ARunningPoolRefusesBadDestinationsAndResizesItCannotDo) {
   expect_balanced(pool->stats());
 
   // A partitioner that names a worker that does not exist.
-  auto bad = create_pool<Idle>(PoolConfig().with_num_workers(2), [](std::uint64_t, std::size_t n) { return n; },
-                               [](std::size_t) { return std::make_unique<Idle>(); });
+  auto bad = create_pool<Idle>(
+      PoolConfig().with_num_workers(2), [](std::uint64_t, std::size_t n) { return n; },
+      [](std::size_t) { return std::make_unique<Idle>(); });
   ASSERT_NE(bad, nullptr);
   EXPECT_EQ(try_pool_send([&](std::string&& v) { return bad->send(1, std::move(v)); }), "invalid");
   EXPECT_EQ(bad->stats().rejected, 1u);
@@ -421,24 +452,27 @@ std::vector<PoolCase> after_the_end(WorkerPool<Idle>* p) {
       {"stop() again", [=] { return absl::StrCat(p->stop()); }, "0", 0},
       {"running()", [=] { return str(p->running()); }, "false", 0},
       {"status()", [=] { return code(p->status()); }, "OK", 0},
-      {"stats()", [=] {
+      {"stats()",
+       [=] {
          const PoolStats s = p->stats();
-         return absl::StrCat("running ", str(s.running), ", balanced ", str(s.balanced()), ", in flight ", s.in_flight());
+         return absl::StrCat("running ", str(s.running), ", balanced ", str(s.balanced()), ", in flight ",
+                             s.in_flight());
        },
        "running false, balanced true, in flight 0", 0},
-      {"size() and has_worker(0)", [=] { return absl::StrCat(p->size(), " ", str(p->has_worker(0))); },
-       "2 true", 0},
+      {"size() and has_worker(0)", [=] { return absl::StrCat(p->size(), " ", str(p->has_worker(0))); }, "2 true", 0},
   };
 }
 
 TEST(BadInput, EveryCallAfterShutdownOrStopIsRefusedOrANoOp) {
   for (const bool resizable : {false, true}) {
     for (const bool by_stop : {false, true}) {
-      SCOPED_TRACE(absl::StrCat(resizable ? "resizable pool" : "fixed pool", by_stop ? ", after stop()" : ", after shutdown()"));
+      SCOPED_TRACE(
+          absl::StrCat(resizable ? "resizable pool" : "fixed pool", by_stop ? ", after stop()" : ", after shutdown()"));
       const PoolConfig config = PoolConfig().with_num_workers(2).with_max_workers(resizable ? 3 : 0);
       auto factory = [](std::size_t) { return std::make_unique<Idle>(); };
-      std::unique_ptr<WorkerPool<Idle>> pool = resizable ? create_pool<Idle>(config, ConsistentHashPartitioner(2), factory)
-                                                         : create_pool<Idle>(config, factory);
+      std::unique_ptr<WorkerPool<Idle>> pool = resizable
+                                                   ? create_pool<Idle>(config, ConsistentHashPartitioner(2), factory)
+                                                   : create_pool<Idle>(config, factory);
       ASSERT_NE(pool, nullptr);
       ASSERT_EQ(pool->send(1, std::string(kValue)), SendResult::ok);
       if (by_stop) {
@@ -462,10 +496,10 @@ struct Inside {
   std::atomic<WorkerPool<struct Insider>*> pool{nullptr};
   std::string on_stop[8];  // [index]: the results, in order, written by that worker
   std::atomic<int> resize_codes_seen{0};
-  std::string resize[2];   // worker 0's add_worker() and remove_worker(0) from a handler
+  std::string resize[2];  // worker 0's add_worker() and remove_worker(0) from a handler
   std::atomic<bool> lifecycle_seen{false};
-  std::string shutdown_code;   // worker 0's shutdown() from a handler
-  std::uint64_t stop_left = 99;  // worker 0's stop() from a handler
+  std::string shutdown_code;        // worker 0's shutdown() from a handler
+  std::uint64_t stop_left = 99;     // worker 0's stop() from a handler
   std::string on_stop_shutdown[8];  // [index]: shutdown() from that worker's on_stop
 };
 
@@ -492,8 +526,8 @@ struct Insider : Worker<Empty, std::string> {
         "; context().send_to(self) ",
         try_pool_send([&](std::string&& v) { return context().send_to(context().index(), std::move(v)); }),
         "; context().send_to(99) ", try_pool_send([&](std::string&& v) { return context().send_to(99, std::move(v)); }),
-        "; context().broadcast ", str(context().broadcast(kValue)),
-        "; pool.send ", try_pool_send([&](std::string&& v) { return pool->send(1, std::move(v)); }));
+        "; context().broadcast ", str(context().broadcast(kValue)), "; pool.send ",
+        try_pool_send([&](std::string&& v) { return pool->send(1, std::move(v)); }));
     inside_->on_stop_shutdown[context().index()] = code(pool->shutdown());
   }
   Inside* inside_;

@@ -135,14 +135,14 @@ struct Probe {
   std::uint32_t fault_permille = 0;
   std::uint32_t init_fail_permille = 0;  // of the init() calls after the first, per worker
   bool init_throws = false;
-  Gate* stall = nullptr;                  // worker 0 waits here in its first message
+  Gate* stall = nullptr;  // worker 0 waits here in its first message
   std::atomic<bool> stall_armed{false};
 
   std::atomic<std::uint64_t> processed{0}, thrown{0}, errors{0};
   std::atomic<std::uint64_t> init_calls{0}, init_failures{0};
   std::atomic<std::uint64_t> worker_pushed{0}, worker_ok{0}, worker_dropped{0}, worker_rejected{0};
-  std::atomic<std::uint64_t> values_lost{0};   // a refused send whose value was gone
-  std::atomic<std::uint64_t> values_kept{0};   // a dropped send whose value was still there
+  std::atomic<std::uint64_t> values_lost{0};  // a refused send whose value was gone
+  std::atomic<std::uint64_t> values_kept{0};  // a dropped send whose value was still there
 
   std::uint64_t handled() const { return processed.load() + thrown.load() + errors.load(); }
   std::uint64_t faults() const { return thrown.load() + errors.load() + init_failures.load(); }
@@ -203,9 +203,7 @@ struct Chaos : Worker<ChaosState, Msg> {
     probe_->worker_pushed.fetch_add(1);
     const SendResult r = context().send(key, std::move(m));
     switch (r) {
-      case SendResult::ok:
-        probe_->worker_ok.fetch_add(1);
-        return;
+      case SendResult::ok: probe_->worker_ok.fetch_add(1); return;
       case SendResult::dropped:
         probe_->worker_dropped.fetch_add(1);
         if (m.body != nullptr) probe_->values_kept.fetch_add(1);
@@ -253,9 +251,7 @@ Sent produce(Pool& pool, const Probe& probe, int p, std::uint64_t count) {
     ++sent.pushed;
     const SendResult r = pool.send(id, std::move(m));
     switch (r) {
-      case SendResult::ok:
-        ++sent.ok;
-        continue;
+      case SendResult::ok: ++sent.ok; continue;
       case SendResult::dropped:
         ++sent.dropped;
         if (m.body != nullptr) ++sent.values_kept;
@@ -265,12 +261,8 @@ Sent produce(Pool& pool, const Probe& probe, int p, std::uint64_t count) {
         ++sent.full;
         std::this_thread::yield();
         break;
-      case SendResult::closed:
-        ++sent.closed;
-        break;
-      default:
-        ++sent.other;
-        break;
+      case SendResult::closed: ++sent.closed; break;
+      default: ++sent.other; break;
     }
     if (m.body == nullptr) {
       ++sent.values_lost;

@@ -11,7 +11,6 @@
 //   SN_STRESS_SECONDS=S    stop sending after S seconds per test (default 0: no bound);
 //                          the checks still cover everything that was sent
 //   SN_STRESS_SEED=N       the tests' own random choices (default: random, printed)
-#include <mutex>
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -20,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <span>
 #include <thread>
@@ -156,8 +156,8 @@ H share(H& h, bool last) {
 /// One producer's stream: a mix of try_send, blocking send and batches of random size.
 /// Stops early when `stop` is set (time is up, or the watchdog saw a hang).
 template <class Tx>
-Checksum produce(Tx tx, std::uint64_t producer, std::uint64_t count, std::uint64_t seed,
-                 const std::atomic<bool>& stop, std::atomic<std::size_t>& producers_left, bool close_explicitly) {
+Checksum produce(Tx tx, std::uint64_t producer, std::uint64_t count, std::uint64_t seed, const std::atomic<bool>& stop,
+                 std::atomic<std::size_t>& producers_left, bool close_explicitly) {
   std::mt19937_64 rng(seed);
   Checksum sent;
   std::array<std::uint64_t, 32> batch{};
@@ -303,8 +303,10 @@ TYPED_TEST(ChannelStress, EveryMessageArrivesOnceInProducerOrderUnderPerturbatio
     left -= std::min(left, round.per_producer * P);
     if (budget.bounded() && absl::Now() - start >= budget.time) time_up.store(true);
   }
-  report(kKind == ChannelKind::spsc ? "spsc 1x1" : kKind == ChannelKind::mpsc ? "mpsc 3x1" : "mpmc 3x2", budget,
-         before, seen_total.count, absl::Now() - start);
+  report(kKind == ChannelKind::spsc   ? "spsc 1x1"
+         : kKind == ChannelKind::mpsc ? "mpsc 3x1"
+                                      : "mpmc 3x2",
+         budget, before, seen_total.count, absl::Now() - start);
   std::printf("  %" PRIu64 " rounds\n", rounds);
   EXPECT_FALSE(stalled) << "nothing moved for " << stall_limit() << " (seed " << budget.seed << ")";
   EXPECT_EQ(seen_total, sent_total) << "seed " << budget.seed;
@@ -319,8 +321,8 @@ TYPED_TEST(ChannelStress, EveryMessageArrivesOnceInProducerOrderUnderPerturbatio
 /// A worker that checks each producer's order per key, sums what it handles, and forwards
 /// one message in four once to another worker (through the mesh of lanes and outboxes).
 struct PoolSums {
-  Checksum external;        // values sent from outside, as first handled
-  Checksum forwarded;       // values handled after one hop
+  Checksum external;   // values sent from outside, as first handled
+  Checksum forwarded;  // values handled after one hop
   std::uint64_t forward_failures = 0;
   std::uint64_t out_of_order = 0;
   std::vector<std::uint64_t> next;  // [producer * kKeys + key]
@@ -375,18 +377,17 @@ TEST(PoolStress, EveryMessageIsHandledOnceAndForwardsArriveUnderPerturbation) {
   const Budget budget;
   constexpr std::size_t kProducersN = 2, kWorkers = 2;
   StressWorker::Totals totals;
-  auto pool = create_pool<StressWorker>(
-      PoolConfig()
-          .with_num_workers(kWorkers)
-          .with_queue_capacity(64)
-          .with_mesh_capacity(16)
-          .with_batch_size(32)
-          .with_wait_policy(WaitPolicy{64, 4}),
-      [&](std::size_t) {
-        auto w = std::make_unique<StressWorker>(kProducersN);
-        w->totals = &totals;
-        return w;
-      });
+  auto pool = create_pool<StressWorker>(PoolConfig()
+                                            .with_num_workers(kWorkers)
+                                            .with_queue_capacity(64)
+                                            .with_mesh_capacity(16)
+                                            .with_batch_size(32)
+                                            .with_wait_policy(WaitPolicy{64, 4}),
+                                        [&](std::size_t) {
+                                          auto w = std::make_unique<StressWorker>(kProducersN);
+                                          w->totals = &totals;
+                                          return w;
+                                        });
   ASSERT_NE(pool, nullptr);
 
   std::atomic<bool> time_up{false};

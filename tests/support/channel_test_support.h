@@ -45,7 +45,8 @@ constexpr std::uint64_t scaled(std::uint64_t n) noexcept { return kUnderTsan ? n
 /// makes the test weaker, never slower. Not an assertion on time.
 inline absl::Duration stress_time_box() { return kUnderTsan ? absl::Seconds(4) : absl::Seconds(2); }
 
-/// A stress loop's time box (see stress_time_box). Checks the clock every few values, so that absl::Now() stays off the hot path.
+/// A stress loop's time box (see stress_time_box). Checks the clock every few values, so that absl::Now() stays off the
+/// hot path.
 class TimeBox {
  public:
   explicit TimeBox(absl::Duration d) : deadline_(absl::Now() + d) {}
@@ -105,9 +106,7 @@ Ends<T, K> open(std::size_t capacity, const ChannelOptions& options = {}) {
   return {std::move(ends.sender()), std::move(ends.receiver())};
 }
 
-inline ChannelOptions park_at_once() {
-  return ChannelOptions{}.with_wait_policy(WaitPolicy::park_immediately());
-}
+inline ChannelOptions park_at_once() { return ChannelOptions{}.with_wait_policy(WaitPolicy::park_immediately()); }
 
 // ---------------------------------------------------------------- threads
 
@@ -260,10 +259,8 @@ struct TrackedCounts {
 /// Every Tracked created since `start` is gone, and none was destroyed twice.
 inline void expect_no_leaks_since(const TrackedCounts& start) {
   EXPECT_EQ(Tracked::live.load(), start.live) << "Tracked instances leaked (>) or destroyed twice (<)";
-  EXPECT_EQ(Tracked::bad_destructions.load(), start.bad_destructions)
-      << "a Tracked was destroyed that was not alive";
-  EXPECT_EQ(Tracked::constructions.load() - start.constructions,
-            Tracked::destructions.load() - start.destructions);
+  EXPECT_EQ(Tracked::bad_destructions.load(), start.bad_destructions) << "a Tracked was destroyed that was not alive";
+  EXPECT_EQ(Tracked::constructions.load() - start.constructions, Tracked::destructions.load() - start.destructions);
 }
 
 }  // namespace sn::test

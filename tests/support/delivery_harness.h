@@ -56,8 +56,8 @@ struct DeliveryPlan {
 inline std::string describe(const DeliveryPlan& plan) {
   std::ostringstream s;
   s << plan.producers << "x" << plan.consumers << ", " << plan.per_producer << " per producer, capacity "
-    << plan.capacity << ", " << to_string(plan.transfer) << ", spin " << plan.options.wait.spin_iterations
-    << " yield " << plan.options.wait.yield_iterations;
+    << plan.capacity << ", " << to_string(plan.transfer) << ", spin " << plan.options.wait.spin_iterations << " yield "
+    << plan.options.wait.yield_iterations;
   return s.str();
 }
 
@@ -105,7 +105,6 @@ struct ProducerLog {
   bool refused = false;    // a send returned closed (only legitimate after a stall)
 };
 
-
 struct DeliveryOutcome {
   std::vector<ConsumerLog> consumers;
   std::vector<ProducerLog> producers;
@@ -141,7 +140,7 @@ DeliveryOutcome run_delivery(const DeliveryPlan& plan) {
     txs.push_back(std::move(ch.tx));
   } else {
     for (std::size_t p = 0; p < P; ++p) txs.push_back(ch.tx);  // copies
-    { auto gone = std::move(ch.tx); }  // only the producers' copies keep it open
+    { auto gone = std::move(ch.tx); }                          // only the producers' copies keep it open
   }
   if constexpr (K == ChannelKind::mpmc) {
     for (std::size_t c = 0; c < C; ++c) rxs.push_back(ch.rx);
@@ -369,12 +368,15 @@ inline void expect_exactly_once_in_order(const DeliveryPlan& plan, const Deliver
       for (const ConsumerLog& log : out.consumers) n += log.seen[i];
       const unsigned expected = s < out.producers[p].sent ? 1 : 0;
       if (n == expected) continue;
-      if (n == 0) ++missing;
-      else if (expected == 0) ++unsent;
-      else ++duplicated;
+      if (n == 0)
+        ++missing;
+      else if (expected == 0)
+        ++unsent;
+      else
+        ++duplicated;
       if (first_bad.empty()) {
-        first_bad = "producer " + std::to_string(p) + " seq " + std::to_string(s) + " received " +
-                    std::to_string(n) + " times, expected " + std::to_string(expected);
+        first_bad = "producer " + std::to_string(p) + " seq " + std::to_string(s) + " received " + std::to_string(n) +
+                    " times, expected " + std::to_string(expected);
       }
     }
   }

@@ -125,15 +125,15 @@ absl::Status shutdown_or_fail(WorkerPool<W>& pool) {
 /// Checks the accounting identity that every pool promises once shutdown() or stop()
 /// has returned.
 inline void expect_balanced(const PoolStats& s) {
-  EXPECT_TRUE(s.balanced()) << "accepted " << s.accepted << " != processed " << s.processed << " + failed "
-                            << s.failed << " + dropped " << s.dropped;
+  EXPECT_TRUE(s.balanced()) << "accepted " << s.accepted << " != processed " << s.processed << " + failed " << s.failed
+                            << " + dropped " << s.dropped;
   EXPECT_EQ(s.in_flight(), 0u);
 }
 
 /// Whether `status` carries `code` and mentions `text`, for EXPECT_TRUE with a readable
 /// failure.
 inline ::testing::AssertionResult has_code_and_mentions(const absl::Status& status, absl::StatusCode code,
-                                                         absl::string_view text) {
+                                                        absl::string_view text) {
   if (status.code() != code) {
     return ::testing::AssertionFailure() << "expected code " << absl::StatusCodeToString(code) << ", got " << status;
   }

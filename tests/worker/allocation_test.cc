@@ -133,7 +133,8 @@ bool wait_handled(std::uint64_t target) {
 // ---------------------------------------------------------------- a worker that allocates nothing
 
 using Alloc = HeapAllocator<std::pair<const std::uint64_t, std::uint64_t>>;
-using Totals = absl::flat_hash_map<std::uint64_t, std::uint64_t, absl::Hash<std::uint64_t>, std::equal_to<std::uint64_t>, Alloc>;
+using Totals =
+    absl::flat_hash_map<std::uint64_t, std::uint64_t, absl::Hash<std::uint64_t>, std::equal_to<std::uint64_t>, Alloc>;
 
 struct HeapState {
   Totals totals;
@@ -219,7 +220,7 @@ TEST(WorkerAllocation, TheCountingAllocatorSeesAnAllocation) {
   g_sink.store(r);
   const std::uint64_t after = allocations();
   delete p;
-  ::operator delete(q, std::align_val_t{64});
+  ::operator delete (q, std::align_val_t{64});
   delete[] r;
   EXPECT_EQ(after - before, 3u);
 }

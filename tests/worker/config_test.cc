@@ -11,8 +11,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "sn/topology/affinity.h"
 #include "sn/pool/config.h"
+#include "sn/topology/affinity.h"
 #include "sn/worker_pool.h"
 #include "worker_test_support.h"
 
@@ -148,12 +148,9 @@ TEST(PoolConfig, AsManyPinnedWorkersAsCoresResolveToDistinctCores) {
 }
 
 TEST(PoolConfig, WorkersTakeThePoolSettingsUnlessTheirOwnOverrideThem) {
-  const PoolConfig config = PoolConfig()
-                                .with_num_workers(3)
-                                .with_queue_capacity(32)
-                                .with_batch_size(7)
-                                .with_name("pool")
-                                .with_worker(1, WorkerConfig().with_queue_capacity(8).with_batch_size(2).with_name("special"));
+  const PoolConfig config =
+      PoolConfig().with_num_workers(3).with_queue_capacity(32).with_batch_size(7).with_name("pool").with_worker(
+          1, WorkerConfig().with_queue_capacity(8).with_batch_size(2).with_name("special"));
   absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolved = resolve(config);
   ASSERT_TRUE(resolved.ok()) << resolved.status();
   ASSERT_EQ(resolved->size(), 3u);

@@ -33,10 +33,10 @@ struct Life {
   std::atomic<int> outside_heap{0};
   std::atomic<std::uintptr_t> state_at_stop{0};  // the address on_stop was given
   bool on_stop_reads_state = true;
-  int fail_init_from = 1 << 30;   // init() number (0-based) from which init() fails
-  bool init_throws = false;       // how it fails: throw, or return an error status
+  int fail_init_from = 1 << 30;  // init() number (0-based) from which init() fails
+  bool init_throws = false;      // how it fails: throw, or return an error status
   absl::StatusCode handler_error = absl::StatusCode::kInternal;
-  Gate* gate = nullptr;           // if set, every message waits on it first
+  Gate* gate = nullptr;  // if set, every message waits on it first
   // The first `start_together` init() calls wait for each other (see wait_for_all_workers).
   int start_together = 0;
   std::atomic<int> arrived{0};
@@ -84,13 +84,9 @@ struct Faulty : Worker<Tally, Act> {
     if (!context().heap().owns(&s)) life_->outside_heap.fetch_add(1);
     life_->handled.fetch_add(1);
     switch (e.payload) {
-      case Act::count:
-        life_->last_count.store(++s.count);
-        return absl::OkStatus();
-      case Act::fail_by_throwing:
-        throw std::runtime_error("the handler threw on purpose");
-      case Act::fail_by_status:
-        return absl::Status(life_->handler_error, "the handler failed on purpose");
+      case Act::count: life_->last_count.store(++s.count); return absl::OkStatus();
+      case Act::fail_by_throwing: throw std::runtime_error("the handler threw on purpose");
+      case Act::fail_by_status: return absl::Status(life_->handler_error, "the handler failed on purpose");
     }
     return absl::OkStatus();
   }
@@ -103,7 +99,8 @@ struct Faulty : Worker<Tally, Act> {
 };
 
 std::unique_ptr<WorkerPool<Faulty>> one_worker(Life& life, FaultPolicy policy) {
-  return create_pool<Faulty>(PoolConfig().with_num_workers(1).with_fault_policy(policy), each_worker_gets<Faulty>(&life));
+  return create_pool<Faulty>(PoolConfig().with_num_workers(1).with_fault_policy(policy),
+                             each_worker_gets<Faulty>(&life));
 }
 
 void send_all(WorkerPool<Faulty>& pool, std::initializer_list<Act> acts) {

@@ -21,9 +21,7 @@
 namespace sn {
 namespace {
 
-bool aligned_to(const void* p, std::size_t alignment) {
-  return reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
-}
+bool aligned_to(const void* p, std::size_t alignment) { return reinterpret_cast<std::uintptr_t>(p) % alignment == 0; }
 
 // ---------------------------------------------------------------- TickArena
 
@@ -247,7 +245,8 @@ TEST(WorkerHeap, ItsMemoryResourceServesPmrContainers) {
 TEST(HeapAllocator, AFlatHashMapWithItAllocatesInsideTheHeap) {
   WorkerHeap heap;
   using Alloc = HeapAllocator<std::pair<const std::uint64_t, std::uint64_t>>;
-  using Map = absl::flat_hash_map<std::uint64_t, std::uint64_t, absl::Hash<std::uint64_t>, std::equal_to<std::uint64_t>, Alloc>;
+  using Map =
+      absl::flat_hash_map<std::uint64_t, std::uint64_t, absl::Hash<std::uint64_t>, std::equal_to<std::uint64_t>, Alloc>;
   const std::size_t before = heap.used_bytes();
   {
     Map map{Alloc(heap)};

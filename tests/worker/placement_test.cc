@@ -66,7 +66,8 @@ TEST(WorkerPlacement, PinnedWorkersRunOnTheirOwnPhysicalCores) {
   ASSERT_FALSE(cores.empty());
   const std::size_t n = std::min<std::size_t>(2, cores.size());
   WhereLog log(n);
-  auto pool = create_pool<Locator>(PoolConfig().with_num_workers(n).with_cpu_affinity(true), each_worker_gets<Locator>(&log));
+  auto pool =
+      create_pool<Locator>(PoolConfig().with_num_workers(n).with_cpu_affinity(true), each_worker_gets<Locator>(&log));
   ASSERT_NE(pool, nullptr);
   send_to_every_worker(*pool, 200);
   const PoolStats live = pool->stats();
@@ -76,8 +77,8 @@ TEST(WorkerPlacement, PinnedWorkersRunOnTheirOwnPhysicalCores) {
   for (std::size_t i = 0; i < n; ++i) {
     const int cpu = log.context_cpu[i];
     EXPECT_GE(cpu, 0) << "worker " << i << " is not pinned";
-    EXPECT_NE(std::find(cores.begin(), cores.end(), cpu), cores.end()) << "worker " << i << " is on CPU " << cpu
-                                                                       << ", not one per physical core";
+    EXPECT_NE(std::find(cores.begin(), cores.end(), cpu), cores.end())
+        << "worker " << i << " is on CPU " << cpu << ", not one per physical core";
     EXPECT_EQ(log.start_cpu[i], cpu) << "on_start of worker " << i << " ran off its CPU";
     EXPECT_EQ(log.handled[i], 200);
     EXPECT_EQ(log.wrong_cpu[i], 0) << "worker " << i << " handled messages off its CPU";

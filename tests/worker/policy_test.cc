@@ -184,8 +184,8 @@ struct Pass {
 struct PassLog {
   Gate gate;
   std::uint64_t burst_size = 0;
-  std::vector<SendResult> results;   // worker 0 only, read after burst_done
-  std::vector<bool> handed_back;     // worker 0 only
+  std::vector<SendResult> results;  // worker 0 only, read after burst_done
+  std::vector<bool> handed_back;    // worker 0 only
   std::size_t outbox_after_burst = 0;
   std::atomic<bool> burst_done{false};
   std::vector<std::uint64_t> received;  // worker 1 only, read after shutdown
@@ -197,9 +197,7 @@ struct Passer : Worker<Empty, Pass> {
   explicit Passer(PassLog* log) : log_(log) {}
   void handle_message(Empty&, Envelope<Pass> e) {
     switch (e.payload.kind) {
-      case Pass::hold:
-        log_->gate.wait();
-        return;
+      case Pass::hold: log_->gate.wait(); return;
       case Pass::burst:
         for (std::uint64_t i = 0; i < log_->burst_size; ++i) {
           Pass p{Pass::item, i, std::make_unique<int>(static_cast<int>(i))};
@@ -227,11 +225,9 @@ struct Passer : Worker<Empty, Pass> {
 /// full lane, sleeps until worker 1 wakes it.
 std::unique_ptr<WorkerPool<Passer>> start_burst(PassLog& log, FullPolicy policy, std::uint64_t burst) {
   log.burst_size = burst;
-  const PoolConfig config = PoolConfig()
-                                .with_num_workers(2)
-                                .with_mesh_capacity(2)
-                                .with_full_policy(policy)
-                                .with_wait_policy(WaitPolicy::park_immediately());
+  const PoolConfig config =
+      PoolConfig().with_num_workers(2).with_mesh_capacity(2).with_full_policy(policy).with_wait_policy(
+          WaitPolicy::park_immediately());
   auto pool = create_pool<Passer>(config, each_worker_gets<Passer>(&log));
   if (pool == nullptr) return nullptr;
   EXPECT_EQ(pool->send_to(1, Pass{Pass::hold, 0, nullptr}), SendResult::ok);
@@ -308,8 +304,8 @@ struct Lap {
 
 struct RingLog {
   explicit RingLog(std::size_t n) : hops(n, 0), max_outbox(n, 0) {}
-  std::vector<std::uint64_t> hops;        // [i] written by worker i only
-  std::vector<std::size_t> max_outbox;    // [i] written by worker i only
+  std::vector<std::uint64_t> hops;      // [i] written by worker i only
+  std::vector<std::size_t> max_outbox;  // [i] written by worker i only
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> progress{0};

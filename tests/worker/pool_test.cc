@@ -169,9 +169,9 @@ TEST(WorkerPool, BroadcastReachesEveryWorkerExactlyOnce) {
 struct InsideLog {
   std::atomic<WorkerPool<struct Insider>*> pool{nullptr};
   std::vector<std::vector<std::size_t>> sources;  // [i]: source of each worker message worker i got
-  std::vector<int> external;                       // [i]: external messages worker i got
-  SendResult via_pool = SendResult::invalid;       // worker 0 only
-  SendBatchResult via_broadcast{};                 // worker 0 only
+  std::vector<int> external;                      // [i]: external messages worker i got
+  SendResult via_pool = SendResult::invalid;      // worker 0 only
+  SendBatchResult via_broadcast{};                // worker 0 only
   explicit InsideLog(std::size_t n) : sources(n), external(n, 0) {}
 };
 
@@ -216,7 +216,8 @@ TEST(WorkerPool, PoolSendsFromInsideAWorkerGoThroughItsContextAndBroadcastReache
 
 /// Where each worker's State was built and used; slot [i] is written only by worker i.
 struct StateLog {
-  explicit StateLog(std::size_t n) : init_thread(n), start_thread(n), state_address(n), misplaced(n, 0), handled(n, 0) {}
+  explicit StateLog(std::size_t n)
+      : init_thread(n), start_thread(n), state_address(n), misplaced(n, 0), handled(n, 0) {}
   std::vector<std::thread::id> init_thread, start_thread;
   std::vector<const void*> state_address;
   std::vector<int> misplaced;  // messages handled on another thread, or with the State outside the heap
@@ -280,8 +281,8 @@ TEST(WorkerPool, EachWorkerBuildsItsOwnStateOnItsOwnThreadInItsOwnHeap) {
 // ---------------------------------------------------------------- envelope
 
 struct Note {
-  int lane = 0;           // which producer sent it: 0 external, 1 forwarded by worker 0
-  std::uint64_t k = 0;    // its position in that producer's stream
+  int lane = 0;                    // which producer sent it: 0 external, 1 forwarded by worker 0
+  std::uint64_t k = 0;             // its position in that producer's stream
   std::int64_t sent_after_ns = 0;  // steady clock read by the test before the send
 };
 
@@ -296,7 +297,8 @@ struct EnvelopeLog {
 };
 
 std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 /// Worker 0 forwards every external note to worker 1; both check what their envelopes say.
@@ -377,7 +379,8 @@ TEST(WorkerPool, SequenceNumbersCountEachLaneFromZeroInOrder) {
 TEST(WorkerPool, TimestampsAreSetWhenAskedFor) {
   EnvelopeLog log;
   log.expect_timestamp = true;
-  auto pool = create_pool<Inspector>(PoolConfig().with_num_workers(2).with_timestamps(true), each_worker_gets<Inspector>(&log));
+  auto pool =
+      create_pool<Inspector>(PoolConfig().with_num_workers(2).with_timestamps(true), each_worker_gets<Inspector>(&log));
   ASSERT_NE(pool, nullptr);
   send_notes(*pool, 500);
   ASSERT_TRUE(shutdown_or_fail(*pool).ok());
@@ -463,8 +466,8 @@ TEST(WorkerPool, StatsCanBeReadFromAnotherThreadWhileThePoolRuns) {
   constexpr std::size_t kWorkers = 2;
   constexpr int kProducers = 2;
   std::atomic<std::uint64_t> sum{0};
-  auto pool = create_pool<Busy>(PoolConfig().with_num_workers(kWorkers).with_queue_capacity(64),
-                                each_worker_gets<Busy>(&sum));
+  auto pool =
+      create_pool<Busy>(PoolConfig().with_num_workers(kWorkers).with_queue_capacity(64), each_worker_gets<Busy>(&sum));
   ASSERT_NE(pool, nullptr);
   const std::uint64_t per_producer = scaled(20000);
   std::atomic<int> producing{kProducers};

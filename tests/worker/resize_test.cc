@@ -20,8 +20,8 @@
 #include <random>
 #include <set>
 #include <span>
-#include <string>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -139,8 +139,8 @@ using Counts = std::unordered_map<std::uint64_t, std::uint64_t>;  // key -> mess
 /// written under `mu`, or is atomic.
 struct CountLog {
   struct Export {
-    std::size_t worker;     // context().index() of the exporter
-    std::size_t self;       // what StateHandoff::self() said
+    std::size_t worker;  // context().index() of the exporter
+    std::size_t self;    // what StateHandoff::self() said
     std::uint64_t key;
     std::size_t new_owner;  // what StateHandoff::new_owner() said
   };
@@ -215,8 +215,7 @@ void send_rounds(WorkerPool<Counter>& pool, std::uint64_t keys, std::uint64_t ro
 /// After shutdown: each key 0..keys-1 sits in exactly one worker's final state, the one
 /// `ring` says owns it, with a count of `expected` messages.
 template <class P>
-void expect_final_counts(CountLog& log, const P& ring, std::uint64_t keys,
-                         std::uint64_t expected) {
+void expect_final_counts(CountLog& log, const P& ring, std::uint64_t keys, std::uint64_t expected) {
   std::lock_guard lock(log.mu);
   EXPECT_EQ(log.final_counts.size(), keys) << "keys in the workers' final states";
   for (std::uint64_t key = 0; key < keys; ++key) {
@@ -305,8 +304,7 @@ TYPED_TEST(PoolResize, RemoveWorkerHandsOffAllItsKeys) {
   constexpr std::uint64_t kRounds = 3;
   constexpr std::size_t kRemoved = 1;
   CountLog log;
-  auto pool = create_pool<Counter>(PoolConfig().with_num_workers(4), TypeParam(4),
-                                   each_worker_gets<Counter>(&log));
+  auto pool = create_pool<Counter>(PoolConfig().with_num_workers(4), TypeParam(4), each_worker_gets<Counter>(&log));
   ASSERT_NE(pool, nullptr);
   EXPECT_EQ(pool->capacity(), 4u) << "max_workers 0 means num_workers";
 
@@ -430,8 +428,8 @@ struct Sequencer : Worker<KeyStates, Tick> {
       std::uint64_t& last = state.last[t.producer];
       if (t.seq != last + 1) {
         log_->note(log_->out_of_order, [&] {
-          return absl::StrCat("worker ", me, ", key ", t.key, ", producer ", t.producer, ": seq ", t.seq,
-                              " after ", last);
+          return absl::StrCat("worker ", me, ", key ", t.key, ", producer ", t.producer, ": seq ", t.seq, " after ",
+                              last);
         });
       }
       last = t.seq;
@@ -524,11 +522,9 @@ std::vector<ResizeReport> run_schedule(Pool& pool, const std::vector<Resize>& sc
 TYPED_TEST(PoolResize, ResizeUnderLoadLosesNothingAndKeepsEachKeyOnItsOwner) {
   constexpr std::size_t kCapacity = 6;
   LoadLog log;
-  const PoolConfig config = PoolConfig()
-                                .with_num_workers(3)
-                                .with_max_workers(kCapacity)
-                                .with_queue_capacity(256)
-                                .with_full_policy(FullPolicy::block);
+  const PoolConfig config =
+      PoolConfig().with_num_workers(3).with_max_workers(kCapacity).with_queue_capacity(256).with_full_policy(
+          FullPolicy::block);
   auto pool = create_pool<Sequencer>(config, TypeParam(3), each_worker_gets<Sequencer>(&log));
   ASSERT_NE(pool, nullptr);
 
@@ -653,7 +649,7 @@ struct OrderLog {
   std::atomic<std::uint64_t> wrong_owner{0};
   std::mutex mu;
   std::unordered_map<std::uint64_t, std::uint64_t> last;  // key -> last seq handled; guarded by mu
-  std::uint64_t out_of_order = 0;                          // guarded by mu
+  std::uint64_t out_of_order = 0;                         // guarded by mu
 };
 
 struct Stateless : Worker<Empty, Tick> {
@@ -753,7 +749,7 @@ struct LifeLog {
     }
   };
   std::mutex mu;
-  std::vector<std::size_t> factory_calls;          // the slot of each call, in order
+  std::vector<std::size_t> factory_calls;                    // the slot of each call, in order
   std::vector<std::pair<std::size_t, std::uint64_t>> inits;  // (context index, incarnation)
   std::vector<Seen> stops;
   std::atomic<std::uint64_t> misplaced{0};  // a State or worker object in another slot, or a State not its own
@@ -790,8 +786,7 @@ TYPED_TEST(PoolResize, AnAddedWorkerTakesTheLowestFreeSlotWithANewWorkerAndAFres
     probe->factory_calls.push_back(slot);
     return std::make_unique<Lifecycle>(probe, slot, probe->factory_calls.size() - 1);
   };
-  auto pool = create_pool<Lifecycle>(PoolConfig().with_num_workers(3).with_max_workers(4), TypeParam(3),
-                                     factory);
+  auto pool = create_pool<Lifecycle>(PoolConfig().with_num_workers(3).with_max_workers(4), TypeParam(3), factory);
   ASSERT_NE(pool, nullptr);
   const TypeParam three = partitioner_of<TypeParam>({0, 1, 2});
   const TypeParam four = partitioner_of<TypeParam>({0, 1, 2, 3});
@@ -830,8 +825,8 @@ TYPED_TEST(PoolResize, AnAddedWorkerTakesTheLowestFreeSlotWithANewWorkerAndAFres
       << "each new worker builds its own State with init(), in its own slot";
   // The worker now in slot 1 started from a fresh State: it counted only the messages
   // sent after it was added, not its predecessor's.
-  const auto new_one = std::find_if(log.stops.begin(), log.stops.end(),
-                                    [](const LifeLog::Seen& seen) { return seen.incarnation == 3; });
+  const auto new_one =
+      std::find_if(log.stops.begin(), log.stops.end(), [](const LifeLog::Seen& seen) { return seen.incarnation == 3; });
   ASSERT_NE(new_one, log.stops.end()) << "the re-added worker never ran on_stop";
   EXPECT_EQ(*new_one, (LifeLog::Seen{1, 3, new_slot_1}));
   // Whether a removed worker runs on_stop is not specified; if it did, it saw its own State.
@@ -948,8 +943,8 @@ std::vector<absl::StatusOr<ResizeReport>> resize_at_once(int threads, Fn resize)
 TYPED_TEST(PoolResize, ConcurrentResizesSerializeAndEachGetsItsOwnSlot) {
   constexpr int kResizers = 4;
   SinkLog log;
-  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(1).with_max_workers(1 + kResizers),
-                                TypeParam(1), each_worker_gets<Sink>(&log));
+  auto pool = create_pool<Sink>(PoolConfig().with_num_workers(1).with_max_workers(1 + kResizers), TypeParam(1),
+                                each_worker_gets<Sink>(&log));
   ASSERT_NE(pool, nullptr);
   // A producer keeps sending while the resizes run (up to a cap: it only adds load).
   const std::uint64_t cap = scaled(200000);
@@ -1106,8 +1101,7 @@ TEST(PoolResizeRing, APoolWithoutAConsistentHashPartitionerCannotResize) {
 TYPED_TEST(PoolResize, AddWorkerWithEverySlotInUseIsResourceExhausted) {
   SinkLog log;
   {
-    auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2), TypeParam(2),
-                                  each_worker_gets<Sink>(&log));
+    auto pool = create_pool<Sink>(PoolConfig().with_num_workers(2), TypeParam(2), each_worker_gets<Sink>(&log));
     ASSERT_NE(pool, nullptr);
     EXPECT_EQ(pool->capacity(), 2u);
     EXPECT_EQ(code_of(pool->add_worker()), absl::StatusCode::kResourceExhausted)
@@ -1191,8 +1185,8 @@ struct ThrowingExporter : Worker<Counts, std::uint64_t> {
 
 TYPED_TEST(PoolResize, AnExportThatThrowsIsReportedAndThePoolGoesOn) {
   SinkLog log;
-  auto pool = create_pool<ThrowingExporter>(PoolConfig().with_num_workers(2).with_max_workers(3),
-                                            TypeParam(2), each_worker_gets<ThrowingExporter>(&log));
+  auto pool = create_pool<ThrowingExporter>(PoolConfig().with_num_workers(2).with_max_workers(3), TypeParam(2),
+                                            each_worker_gets<ThrowingExporter>(&log));
   ASSERT_NE(pool, nullptr);
   for (std::uint64_t key = 0; key < 200; ++key) ASSERT_EQ(pool->send(key, std::uint64_t{1}), SendResult::ok);
   absl::StatusOr<ResizeReport> report = pool->add_worker();
@@ -1250,8 +1244,7 @@ struct SlowStop : Worker<Empty, std::uint64_t> {
 
 TYPED_TEST(PoolResize, SendsFlowWhileARemovedWorkerRunsOnStop) {
   SlowStop::Probe probe;
-  auto pool = create_pool<SlowStop>(PoolConfig().with_num_workers(3), TypeParam(3),
-                                    each_worker_gets<SlowStop>(&probe));
+  auto pool = create_pool<SlowStop>(PoolConfig().with_num_workers(3), TypeParam(3), each_worker_gets<SlowStop>(&probe));
   ASSERT_NE(pool, nullptr);
   std::thread remover([&] { EXPECT_TRUE(pool->remove_worker(1).ok()); });
   ASSERT_TRUE(wait_until([&] { return probe.stopping.load(std::memory_order_acquire); }));
@@ -1276,8 +1269,8 @@ struct SelfResizer : Worker<Empty, std::uint64_t> {
 TYPED_TEST(PoolResize, AWorkerCannotResizeItsOwnPool) {
   std::atomic<WorkerPool<SelfResizer>*> self{nullptr};
   std::atomic<int> code{-1};
-  auto pool = create_pool<SelfResizer>(PoolConfig().with_num_workers(1).with_max_workers(2),
-                                       TypeParam(1), each_worker_gets<SelfResizer>(&self, &code));
+  auto pool = create_pool<SelfResizer>(PoolConfig().with_num_workers(1).with_max_workers(2), TypeParam(1),
+                                       each_worker_gets<SelfResizer>(&self, &code));
   ASSERT_NE(pool, nullptr);
   self.store(pool.get(), std::memory_order_release);
   ASSERT_EQ(pool->send(1, std::uint64_t{1}), SendResult::ok);
@@ -1313,10 +1306,10 @@ TEST(PoolResizeRing, CreateRefusesARingWhoseIdsAreNotTheFirstSlots) {
   EXPECT_EQ(create_status<Sink>(PoolConfig().with_num_workers(2), one_and_two, each_worker_gets<Sink>(&log)).code(),
             absl::StatusCode::kInvalidArgument)
       << "ids 1 and 2 for workers 0 and 1";
-  EXPECT_EQ(create_status<Sink>(PoolConfig().with_num_workers(2), ConsistentHashPartitioner(3),
-                                each_worker_gets<Sink>(&log))
-                .code(),
-            absl::StatusCode::kInvalidArgument)
+  EXPECT_EQ(
+      create_status<Sink>(PoolConfig().with_num_workers(2), ConsistentHashPartitioner(3), each_worker_gets<Sink>(&log))
+          .code(),
+      absl::StatusCode::kInvalidArgument)
       << "three ids for two workers";
   EXPECT_EQ(create_status<Sink>(PoolConfig().with_num_workers(3).with_max_workers(4), ConsistentHashPartitioner(2),
                                 each_worker_gets<Sink>(&log))

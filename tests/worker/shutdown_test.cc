@@ -39,7 +39,7 @@ struct RelayLog {
   explicit RelayLog(std::size_t n) : finished(n), forwards(n, 0), refused(n, 0) {}
   std::vector<std::vector<std::uint64_t>> finished;  // payloads that made all their hops
   std::vector<std::uint64_t> forwards;
-  std::vector<std::uint64_t> refused;                // forwards that were not accepted
+  std::vector<std::uint64_t> refused;  // forwards that were not accepted
   std::atomic<std::uint64_t> completed{0};
 };
 
@@ -76,8 +76,8 @@ TEST(PoolShutdown, UnderLoadEveryAcceptedMessageIsHandledExactlyOnce) {
   ASSERT_NE(pool, nullptr);
 
   std::vector<std::vector<std::uint64_t>> accepted(kProducers);  // payloads whose send returned ok
-  std::vector<int> unexpected(kProducers, 0);                     // results other than ok / closed
-  std::vector<int> reopened(kProducers, 0);                       // an ok from an inbox that said closed
+  std::vector<int> unexpected(kProducers, 0);                    // results other than ok / closed
+  std::vector<int> reopened(kProducers, 0);                      // an ok from an inbox that said closed
   StartGate start;
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
@@ -169,7 +169,7 @@ TEST(PoolShutdown, MessagesWaitingInOutboxesWhileDrainingAreHandled) {
 /// sends one message to the next worker, so messages keep appearing while the pool is
 /// otherwise idle, and the drain must not let one start after it found the pool quiet.
 struct IdleChatLog {
-  std::atomic<std::uint64_t> sent{0};     // sends from idle ticks that returned ok
+  std::atomic<std::uint64_t> sent{0};  // sends from idle ticks that returned ok
   std::atomic<std::uint64_t> handled{0};
 };
 
@@ -287,11 +287,9 @@ std::uint64_t fill_inbox(WorkerPool<W>& pool, std::size_t w, M value, std::uint6
 TEST(PoolStop, StopAccountsForEveryAcceptedMessage) {
   constexpr std::size_t kWorkers = 2;
   StopProbe probe(kWorkers);
-  const PoolConfig config = PoolConfig()
-                                .with_num_workers(kWorkers)
-                                .with_queue_capacity(16)
-                                .with_batch_size(2)
-                                .with_full_policy(FullPolicy::fail);
+  const PoolConfig config =
+      PoolConfig().with_num_workers(kWorkers).with_queue_capacity(16).with_batch_size(2).with_full_policy(
+          FullPolicy::fail);
   auto pool = create_pool<Gated>(config, each_worker_gets<Gated>(&probe));
   ASSERT_NE(pool, nullptr);
   std::uint64_t sent = 0;
@@ -334,11 +332,9 @@ TEST(PoolStop, StopTakesEffectAfterTheCurrentBatchHoweverFullTheInbox) {
   // the gate opens).
   constexpr std::size_t kBatch = 4;
   StopProbe probe(2);
-  const PoolConfig config = PoolConfig()
-                                .with_num_workers(2)
-                                .with_queue_capacity(64)
-                                .with_batch_size(kBatch)
-                                .with_full_policy(FullPolicy::fail);
+  const PoolConfig config =
+      PoolConfig().with_num_workers(2).with_queue_capacity(64).with_batch_size(kBatch).with_full_policy(
+          FullPolicy::fail);
   auto pool = create_pool<Gated>(config, each_worker_gets<Gated>(&probe));
   ASSERT_NE(pool, nullptr);
   ASSERT_EQ(pool->send_to(0, 1), SendResult::ok);
@@ -434,11 +430,9 @@ struct Sink : Worker<Empty, int> {
 // by one, so a send made after running() had returned false could still be accepted.
 TEST(PoolStop, OnceRunningIsFalseEverySendIsRefused) {
   constexpr std::size_t kWorkers = 16;
-  const PoolConfig config = PoolConfig()
-                                .with_num_workers(kWorkers)
-                                .with_queue_capacity(1)
-                                .with_mesh_capacity(1)
-                                .with_wait_policy(WaitPolicy::park_immediately());
+  const PoolConfig config =
+      PoolConfig().with_num_workers(kWorkers).with_queue_capacity(1).with_mesh_capacity(1).with_wait_policy(
+          WaitPolicy::park_immediately());
   for (int round = 0; round < 20; ++round) {
     auto pool = create_pool<Sink>(config);
     ASSERT_NE(pool, nullptr);

@@ -39,12 +39,18 @@ class [[nodiscard]] Endpoints {
   /// For structured bindings: element 0 is the sender, element 1 the receiver.
   template <std::size_t I>
   decltype(auto) get() & noexcept {
-    if constexpr (I == 0) return (tx_); else return (rx_);
+    if constexpr (I == 0)
+      return (tx_);
+    else
+      return (rx_);
   }
   /// For structured bindings of a temporary: moves the sender (0) or the receiver (1) out.
   template <std::size_t I>
   auto get() && noexcept {
-    if constexpr (I == 0) return std::move(tx_); else return std::move(rx_);
+    if constexpr (I == 0)
+      return std::move(tx_);
+    else
+      return std::move(rx_);
   }
 
  private:
@@ -58,6 +64,10 @@ class [[nodiscard]] Endpoints {
 template <class Tx, class Rx>
 struct std::tuple_size<sn::Endpoints<Tx, Rx>> : std::integral_constant<std::size_t, 2> {};
 template <class Tx, class Rx>
-struct std::tuple_element<0, sn::Endpoints<Tx, Rx>> { using type = Tx; };
+struct std::tuple_element<0, sn::Endpoints<Tx, Rx>> {
+  using type = Tx;
+};
 template <class Tx, class Rx>
-struct std::tuple_element<1, sn::Endpoints<Tx, Rx>> { using type = Rx; };
+struct std::tuple_element<1, sn::Endpoints<Tx, Rx>> {
+  using type = Rx;
+};

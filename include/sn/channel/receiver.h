@@ -75,13 +75,9 @@ class Receiver : public detail::Endpoint<T, K> {
   }
 
   /// Receives, waiting while the channel is empty. Returns `ok` or `closed`.
-  RecvResult recv(T& out) noexcept {
-    return recv_until(out, absl::InfiniteFuture());
-  }
+  RecvResult recv(T& out) noexcept { return recv_until(out, absl::InfiniteFuture()); }
   /// Receives, waiting at most `timeout`. Returns `ok`, `timeout` or `closed`.
-  RecvResult recv_for(T& out, absl::Duration timeout) noexcept {
-    return recv_until(out, absl::Now() + timeout);
-  }
+  RecvResult recv_for(T& out, absl::Duration timeout) noexcept { return recv_until(out, absl::Now() + timeout); }
 
   /// Receives up to out.size() values without waiting, move-assigning them to out[0, count),
   /// and frees their slots with one index update. Status: `ok` when count > 0, else
@@ -126,8 +122,8 @@ class Receiver : public detail::Endpoint<T, K> {
 
  private:
   using Base = detail::Endpoint<T, K>;
-  using typename Base::Ring;
   using Base::ring_;
+  using typename Base::Ring;
   template <class>
   friend struct Channel;
 
@@ -140,7 +136,7 @@ class Receiver : public detail::Endpoint<T, K> {
   RecvResult recv_until(T& out, absl::Time deadline) noexcept {
     if (ring_ == nullptr) return RecvResult::closed;
     return sync::block_on(ring_->receivers_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
-                            RecvResult::empty, RecvResult::timeout, [&] { return try_recv(out); });
+                          RecvResult::empty, RecvResult::timeout, [&] { return try_recv(out); });
   }
 
   static constexpr const char* kRole = "a receiver handle was used by two threads at once";

@@ -12,23 +12,23 @@ namespace sn {
 
 /// Outcome of a send. On anything but `ok` the value is still owned by the caller:
 /// nothing was moved from it and nothing was constructed in the channel.
-enum class [[nodiscard]] SendResult : std::uint8_t {
-  ok,       ///< The value is in the channel.
-  full,     ///< No free slot (try_send), or not all of a batch fit (send_batch).
-  closed,   ///< The channel is closed, or the handle is empty (moved-from / failed creation).
-  timeout,  ///< send_for: no slot became free before the deadline.
-  dropped,  ///< Pool sends under FullPolicy::drop: no room, so the pool destroyed the value
-            ///< and counted it in its `dropped` statistics. Channels never return this.
-  invalid,  ///< Pool sends: the destination worker does not exist (an index out of range,
-            ///< or a partitioner that returned one). The value is left with the caller.
+enum class [[nodiscard]] SendResult : std::uint8_t{
+    ok,       ///< The value is in the channel.
+    full,     ///< No free slot (try_send), or not all of a batch fit (send_batch).
+    closed,   ///< The channel is closed, or the handle is empty (moved-from / failed creation).
+    timeout,  ///< send_for: no slot became free before the deadline.
+    dropped,  ///< Pool sends under FullPolicy::drop: no room, so the pool destroyed the value
+              ///< and counted it in its `dropped` statistics. Channels never return this.
+    invalid,  ///< Pool sends: the destination worker does not exist (an index out of range,
+              ///< or a partitioner that returned one). The value is left with the caller.
 };
 
 /// Outcome of a receive.
-enum class [[nodiscard]] RecvResult : std::uint8_t {
-  ok,       ///< A value was received.
-  empty,    ///< Nothing to receive right now; the channel is still open.
-  closed,   ///< The channel is closed and fully drained, or the handle is empty.
-  timeout,  ///< recv_for: nothing arrived before the deadline.
+enum class [[nodiscard]] RecvResult : std::uint8_t{
+    ok,       ///< A value was received.
+    empty,    ///< Nothing to receive right now; the channel is still open.
+    closed,   ///< The channel is closed and fully drained, or the handle is empty.
+    timeout,  ///< recv_for: nothing arrived before the deadline.
 };
 
 /// Outcome of a batch operation: how many values moved, and why it stopped.

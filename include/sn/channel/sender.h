@@ -31,8 +31,8 @@ class Receiver;
 template <class T, ChannelKind K>
 class Sender : public detail::Endpoint<T, K> {
   using Base = detail::Endpoint<T, K>;
-  using typename Base::Ring;
   using Base::ring_;
+  using typename Base::Ring;
 
  public:
   /// An empty handle: every send returns `closed`.
@@ -71,13 +71,10 @@ class Sender : public detail::Endpoint<T, K> {
   ~Sender() { reset(); }
 
   /// Sends without waiting. On `full` or `closed` the value is left with the caller.
-  SendResult try_send(T&& value) noexcept {
-    return count(attempt(value));
-  }
+  SendResult try_send(T&& value) noexcept { return count(attempt(value)); }
   /// Sends a copy of `value` without waiting; as try_send(T&&).
-  SendResult try_send(const T& value) noexcept(std::is_nothrow_copy_constructible_v<T>)
-    requires std::is_copy_constructible_v<T>
-  {
+  SendResult try_send(const T& value) noexcept(
+      std::is_nothrow_copy_constructible_v<T>) requires std::is_copy_constructible_v<T> {
     T copy(value);
     return try_send(std::move(copy));
   }
@@ -87,9 +84,7 @@ class Sender : public detail::Endpoint<T, K> {
 
   /// Sends, waiting at most `timeout` while the channel is full. Returns `ok`, `timeout`
   /// or `closed`; on anything but `ok` the value is left with the caller.
-  SendResult send_for(T&& value, absl::Duration timeout) noexcept {
-    return send_until(value, absl::Now() + timeout);
-  }
+  SendResult send_for(T&& value, absl::Duration timeout) noexcept { return send_until(value, absl::Now() + timeout); }
 
   /// Sends as many values from the front of `values` as fit, publishing them with one
   /// index update. Never waits. Moved-from values are `values[0, count)`; the rest are
@@ -109,18 +104,14 @@ class Sender : public detail::Endpoint<T, K> {
   /// (MPSC and MPMC only): for a handle a whole program shares, such as a pool's inbox.
   /// Unlike try_send it leaves the handle's failure counters alone (they belong to one
   /// thread); the caller counts its refusals. On anything but `ok`, `value` keeps the value.
-  SendResult try_send_shared(T& value) const noexcept
-    requires(K != ChannelKind::spsc)
-  {
+  SendResult try_send_shared(T& value) const noexcept requires(K != ChannelKind::spsc) {
     if (ring_ == nullptr) return SendResult::closed;
     return ring_->try_push(1, [&](std::size_t) -> T&& { return std::move(value); }).status;
   }
   /// As try_send_shared, but waits (spin, yield, park) while the channel is full, until
   /// `deadline`. Returns `ok`, `closed` or `timeout`; on anything but `ok`, `value` keeps
   /// the value.
-  SendResult send_shared_until(T& value, absl::Time deadline) const noexcept
-    requires(K != ChannelKind::spsc)
-  {
+  SendResult send_shared_until(T& value, absl::Time deadline) const noexcept requires(K != ChannelKind::spsc) {
     const SendResult r = try_send_shared(value);
     if (r != SendResult::full) return r;
     return sync::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline, SendResult::full,
@@ -160,8 +151,8 @@ class Sender : public detail::Endpoint<T, K> {
     SendResult r = attempt(value);
     if (r != SendResult::full) return count(r);
     if (cell_ != nullptr) detail::SendCounterCell::bump(cell_->blocked);
-    r = sync::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline,
-                         SendResult::full, SendResult::timeout, [&] { return attempt(value); });
+    r = sync::block_on(ring_->senders_lot(), ring_->wait_policy(), ring_->asymmetric(), deadline, SendResult::full,
+                       SendResult::timeout, [&] { return attempt(value); });
     (void)count(r == SendResult::timeout ? SendResult::full : r);  // a timeout failed for lack of space
     return r;
   }

@@ -9,8 +9,7 @@
 
 namespace sn::detail {
 
-[[noreturn]] void check_failed(const char* condition, const char* message, const char* file,
-                               int line) noexcept;
+[[noreturn]] void check_failed(const char* condition, const char* message, const char* file, int line) noexcept;
 
 /// Debug builds only: catches two threads using one handle at the same time, which the
 /// channel contracts forbid ("a handle is used by one thread at a time").
@@ -43,8 +42,8 @@ class RoleGuard {
 
 }  // namespace sn::detail
 
-#define SN_CHECK(condition, message)                                                   \
-  do {                                                                                 \
-    if (!(condition)) [[unlikely]]                                                     \
-      ::sn::detail::check_failed(#condition, message, __FILE__, __LINE__);             \
+#define SN_CHECK(condition, message)                                       \
+  do {                                                                     \
+    if (!(condition)) [[unlikely]]                                         \
+      ::sn::detail::check_failed(#condition, message, __FILE__, __LINE__); \
   } while (false)

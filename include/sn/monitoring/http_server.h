@@ -21,8 +21,8 @@ class MetricsServer {
   /// Where to listen, and with how many threads.
   struct Options {
     std::string address = "127.0.0.1";  ///< Loopback unless you choose otherwise.
-    int port = 0;                        ///< 0: any free port; port() tells which.
-    int threads = 1;                     ///< Request threads (a scrape is small).
+    int port = 0;                       ///< 0: any free port; port() tells which.
+    int threads = 1;                    ///< Request threads (a scrape is small).
   };
   /// What to serve. Each is called on a request thread of the server, never on a worker:
   /// build the text from stats() snapshots, which any thread may take without slowing

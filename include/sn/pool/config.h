@@ -54,6 +54,7 @@ struct WorkerConfig {
   std::optional<int> cpu;                     ///< Pin to this logical CPU (needs cpu_affinity).
   std::string name;                           ///< Thread name (15 bytes shown by the OS); default "<pool>-<index>".
 
+  // clang-format off
   /// Sets queue_capacity; returns `*this`, so that calls chain.
   WorkerConfig& with_queue_capacity(std::size_t n) { queue_capacity = n; return *this; }
   /// Sets batch_size; returns `*this`, so that calls chain.
@@ -64,6 +65,7 @@ struct WorkerConfig {
   WorkerConfig& with_cpu(int c) { cpu = c; return *this; }
   /// Sets name; returns `*this`, so that calls chain.
   WorkerConfig& with_name(std::string n) { name = std::move(n); return *this; }
+  // clang-format on
 };
 
 /// Settings of a pool. Every field has a usable default; create() checks them all and
@@ -105,6 +107,7 @@ struct PoolConfig {
   /// Per-worker settings, by slot index; may be shorter than the slot count.
   std::vector<WorkerConfig> workers;
 
+  // clang-format off
   /// Sets num_workers; returns `*this`, so that calls chain.
   PoolConfig& with_num_workers(std::size_t n) { num_workers = n; return *this; }
   /// Sets max_workers; returns `*this`, so that calls chain.
@@ -133,6 +136,7 @@ struct PoolConfig {
   PoolConfig& with_timestamps(bool on) { timestamps = on; return *this; }
   /// Sets name; returns `*this`, so that calls chain.
   PoolConfig& with_name(std::string n) { name = std::move(n); return *this; }
+  // clang-format on
   /// Settings for worker slot `index` (below num_workers, or max_workers when set).
   PoolConfig& with_worker(std::size_t index, WorkerConfig config) {
     if (workers.size() <= index) workers.resize(index + 1);
@@ -146,7 +150,7 @@ struct ResolvedWorkerConfig {
   std::size_t queue_capacity = 0;  ///< Slots of the worker's external inbox.
   std::size_t batch_size = 0;      ///< Messages handled per loop iteration, at most.
   WaitPolicy wait{};               ///< How the worker waits when idle.
-  int cpu = -1;  ///< -1: not pinned.
+  int cpu = -1;                    ///< -1: not pinned.
   std::string name;                ///< The thread name.
 };
 

@@ -36,15 +36,15 @@ using MetricField = std::variant<std::monostate, std::uint64_t Stats::*, absl::D
 /// A metric with both fields is a sum: PoolStats::add adds the worker's field into the
 /// pool's (the pool's may hold more, counted outside the workers, as `rejected` does).
 struct PoolMetric {
-  std::string_view json;        ///< Its JSON key, at each level where it exists.
-  std::string_view prometheus;  ///< Its Prometheus name between `sn_worker_` or `sn_pool_`
-                                ///< and, for a counter, `_total`; a duration's ends in `_seconds`.
+  std::string_view json;                  ///< Its JSON key, at each level where it exists.
+  std::string_view prometheus;            ///< Its Prometheus name between `sn_worker_` or `sn_pool_`
+                                          ///< and, for a counter, `_total`; a duration's ends in `_seconds`.
   MetricType type = MetricType::counter;  ///< Counter unless the row says gauge.
   MetricField<WorkerStats> worker{};      ///< Its WorkerStats field, if any.
   MetricField<PoolStats> pool{};          ///< Its PoolStats field, if any.
-  std::string_view worker_help{};  ///< HELP of `sn_worker_<prometheus>`: set exactly when `worker` is.
-  std::string_view pool_help{};    ///< HELP of `sn_pool_<prometheus>`; empty where the pool's value
-                                   ///< is in the JSON only (the sum of the worker series says it).
+  std::string_view worker_help{};         ///< HELP of `sn_worker_<prometheus>`: set exactly when `worker` is.
+  std::string_view pool_help{};           ///< HELP of `sn_pool_<prometheus>`; empty where the pool's value
+                                          ///< is in the JSON only (the sum of the worker series says it).
 
   /// Whether WorkerStats has it.
   constexpr bool at_worker() const noexcept { return worker.index() != 0; }

@@ -50,7 +50,8 @@ namespace sn {
 /// Messages: every message the pool accepts is handled (processed or failed) or counted as
 /// dropped; PoolStats says which. A send that is refused hands the value back.
 template <class W>
-class WorkerPool final : public detail::PoolBase, public detail::SendOverloads<WorkerPool<W>, typename W::message_type> {
+class WorkerPool final : public detail::PoolBase,
+                         public detail::SendOverloads<WorkerPool<W>, typename W::message_type> {
   static_assert(WorkerType<W>,
                 "W must derive from sn::Worker<State, Message> and define "
                 "handle_message(State&, sn::Envelope<Message>) or "
@@ -73,18 +74,16 @@ class WorkerPool final : public detail::PoolBase, public detail::SendOverloads<W
   /// called here, on the calling thread, once per worker, in index order. The pool keeps
   /// it (moved in) for add_worker(), which calls it on the resizing thread.
   template <class P, class Factory>
-  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, P partitioner,
-                                                            Factory&& factory);
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, P partitioner, Factory&& factory);
   /// With the stable HashPartitioner.
   template <class Factory>
-    requires(!Partitioner<Factory> && !ResizablePartitioner<Factory>)
-  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, Factory&& factory) {
+  requires(!Partitioner<Factory> && !ResizablePartitioner<Factory>) static absl::StatusOr<
+      std::unique_ptr<WorkerPool>> create(const PoolConfig& config, Factory&& factory) {
     return create(config, HashPartitioner{}, std::forward<Factory>(factory));
   }
   /// With the stable HashPartitioner and default-constructed workers.
-  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config)
-    requires std::is_default_constructible_v<W>
-  {
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(
+      const PoolConfig& config) requires std::is_default_constructible_v<W> {
     return create(config, HashPartitioner{}, [](std::size_t) { return std::make_unique<W>(); });
   }
 
@@ -100,15 +99,21 @@ class WorkerPool final : public detail::PoolBase, public detail::SendOverloads<W
   /// `closed` (shut down or stopped) leave the value with the caller; `dropped`
   /// (FullPolicy::drop) destroyed it.
   SendResult send(std::uint64_t key, Message&& msg) noexcept {
-    if (detail::t_current_pool == shared_) [[unlikely]] return context()->send(key, std::move(msg));
-    if (!shared_->resizable()) [[likely]] return push_external(shared_->router.route(key).worker, msg, key);
-    return send_through_gate(key, true, 0, msg);
+    if (shared_->resizable()) [[unlikely]] {
+      if (detail::t_current_pool == shared_) return context()->send(key, std::move(msg));
+      return send_through_gate(key, true, 0, msg);
+    }
+    if (detail::t_current_pool == shared_) [[unlikely]]
+      return context()->send(key, std::move(msg));
+    return push_external(shared_->router.route(key).worker, msg, key);
   }
   /// Sends to worker `index`; as send(), plus `invalid` when no worker runs there (checked
   /// first: an index out of range is `invalid` after shutdown too).
   SendResult send_to(std::size_t index, Message&& msg, std::uint64_t key = 0) noexcept {
-    if (detail::t_current_pool == shared_) [[unlikely]] return context()->send_to(index, std::move(msg), key);
-    if (shared_->resizable()) [[unlikely]] return send_through_gate(key, false, index, msg);
+    if (detail::t_current_pool == shared_) [[unlikely]]
+      return context()->send_to(index, std::move(msg), key);
+    if (shared_->resizable()) [[unlikely]]
+      return send_through_gate(key, false, index, msg);
     return push_external(index, msg, key);
   }
 
@@ -117,16 +122,17 @@ class WorkerPool final : public detail::PoolBase, public detail::SendOverloads<W
   /// accepted when it fires). The key's current owner holds the timer. Returns an
   /// invalid id when the pool has stopped or is out of memory (counted as rejected).
   TimerId send_after(absl::Duration delay, std::uint64_t key, Message msg) noexcept {
-    if (detail::t_current_pool == shared_) [[unlikely]] return context()->send_after(delay, key, std::move(msg));
+    if (detail::t_current_pool == shared_) [[unlikely]]
+      return context()->send_after(delay, key, std::move(msg));
     return schedule_external(delay, key, std::move(msg), 0);
   }
   /// Sends a copy of `msg` to the owner of `key` every `period`, from any thread.
   /// InvalidArgument for a period of zero or less; FailedPrecondition once the pool has
   /// stopped; ResourceExhausted when out of memory.
-  absl::StatusOr<TimerId> send_every(absl::Duration period, std::uint64_t key, Message msg)
-    requires std::is_copy_constructible_v<Message>
-  {
-    if (detail::t_current_pool == shared_) [[unlikely]] return context()->send_every(period, key, std::move(msg));
+  absl::StatusOr<TimerId> send_every(absl::Duration period, std::uint64_t key,
+                                     Message msg) requires std::is_copy_constructible_v<Message> {
+    if (detail::t_current_pool == shared_) [[unlikely]]
+      return context()->send_every(period, key, std::move(msg));
     if (period <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError("sn::WorkerPool::send_every: the period must be positive");
     }
@@ -247,7 +253,7 @@ class WorkerPool final : public detail::PoolBase, public detail::SendOverloads<W
 
   Shared* shared_;
   std::function<absl::StatusOr<std::unique_ptr<W>>(std::size_t)> factory_;
-  std::vector<std::unique_ptr<W>> workers_;    // [slot]; empty where no worker runs
+  std::vector<std::unique_ptr<W>> workers_;   // [slot]; empty where no worker runs
   std::vector<std::vector<Piece>> outgoing_;  // [exporter]: a resize's hand-off
   detail::LoopEnv<W> env_{*shared_, migration_, outgoing_, std::nullopt};
 };

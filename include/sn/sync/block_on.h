@@ -29,8 +29,8 @@ struct IgnoreParking {
 /// `attempt` must be idempotent while it fails. `parked(d)` is called after each sleep
 /// in the kernel with its length (two clock reads per sleep, none on the other phases).
 template <class Result, class Attempt, class Parked = IgnoreParking>
-Result block_on(ParkingLot& lot, const WaitPolicy& policy, bool asymmetric, absl::Time deadline,
-                Result would_block, Result timed_out, Attempt&& attempt, Parked&& parked = {}) {
+Result block_on(ParkingLot& lot, const WaitPolicy& policy, bool asymmetric, absl::Time deadline, Result would_block,
+                Result timed_out, Attempt&& attempt, Parked&& parked = {}) {
   // The deadline is checked in every phase (in the spin phase every 64 rounds, to keep
   // clock reads rare): a long spin policy must not stretch a short timeout.
   const bool timed = deadline != absl::InfiniteFuture();

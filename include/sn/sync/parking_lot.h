@@ -38,7 +38,7 @@ struct alignas(kFalseSharingRange) ParkingLot {
   /// Publisher side, called after the publication (P1). `count` threads are woken.
   void notify(bool asymmetric, int count) noexcept {
     SN_PERTURB_POINT("park.notify.before_barrier");
-    light_barrier(asymmetric);                                   // (P2)
+    light_barrier(asymmetric);                                        // (P2)
     if (waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {  // (P3) pairs with (W1)
       epoch.fetch_add(1, std::memory_order_release);
       futex_wake(&epoch, count);

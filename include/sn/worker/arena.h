@@ -99,8 +99,8 @@ class TickArena final : public std::pmr::memory_resource {
   std::size_t chunk_bytes_;
   std::uintptr_t cursor_ = 0;
   std::uintptr_t limit_ = 0;
-  Chunk* first_ = nullptr;    // chunks in the order they are used
-  Chunk* current_ = nullptr;  // the one cursor_ points into
+  Chunk* first_ = nullptr;               // chunks in the order they are used
+  Chunk* current_ = nullptr;             // the one cursor_ points into
   std::size_t used_before_current_ = 0;  // bytes used in the chunks before current_
   std::size_t reserved_ = 0;
   std::size_t peak_ = 0;

@@ -90,9 +90,8 @@ class WorkerContext : public detail::SendOverloads<WorkerContext<M>, M> {
   /// Sends a copy of `msg` to the owner of `key` every `period`, the first after one
   /// period, until cancel(). A worker busy past a period skips the missed firings.
   /// InvalidArgument for a period of zero or less; ResourceExhausted when out of memory.
-  absl::StatusOr<TimerId> send_every(absl::Duration period, std::uint64_t key, M msg)
-    requires std::is_copy_constructible_v<M>
-  {
+  absl::StatusOr<TimerId> send_every(absl::Duration period, std::uint64_t key,
+                                     M msg) requires std::is_copy_constructible_v<M> {
     if (period <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError("sn::WorkerContext::send_every: the period must be positive");
     }

@@ -10,21 +10,21 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "sn/pool/detail/router.h"
 #include "sn/partitioners/key.h"
+#include "sn/pool/detail/router.h"
 
 namespace sn {
 
 /// What the pool reports about one resize.
 struct ResizeReport {
-  std::size_t worker = 0;          ///< The slot that was added or removed.
-  std::uint64_t handed_off = 0;    ///< hand_off() calls: pieces of state that changed owner.
-  absl::Duration paused;           ///< How long external sends waited at the gate.
+  std::size_t worker = 0;        ///< The slot that was added or removed.
+  std::uint64_t handed_off = 0;  ///< hand_off() calls: pieces of state that changed owner.
+  absl::Duration paused;         ///< How long external sends waited at the gate.
   /// export_state/import_state calls that threw (also counted in PoolStats::hook_faults).
   /// The resize happened all the same; the state such a hook did not hand off or take in
   /// is lost for its keys. Under FaultPolicy::stop_pool the pool then stops.
   std::uint64_t hook_failures = 0;
-  absl::Status hook_error;         ///< The first of them, or OK.
+  absl::Status hook_error;  ///< The first of them, or OK.
 };
 
 /// Passed to a worker's export_state hook during a resize. The worker looks at each key
@@ -50,9 +50,9 @@ class StateHandoff {
  public:
   /// One key's state on its way to its new owner.
   struct Piece {
-    std::size_t to;      ///< The new owner's index.
-    std::uint64_t key;   ///< The routing key.
-    T value;             ///< The key's state.
+    std::size_t to;     ///< The new owner's index.
+    std::uint64_t key;  ///< The routing key.
+    T value;            ///< The key's state.
   };
 
   /// Made by the pool for one export_state call: `self` is the exporting worker's index,
@@ -70,18 +70,14 @@ class StateHandoff {
   bool leaving(std::uint64_t key) const noexcept { return new_owner(key) != self_; }
   /// With a string, byte-span or user key: as leaving(sn::routing_key(key)).
   template <class K>
-    requires(!std::is_integral_v<K>)
-  bool leaving(const K& key) const noexcept {
-    return leaving(routing_key(key));
-  }
+  requires(!std::is_integral_v<K>) bool leaving(const K& key) const noexcept { return leaving(routing_key(key)); }
 
   /// Sends `value`, the state of `key`, to the key's new owner. A key that is not leaving
   /// comes back to this worker's own import_state.
   void hand_off(std::uint64_t key, T value) { out_->push_back(Piece{new_owner(key), key, std::move(value)}); }
   /// With a string, byte-span or user key: as hand_off(sn::routing_key(key), value).
   template <class K>
-    requires(!std::is_integral_v<K>)
-  void hand_off(const K& key, T value) {
+  requires(!std::is_integral_v<K>) void hand_off(const K& key, T value) {
     hand_off(routing_key(key), std::move(value));
   }
 

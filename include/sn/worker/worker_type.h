@@ -10,6 +10,6 @@ namespace sn {
 /// that takes (State&, Envelope<Message>) or a handle_batch that takes (State&,
 /// std::span<Envelope<Message>>), returning void or absl::Status.
 template <class W>
-concept WorkerType = detail::HasWorkerBase<W> && (detail::HandlesMessages<W> || detail::HandlesBatches<W>);
+concept WorkerType = detail::HasWorkerBase<W> &&(detail::HandlesMessages<W> || detail::HandlesBatches<W>);
 
 }  // namespace sn

@@ -49,13 +49,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "sn/cache_line.h"
-#include "sn/sync/block_on.h"
-#include "sn/sync/parking_lot.h"
 #include "sn/channel/kind.h"
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
 #include "sn/channel/wait_policy.h"
 #include "sn/detail/perturb.h"
+#include "sn/sync/block_on.h"
+#include "sn/sync/parking_lot.h"
 
 namespace sn::detail {
 
@@ -106,27 +106,26 @@ class Ring {
       return absl::InvalidArgumentError("sn::Channel: capacity must be at least 1");
     }
     if (requested > kMaxCapacity) {
-      return absl::InvalidArgumentError(absl::StrCat("sn::Channel: capacity ", requested,
-                                                     " exceeds the maximum of ", kMaxCapacity));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sn::Channel: capacity ", requested, " exceeds the maximum of ", kMaxCapacity));
     }
     // Many consumers tell "ready at h" (seq == h + 1) from "free at t" (seq == t) only
     // when the two indices differ, so that kind needs at least two slots.
     const std::uint64_t capacity =
         std::max<std::uint64_t>(std::bit_ceil(static_cast<std::uint64_t>(requested)), kMultiConsumer ? 2 : 1);
     if (capacity > kMaxRingBytes / sizeof(Slot<T>)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sn::Channel: ", capacity, " slots of ", sizeof(Slot<T>),
-                       " bytes exceed the maximum ring size of ", kMaxRingBytes, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat("sn::Channel: ", capacity, " slots of ", sizeof(Slot<T>),
+                                                     " bytes exceed the maximum ring size of ", kMaxRingBytes,
+                                                     " bytes"));
     }
     const std::size_t bytes = kPad + capacity * sizeof(Slot<T>) + kPad;
-    void* raw = ::operator new(bytes, std::align_val_t{kPad}, std::nothrow);
+    void* raw = ::operator new (bytes, std::align_val_t{kPad}, std::nothrow);
     if (raw == nullptr) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("sn::Channel: cannot allocate ", bytes, " bytes for the ring"));
+      return absl::ResourceExhaustedError(absl::StrCat("sn::Channel: cannot allocate ", bytes, " bytes for the ring"));
     }
     auto* ring = new (std::nothrow) Ring(raw, capacity, options);
     if (ring == nullptr) {
-      ::operator delete(raw, std::align_val_t{kPad});
+      ::operator delete (raw, std::align_val_t{kPad});
       return absl::ResourceExhaustedError("sn::Channel: cannot allocate the channel");
     }
     return ring;
@@ -192,7 +191,7 @@ class Ring {
     if constexpr (kMultiProducer) {
       prod_.tail.fetch_or(kClosedBit, std::memory_order_acq_rel);  // (C1)
     } else {
-      sync::heavy_barrier(shared_.asymmetric);                                 // (C1)
+      sync::heavy_barrier(shared_.asymmetric);  // (C1)
       while (prod_.busy.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     }
     SN_PERTURB_POINT("ring.close.before_closed");
@@ -277,9 +276,7 @@ class Ring {
 
   /// Whether a send would find a free slot now, without sending. Exact for a single
   /// producer (only it moves the tail); a hint with many producers. Producer side only.
-  bool has_room() noexcept {
-    return free_from(prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit, 1) != 0;
-  }
+  bool has_room() noexcept { return free_from(prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit, 1) != 0; }
 
   /// Whether a value is published at the head, without taking it. Exact for a single
   /// consumer (only it moves the head); a hint with many consumers. Reads the slot's
@@ -319,7 +316,7 @@ class Ring {
       slot(i).value()->~T();
     }
     for (std::uint64_t i = 0; i < shared_.capacity; ++i) shared_.slots[i].seq.~atomic();
-    ::operator delete(shared_.raw, std::align_val_t{kPad});
+    ::operator delete (shared_.raw, std::align_val_t{kPad});
     for (SendCounterCell* c = life_.cells; c != nullptr;) delete std::exchange(c, c->next);
   }
 
@@ -357,7 +354,7 @@ class Ring {
     if (free < want) {
       SN_PERTURB_POINT("ring.push.before_head_refresh");
       const std::uint64_t head = cons_.head.load(std::memory_order_acquire);  // (H2) pairs with (H1)
-      prod_.cached_head.store(head, std::memory_order_release);  // hands H2 on to other producers
+      prod_.cached_head.store(head, std::memory_order_release);               // hands H2 on to other producers
       free = free_at(head);
     }
     return free;
@@ -391,7 +388,7 @@ class Ring {
     construct_and_publish(t, n, make);
     SN_PERTURB_POINT("ring.spsc_push.before_tail");
     prod_.tail.store(t + n, std::memory_order_release);  // (T1) one index publish per batch
-    prod_.busy.store(0, std::memory_order_release);       // (C2) pairs with close()'s acquire
+    prod_.busy.store(0, std::memory_order_release);      // (C2) pairs with close()'s acquire
     not_empty_.notify(shared_.asymmetric, wake_count(n));
     return {n, n == want ? SendResult::ok : SendResult::full};
   }
@@ -401,7 +398,8 @@ class Ring {
     std::uint64_t t = prod_.tail.load(std::memory_order_relaxed);
     std::uint64_t n;
     for (;;) {
-      if (t & kClosedBit) [[unlikely]] return {0, SendResult::closed};
+      if (t & kClosedBit) [[unlikely]]
+        return {0, SendResult::closed};
       if constexpr (kMultiConsumer) {
         n = 0;
         bool stale = false;
@@ -434,8 +432,7 @@ class Ring {
       SN_PERTURB_POINT("ring.mp_push.before_claim");
       // Relaxed: the acquire loads above already ordered us after the slot was freed;
       // the CAS only decides which producer owns [t, t + n).
-      if (prod_.tail.compare_exchange_weak(t, t + n, std::memory_order_relaxed,
-                                           std::memory_order_relaxed)) {
+      if (prod_.tail.compare_exchange_weak(t, t + n, std::memory_order_relaxed, std::memory_order_relaxed)) {
         break;
       }
     }
@@ -477,9 +474,8 @@ class Ring {
     }
     if (n == 0) {
       // Per-slot check: the consumer polls the line the value arrives in.
-      while (n < max &&
-             slot(h + n).seq.load(std::memory_order_acquire) ==  // (S2) pairs with (S1)
-                 static_cast<std::uint32_t>(h + n + 1)) {
+      while (n < max && slot(h + n).seq.load(std::memory_order_acquire) ==  // (S2) pairs with (S1)
+                            static_cast<std::uint32_t>(h + n + 1)) {
         ++n;
       }
       if (n == 0) return empty_or_closed(h);
@@ -530,8 +526,7 @@ class Ring {
         continue;
       }
       SN_PERTURB_POINT("ring.mc_pop.before_claim");
-      if (cons_.head.compare_exchange_weak(h, h + n, std::memory_order_relaxed,
-                                           std::memory_order_relaxed)) {
+      if (cons_.head.compare_exchange_weak(h, h + n, std::memory_order_relaxed, std::memory_order_relaxed)) {
         break;
       }
     }
@@ -591,10 +586,10 @@ class Ring {
     std::atomic<std::uint32_t> receivers{1};
     std::atomic<std::uint32_t> refs{2};
     mutable std::mutex mu;  // std::mutex: ThreadSanitizer sees it even in uninstrumented builds of dependencies
-    SendCounterCell* cells = nullptr;  // guarded by mu
-    std::uint64_t retired_full = 0;    // guarded by mu
-    std::uint64_t retired_closed = 0;  // guarded by mu
-    std::uint64_t retired_blocked = 0; // guarded by mu
+    SendCounterCell* cells = nullptr;   // guarded by mu
+    std::uint64_t retired_full = 0;     // guarded by mu
+    std::uint64_t retired_closed = 0;   // guarded by mu
+    std::uint64_t retired_blocked = 0;  // guarded by mu
   };
 
   Shared shared_;

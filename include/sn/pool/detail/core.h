@@ -56,9 +56,9 @@ struct CoreBase {
   // ---- written by the worker thread (relaxed stores), read by stats() and shutdown.
   struct alignas(kFalseSharingRange) Owned {
     OwnedCounter processed, failed, batches, ticks, restarts, parks, parked_ns, sent, rejected;
-    OwnedCounter timers_scheduled;  // by this worker's context
-    OwnedCounter timers_fired;      // firings of timers this worker holds (each period counts)
-    OwnedCounter timers_expired;    // one-shot timers it held that fired (they are done)
+    OwnedCounter timers_scheduled;           // by this worker's context
+    OwnedCounter timers_fired;               // firings of timers this worker holds (each period counts)
+    OwnedCounter timers_expired;             // one-shot timers it held that fired (they are done)
     std::atomic<std::uint64_t> activity{0};  // odd while a batch, flush or firing is in progress
     std::atomic<std::uint64_t> outbox_pending{0};
     std::atomic<int> cpu{-1};
@@ -67,10 +67,10 @@ struct CoreBase {
 
   // ---- written by other threads (fetch_add), rare.
   struct alignas(kFalseSharingRange) Remote {
-    std::atomic<std::uint64_t> dropped_full{0};     // accepted, then destroyed for lack of room
-    std::atomic<std::uint64_t> dropped_at_stop{0};  // accepted, still queued when the pool stopped
-    std::atomic<std::uint64_t> timers_scheduled{0}; // by other threads, for this worker to hold
-    std::atomic<std::uint64_t> timers_cancelled{0}; // timers this slot held, cancelled by anyone
+    std::atomic<std::uint64_t> dropped_full{0};      // accepted, then destroyed for lack of room
+    std::atomic<std::uint64_t> dropped_at_stop{0};   // accepted, still queued when the pool stopped
+    std::atomic<std::uint64_t> timers_scheduled{0};  // by other threads, for this worker to hold
+    std::atomic<std::uint64_t> timers_cancelled{0};  // timers this slot held, cancelled by anyone
   } remote;
 
   // ---- written by the worker when its outbox turns non-empty or empty; read by the

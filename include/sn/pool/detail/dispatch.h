@@ -69,8 +69,9 @@ template <class M>
 class BatchBuffer {
  public:
   BatchBuffer(WorkerHeap& heap, std::size_t capacity)
-      : data_(capacity == 0 ? nullptr
-                            : static_cast<Envelope<M>*>(heap.allocate(capacity * sizeof(Envelope<M>), alignof(Envelope<M>)))) {
+      : data_(capacity == 0
+                  ? nullptr
+                  : static_cast<Envelope<M>*>(heap.allocate(capacity * sizeof(Envelope<M>), alignof(Envelope<M>)))) {
     if (capacity != 0 && data_ == nullptr) throw std::bad_alloc();
   }
   ~BatchBuffer() {
@@ -80,7 +81,9 @@ class BatchBuffer {
   BatchBuffer(const BatchBuffer&) = delete;
   BatchBuffer& operator=(const BatchBuffer&) = delete;
 
-  Envelope<M>& emplace(Envelope<M>&& e) noexcept { return *::new (&data_[size_++]) Envelope<M>(std::move(e)); }
+  Envelope<M>& emplace(M&& payload, std::uint64_t key, Source source) noexcept {
+    return *::new (&data_[size_++]) Envelope<M>{std::move(payload), key, source, std::nullopt, std::nullopt};
+  }
   std::span<Envelope<M>> view() noexcept { return {data_, size_}; }
   std::size_t size() const noexcept { return size_; }
   void clear() noexcept {
@@ -103,22 +106,28 @@ class Dispatcher {
  public:
   Dispatcher(W& w, StateBox<W>& state, PoolState& shared, CoreBase& core, std::size_t index, WorkerHeap& heap,
              std::size_t batch, std::size_t inputs)
-      : w_(w), state_(state), shared_(shared), core_(core), index_(index), pending_(heap, kBatched ? batch : 0),
+      : w_(w),
+        state_(state),
+        shared_(shared),
+        core_(core),
+        index_(index),
+        sequences_(shared.sequence_numbers),
+        timestamps_(shared.timestamps),
+        pending_(heap, kBatched ? batch : 0),
         next_sequence_(inputs, 0) {}
 
   /// A message taken from input `input` (a lane's sender, or the inbox).
   void take(Parcel<M>&& parcel, std::size_t input) noexcept {
-    Envelope<M> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
-    if (shared_.sequence_numbers) envelope.sequence = next_sequence_[input]++;
-    if (shared_.timestamps) envelope.sent_at = SendStamp::recover(parcel.stamp);
     if constexpr (kBatched) {
-      pending_.emplace(std::move(envelope));
+      stamp(pending_.emplace(std::move(parcel.payload), parcel.key, parcel.source), parcel, input);
     } else {
       if (halted_) [[unlikely]] {  // a fault stopped the pool earlier in this batch
         core_.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
         shared_.left_by_workers.fetch_add(1, std::memory_order_relaxed);
         return;
       }
+      Envelope<M> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
+      stamp(envelope, parcel, input);
       invoke(1, [&] { return w_.handle_message(*state_, std::move(envelope)); });
     }
   }
@@ -137,6 +146,14 @@ class Dispatcher {
   bool halted() const noexcept { return halted_; }
 
  private:
+  /// The envelope's optional fields, when the pool asks for them.
+  void stamp(Envelope<M>& envelope, const Parcel<M>& parcel, std::size_t input) noexcept {
+    if (sequences_) [[unlikely]]
+      envelope.sequence = next_sequence_[input]++;
+    if (timestamps_) [[unlikely]]
+      envelope.sent_at = SendStamp::recover(parcel.stamp);
+  }
+
   /// The one place a handler is called: a throw or a non-OK status is a fault.
   template <class Call>
   void invoke(std::uint64_t count, Call&& call) noexcept {
@@ -164,13 +181,12 @@ class Dispatcher {
   void fault(absl::Status why, std::uint64_t messages) noexcept {
     failed_ += messages;
     switch (shared_.fault_policy) {
-      case FaultPolicy::continue_running:
-        return;
+      case FaultPolicy::continue_running: return;
       case FaultPolicy::restart:
         state_.destroy();
         if (absl::Status rebuilt = state_.build(w_); !rebuilt.ok()) {
-          stop_pool(absl::Status(rebuilt.code(),
-                                 absl::StrCat("sn::WorkerPool: worker ", index_, ": restart failed: ", rebuilt.message())));
+          stop_pool(absl::Status(rebuilt.code(), absl::StrCat("sn::WorkerPool: worker ", index_,
+                                                              ": restart failed: ", rebuilt.message())));
           return;
         }
         core_.owned.restarts.add(1);
@@ -192,6 +208,8 @@ class Dispatcher {
   PoolState& shared_;
   CoreBase& core_;
   std::size_t index_;
+  const bool sequences_;
+  const bool timestamps_;
   BatchBuffer<M> pending_;
   std::vector<std::uint64_t> next_sequence_;  // [input]
   std::uint64_t processed_ = 0, failed_ = 0;
@@ -218,7 +236,8 @@ absl::Status StateBox<W>::build(W& w) {
         state_ = ::new (memory) State(std::move(*made));
       }
     } else {
-      static_assert(std::is_default_constructible_v<State>, "a State that is not default-constructible needs W::init()");
+      static_assert(std::is_default_constructible_v<State>,
+                    "a State that is not default-constructible needs W::init()");
       state_ = ::new (memory) State();
     }
   } catch (...) {

@@ -161,7 +161,7 @@ WorkerLoop<W>::WorkerLoop(const LoopEnv<W>& env, std::size_t index, W& w, Worker
       dispatcher_(w, state_, env.shared, core_, index, heap, core_.config.batch_size, env.shared.size() + 1),
       mesh_(env.shared, core_),
       inbox_(core_, outbox_),
-      timer_source_(env.shared, timers_, outbox_),
+      timer_source_(env.shared, core_, timers_, outbox_),
       sources_(mesh_, inbox_, timer_source_) {
   w_.context_ = &context_;
   t_current_pool = &shared_;
@@ -241,8 +241,7 @@ void WorkerLoop<W>::loop() {
 /// rings the doorbell when it frees some), or the earliest deadline.
 template <class W>
 typename WorkerLoop<W>::Wake WorkerLoop<W>::wait(std::uint32_t flags) {
-  absl::Time deadline =
-      env_.idle_tick && (flags & kDrain) == 0 ? last_tick_ + *env_.idle_tick : absl::InfiniteFuture();
+  absl::Time deadline = env_.idle_tick && (flags & kDrain) == 0 ? last_tick_ + *env_.idle_tick : absl::InfiniteFuture();
   if (const std::int64_t due = sources_.next_deadline(); due != kNoDeadline) {
     const std::int64_t now = steady_now_ns();
     deadline = std::min(deadline, due <= now ? absl::Now() : absl::Now() + absl::Nanoseconds(due - now));
@@ -251,10 +250,7 @@ typename WorkerLoop<W>::Wake WorkerLoop<W>::wait(std::uint32_t flags) {
   return sync::block_on(
       core_.doorbell, core_.config.wait, core_.asymmetric, deadline, Wake::idle, Wake::timed_out,
       [&] {
-        if (sources_.any_published()) {
-          mesh_.start_at_ready();  // start the next iteration where the message is
-          return Wake::work;
-        }
+        if (sources_.any_published()) return Wake::work;  // the mesh starts where the message is
         const bool owes = outbox_.pending() != 0;
         return core_.flags() != flags || (owes && outbox_.can_move()) ? Wake::work : Wake::idle;
       },

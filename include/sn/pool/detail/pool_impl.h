@@ -25,10 +25,10 @@ absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create(const PoolC
   if constexpr (ResizablePartitioner<P>) {
     for (std::size_t i = 0; i < std::max<std::size_t>(partitioner.size(), config.num_workers); ++i) {
       if (partitioner.size() != config.num_workers || !partitioner.contains(i)) {
-        return absl::InvalidArgumentError(absl::StrCat("sn::WorkerPool: the resizable partitioner's workers must be "
-                                                       "0..num_workers-1 (",
-                                                       config.num_workers, " workers; the partitioner has ",
-                                                       partitioner.size(), ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("sn::WorkerPool: the resizable partitioner's workers must be "
+                         "0..num_workers-1 (",
+                         config.num_workers, " workers; the partitioner has ", partitioner.size(), ")"));
       }
     }
     shared = std::make_unique<Shared>(detail::Router::resizable(std::move(partitioner), slots));
@@ -122,8 +122,10 @@ absl::Status WorkerPool<W>::make_worker(std::size_t slot) {
 
 // Pushes into worker `index`'s inbox (any thread but the pool's workers). On any result
 // but `ok` and `dropped`, `msg` keeps the value.
+// `inline`: the hot path of every external send; out of the class, a definition is not
+// implicitly inline, and GCC then stops inlining the ring's push into it.
 template <class W>
-SendResult WorkerPool<W>::push_external(std::size_t index, Message& msg, std::uint64_t key) noexcept {
+inline SendResult WorkerPool<W>::push_external(std::size_t index, Message& msg, std::uint64_t key) noexcept {
   if (!shared_->accepts(index)) [[unlikely]] {
     shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
     return SendResult::invalid;
@@ -151,7 +153,8 @@ SendResult WorkerPool<W>::push_external(std::size_t index, Message& msg, std::ui
 // An external send into a resizable pool: routes and pushes inside the gate, so that a
 // resize can find a moment when no external send is in progress (see SendGate).
 template <class W>
-SendResult WorkerPool<W>::send_through_gate(std::uint64_t key, bool by_key, std::size_t index, Message& msg) noexcept {
+inline SendResult WorkerPool<W>::send_through_gate(std::uint64_t key, bool by_key, std::size_t index,
+                                                   Message& msg) noexcept {
   Shared& shared = *shared_;
   auto stopping = [&] { return shared.closing.load(std::memory_order_acquire); };
   detail::GateSeat::Use seat;
@@ -194,7 +197,8 @@ TimerId WorkerPool<W>::schedule_external(absl::Duration delay, std::uint64_t key
                                          std::int64_t period) noexcept {
   Shared& shared = *shared_;
   auto stopping = [&] { return shared.closing.load(std::memory_order_acquire); };
-  const std::int64_t delay_ns = absl::ToInt64Nanoseconds(std::clamp(delay, absl::ZeroDuration(), absl::Hours(24 * 365 * 100)));
+  const std::int64_t delay_ns =
+      absl::ToInt64Nanoseconds(std::clamp(delay, absl::ZeroDuration(), absl::Hours(24 * 365 * 100)));
   auto schedule = [&]() -> TimerId {
     const std::size_t holder = shared.router.route(key).worker;
     TimerId id;
@@ -238,8 +242,8 @@ std::uint64_t WorkerPool<W>::plan_imports(std::vector<char>& imports) {
 
 template <class W>
 std::uint64_t WorkerPool<W>::cancel_unclaimed_timers() {
-  std::uint64_t cancelled = shared_->timers->cancel_unclaimed(
-      [&](std::uint32_t slab) { detail::PoolState::count_cancelled(shared_, slab); });
+  std::uint64_t cancelled =
+      shared_->timers->cancel_unclaimed([&](std::uint32_t slab) { detail::PoolState::count_cancelled(shared_, slab); });
   for (const detail::TimerItem& item : migration_.timers) {  // a resize stopped half-way
     if (shared_->timers->release(item.ref, true)) {
       detail::PoolState::count_cancelled(shared_, item.ref.slab);

@@ -61,7 +61,8 @@ class Router {
 
   /// The slot of the worker that owns `key`.
   std::size_t owner(std::uint64_t key) const {
-    if (impl_ == nullptr) [[likely]] return HashPartitioner{}(key, slots_);
+    if (impl_ == nullptr) [[likely]]
+      return HashPartitioner{}(key, slots_);
     return impl_->owner(key, slots_);
   }
   /// The address of the worker that owns `key`.

@@ -43,7 +43,8 @@ class GateSeat::Use {
  public:
   Use() noexcept : seat_(t_gate_seat != nullptr ? t_gate_seat : claim_gate_seat()) {}
   ~Use() {
-    if (seat_ != nullptr && seat_->temporary) [[unlikely]] release_gate_seat(seat_);
+    if (seat_ != nullptr && seat_->temporary) [[unlikely]]
+      release_gate_seat(seat_);
   }
   Use(const Use&) = delete;
   Use& operator=(const Use&) = delete;
@@ -65,8 +66,8 @@ class GateSeat::Use {
 /// Either G2 sees the close (the sender backs out and waits), or G4 sees the sender
 /// inside and waits until it leaves (release store of null), after which everything the
 /// sender did happens-before the resizer's next step. open() stores false with release,
-/// so a sender whose G2 reads it sees everything the resize changed. A thread is inside at most one gate at a time (a send
-/// runs no user code), so one seat per thread serves every pool.
+/// so a sender whose G2 reads it sees everything the resize changed. A thread is inside at most one gate at a time (a
+/// send runs no user code), so one seat per thread serves every pool.
 class SendGate {
  public:
   SendGate() : asymmetric_(sync::asymmetric_barriers_available()) {}
@@ -88,7 +89,7 @@ class SendGate {
   template <class GiveUp>
   void wait_open(const WaitPolicy& policy, GiveUp&& give_up) {
     (void)sync::block_on(lot_, policy, false, absl::InfiniteFuture(), false, true,
-                   [&] { return !closed_.load(std::memory_order_acquire) || give_up(); });
+                         [&] { return !closed_.load(std::memory_order_acquire) || give_up(); });
   }
 
   /// Resizer: closes the gate and waits until no sender is inside.

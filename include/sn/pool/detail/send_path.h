@@ -22,13 +22,9 @@ namespace sn::detail {
 template <class Block, class Drop>
 SendResult when_full(FullPolicy policy, Block&& block, Drop&& drop) noexcept {
   switch (policy) {
-    case FullPolicy::block:
-      return block();
-    case FullPolicy::drop:
-      drop();
-      return SendResult::dropped;
-    case FullPolicy::fail:
-      break;
+    case FullPolicy::block: return block();
+    case FullPolicy::drop: drop(); return SendResult::dropped;
+    case FullPolicy::fail: break;
   }
   return SendResult::full;
 }
@@ -48,14 +44,10 @@ class SendOverloads {
   /// With a string, byte-span or user key: routes on sn::routing_key(key), which is also
   /// the envelope's key.
   template <class K>
-    requires(!std::is_integral_v<K> && !std::is_enum_v<K>)
-  SendResult send(const K& key, M&& msg) noexcept {
-    return self().send(routing_key(key), std::move(msg));
-  }
+  requires(!std::is_integral_v<K> && !std::is_enum_v<K>) SendResult send(const K& key, M&& msg)
+  noexcept { return self().send(routing_key(key), std::move(msg)); }
   /// Sends a copy of `msg` to worker `index`.
-  SendResult send_to(std::size_t index, const M& msg, std::uint64_t key = 0)
-    requires std::is_copy_constructible_v<M>
-  {
+  SendResult send_to(std::size_t index, const M& msg, std::uint64_t key = 0) requires std::is_copy_constructible_v<M> {
     M copy(msg);
     return self().send_to(index, std::move(copy), key);
   }

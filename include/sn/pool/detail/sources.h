@@ -49,7 +49,13 @@ class MeshSource {
   MeshSource(PoolShared<M>& shared, WorkerCore<M>& core) noexcept : shared_(shared), core_(core) {}
 
   bool ready() const noexcept { return first_ready() != kNone; }
-  bool published() const noexcept { return ready(); }
+  /// As ready(), and the next drain starts at the lane that has a message.
+  bool published() const noexcept {
+    const std::size_t i = first_ready();
+    if (i == kNone) return false;
+    start_ = i;
+    return true;
+  }
   std::int64_t next_deadline() const noexcept { return kNoDeadline; }
 
   template <class Take>
@@ -67,12 +73,6 @@ class MeshSource {
     }
     start_ = start_ + 1 >= n ? 0 : start_ + 1;
     return taken;
-  }
-
-  /// Starts the next drain at the lane the wait saw a message on.
-  void start_at_ready() noexcept {
-    const std::size_t i = first_ready();
-    if (i != kNone) start_ = i;
   }
 
  private:
@@ -93,7 +93,7 @@ class MeshSource {
 
   PoolShared<M>& shared_;
   WorkerCore<M>& core_;
-  std::size_t start_ = 0;
+  mutable std::size_t start_ = 0;  // where the next drain starts; published() moves it
 };
 
 /// The inbox: external senders' messages. Backpressure: while the worker owes messages
@@ -125,18 +125,20 @@ class InboxSource {
 template <class M>
 class TimerSource {
  public:
-  TimerSource(PoolShared<M>& shared, WorkerTimers<M>& timers, Outbox<M>& outbox) noexcept
-      : shared_(shared), timers_(timers), outbox_(outbox) {}
+  TimerSource(PoolShared<M>& shared, const CoreBase& core, WorkerTimers<M>& timers, Outbox<M>& outbox) noexcept
+      : shared_(shared), core_(core), timers_(timers), outbox_(outbox) {}
 
   bool ready() const noexcept {
-    if (paused_ || timers_.idle()) [[likely]] return false;
+    if (paused_ || timers_.idle()) [[likely]]
+      return false;
     return timers_.next_due() <= steady_now_ns();
   }
   /// Timers made by other threads wait to be taken in; the worker's own timers are the
   /// wait's deadline instead (no clock read while spinning).
   bool published() const noexcept { return !paused_ && timers_.has_incoming(); }
   std::int64_t next_deadline() const noexcept {
-    if (paused_ || timers_.idle()) [[likely]] return kNoDeadline;
+    if (paused_ || timers_.idle()) [[likely]]
+      return kNoDeadline;
     return timers_.next_due();
   }
 
@@ -144,8 +146,18 @@ class TimerSource {
   /// not a message taken, so it does not make a batch (nor a tick) by itself.
   template <class Take>
   std::size_t drain(std::size_t budget, Take&& take) {
-    if (!ready()) [[likely]] return 0;
-    take.busy();  // before the first send: the quiescence check must see this worker busy
+    if (!ready()) [[likely]]
+      return 0;
+    take.busy();  // before the first send: the quiescence check must see this worker busy,
+    // or this worker must see the drain. The flags were read at the top of the iteration,
+    // maybe before a shutdown or a resize set kDrain and found the pool quiescent; a
+    // firing now would send after that (into a worker about to exit, or to a key's old
+    // owner while its state moves). So, as the idle tick does: busy, fence, flags again.
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with signal()'s fetch_or
+    if ((core_.flags() & (kStop | kDrain | kExit)) != 0) [[unlikely]] {
+      paused_ = true;
+      return 0;
+    }
     (void)timers_.fire_due(steady_now_ns(), budget, [&](std::uint64_t key, M&& msg) {
       (void)outbox_.send(shared_.router.route(key).worker, msg, key);  // a refusal is counted there
     });
@@ -156,6 +168,7 @@ class TimerSource {
 
  private:
   PoolShared<M>& shared_;
+  const CoreBase& core_;
   WorkerTimers<M>& timers_;
   Outbox<M>& outbox_;
   bool paused_ = false;

@@ -185,8 +185,8 @@ class TimerSlab {
   const std::uint32_t tag_;
   const std::uint32_t number_;
   std::unique_ptr<std::atomic<Entry*>[]> chunks_;  // [chunk]: kChunk entries, or null
-  std::uint32_t used_ = 0;                        // the allocating thread's: entries handed out so far
-  std::atomic<std::uint32_t> free_head_{0};       // index + 1 of the first free entry, or 0
+  std::uint32_t used_ = 0;                         // the allocating thread's: entries handed out so far
+  std::atomic<std::uint32_t> free_head_{0};        // index + 1 of the first free entry, or 0
 };
 
 }  // namespace sn::detail

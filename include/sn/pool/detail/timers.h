@@ -76,7 +76,11 @@ class TimerRegistry {
     std::lock_guard lock(mu_);
     if (!admit()) return TimerId{};
     try {
-      incoming_[holder].items.reserve(incoming_[holder].items.size() + 1);
+      // Room first, so that the push below cannot fail after the entry is taken; grown
+      // geometrically (reserve(size + 1) would copy the whole list on every timer made
+      // while the holder is busy: quadratic).
+      std::vector<TimerItem>& items = incoming_[holder].items;
+      if (items.size() == items.capacity()) items.reserve(std::max<std::size_t>(16, 2 * items.capacity()));
     } catch (const std::bad_alloc&) {
       return TimerId{};
     }
@@ -345,10 +349,14 @@ class WorkerTimers {
 
  private:
   void adopt_incoming() {
-    if (!registry_.has_incoming(self_)) [[likely]] return;
+    if (!registry_.has_incoming(self_)) [[likely]]
+      return;
     scratch_.clear();
     registry_.take_incoming(self_, scratch_);
     for (const TimerItem& item : scratch_) heap_.push(item);
+    // As in schedule(): a thread outside the pool that re-arms long timeouts (cancel, then
+    // send_after) must not pile up cancelled timers in a holder that makes none itself.
+    if (heap_.size() >= sweep_at_) sweep();
   }
   /// Drops the cancelled entries. Called when the heap has doubled since it last held
   /// only live ones, so that a worker re-arming timeouts keeps about twice its live

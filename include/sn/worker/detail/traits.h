@@ -19,11 +19,12 @@ template <class W>
 concept HasWorkerBase = requires {
   typename W::state_type;
   typename W::message_type;
-} && std::is_base_of_v<Worker<typename W::state_type, typename W::message_type>, W>;
+}
+&&std::is_base_of_v<Worker<typename W::state_type, typename W::message_type>, W>;
 
 template <class W>
 using HandleResult = decltype(std::declval<W&>().handle_message(std::declval<typename W::state_type&>(),
-                                                                 std::declval<Envelope<typename W::message_type>>()));
+                                                                std::declval<Envelope<typename W::message_type>>()));
 template <class W>
 using BatchHandleResult = decltype(std::declval<W&>().handle_batch(
     std::declval<typename W::state_type&>(), std::declval<std::span<Envelope<typename W::message_type>>>()));
@@ -32,9 +33,15 @@ template <class R>
 concept HandlerResult = std::is_void_v<R> || std::is_same_v<R, absl::Status>;
 
 template <class W>
-concept HandlesBatches = requires { typename BatchHandleResult<W>; } && HandlerResult<BatchHandleResult<W>>;
+concept HandlesBatches = requires {
+  typename BatchHandleResult<W>;
+}
+&&HandlerResult<BatchHandleResult<W>>;
 template <class W>
-concept HandlesMessages = requires { typename HandleResult<W>; } && HandlerResult<HandleResult<W>>;
+concept HandlesMessages = requires {
+  typename HandleResult<W>;
+}
+&&HandlerResult<HandleResult<W>>;
 
 /// What one key's state travels as in a resize: W::handoff_type, when W declares it.
 template <class W>
@@ -42,20 +49,21 @@ struct HandoffType {
   using type = char;  // unused: W moves no state
 };
 template <class W>
-  requires requires { typename W::handoff_type; }
+requires requires { typename W::handoff_type; }
 struct HandoffType<W> {
   using type = typename W::handoff_type;
 };
 
 /// W declares handoff_type and the two hooks that move state during a resize.
 template <class W>
-concept HandsOffState =
-    requires { typename W::handoff_type; } &&
-    requires(W& w, typename W::state_type& s, StateHandoff<typename W::handoff_type>& out,
-             typename W::handoff_type&& value, std::uint64_t key) {
-      w.export_state(s, out);
-      w.import_state(s, key, std::move(value));
-    };
+concept HandsOffState = requires {
+  typename W::handoff_type;
+}
+&&requires(W& w, typename W::state_type& s, StateHandoff<typename W::handoff_type>& out,
+           typename W::handoff_type&& value, std::uint64_t key) {
+  w.export_state(s, out);
+  w.import_state(s, key, std::move(value));
+};
 
 }  // namespace detail
 

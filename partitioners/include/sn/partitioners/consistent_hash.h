@@ -59,7 +59,8 @@ class ConsistentHashPartitioner {
       return absl::InvalidArgumentError(absl::StrCat("sn::ConsistentHashPartitioner: worker id ", id, " is too large"));
     }
     if (std::binary_search(members_.begin(), members_.end(), id)) {
-      return absl::AlreadyExistsError(absl::StrCat("sn::ConsistentHashPartitioner: worker ", id, " is already on the ring"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("sn::ConsistentHashPartitioner: worker ", id, " is already on the ring"));
     }
     members_.insert(std::upper_bound(members_.begin(), members_.end(), id), id);
     for (std::size_t v = 0; v < virtual_nodes_; ++v) {
@@ -89,7 +90,8 @@ class ConsistentHashPartitioner {
   WorkerId owner(std::uint64_t key) const noexcept {
     const std::uint64_t h = stable_hash(key);
     const std::uint32_t entry = index_[h >> index_shift_];
-    if (entry & kOwnerBit) [[likely]] return entry & ~kOwnerBit;  // no point in h's bucket
+    if (entry & kOwnerBit) [[likely]]
+      return entry & ~kOwnerBit;  // no point in h's bucket
     // The first point at or after the bucket's start: a step or two reach the first at
     // or after h.
     std::size_t i = entry;

@@ -104,14 +104,10 @@ class RendezvousPartitioner {
   /// A copy with worker `id` removed, this one unchanged. InvalidArgument for an id of
   /// 2^31 or more, NotFound if it is not there, FailedPrecondition for the last one,
   /// ResourceExhausted without memory.
-  absl::StatusOr<RendezvousPartitioner> without_worker(std::size_t id) const {
-    return resized(id, /*removing=*/true);
-  }
+  absl::StatusOr<RendezvousPartitioner> without_worker(std::size_t id) const { return resized(id, /*removing=*/true); }
 
   /// The id of the worker that owns `key` (0 without workers).
-  WorkerId owner(std::uint64_t key) const noexcept {
-    return members_.empty() ? WorkerId{0} : members_[heaviest(key)];
-  }
+  WorkerId owner(std::uint64_t key) const noexcept { return members_.empty() ? WorkerId{0} : members_[heaviest(key)]; }
 
   /// The owner's position among the workers in ascending id order.
   std::size_t operator()(std::uint64_t key, std::size_t /*workers*/) const noexcept { return heaviest(key); }

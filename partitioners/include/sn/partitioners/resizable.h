@@ -41,12 +41,12 @@ namespace sn {
 /// moves the state of every key whose owner changes, however many there are.
 template <class P>
 concept ResizablePartitioner = std::copy_constructible<P> && std::move_constructible<P> &&
-                               requires(const P& p, std::uint64_t key, std::size_t slot) {
-                                 { p.owner(key) } -> std::convertible_to<std::size_t>;
-                                 { p.size() } -> std::convertible_to<std::size_t>;
-                                 { p.contains(slot) } -> std::convertible_to<bool>;
-                                 { p.with_worker(slot) } -> std::same_as<absl::StatusOr<P>>;
-                                 { p.without_worker(slot) } -> std::same_as<absl::StatusOr<P>>;
-                               };
+    requires(const P& p, std::uint64_t key, std::size_t slot) {
+  { p.owner(key) } -> std::convertible_to<std::size_t>;
+  { p.size() } -> std::convertible_to<std::size_t>;
+  { p.contains(slot) } -> std::convertible_to<bool>;
+  { p.with_worker(slot) } -> std::same_as<absl::StatusOr<P>>;
+  { p.without_worker(slot) } -> std::same_as<absl::StatusOr<P>>;
+};
 
 }  // namespace sn
