@@ -311,6 +311,18 @@ inline void add_machine_context() {
 #endif
 }
 
+/// Every benchmark binary's main: Google Benchmark's flags, then the binary's own context
+/// lines and registrations, then the run.
+inline int run_benchmarks(int argc, char** argv, void (*add_context)(), void (*register_all)()) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  add_context();
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
 /// "cpus=0,1": where a case's threads run, producers first.
 inline std::string cpu_label(int threads) {
   std::string s = "cpus=";

@@ -754,11 +754,5 @@ void add_context() {
 }  // namespace snbench
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  snbench::add_context();
-  snbench::register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return snbench::run_benchmarks(argc, argv, snbench::add_context, snbench::register_all);
 }
