@@ -134,9 +134,14 @@ void run_worker_thread(const LoopEnv<W>& env, std::size_t index, W& w, Report&& 
   std::optional<WorkerLoop<W>> loop;
   try {
     heap.emplace();
-    loop.emplace(env, index, w, *heap);
   } catch (const std::bad_alloc&) {
     return report(absl::ResourceExhaustedError(absl::StrCat("sn::WorkerPool: worker ", index, ": no heap")));
+  }
+  try {
+    loop.emplace(env, index, w, *heap);
+  } catch (const std::bad_alloc&) {  // the handle_batch buffer, sized by batch_size, or the outbox table
+    return report(absl::ResourceExhaustedError(
+        absl::StrCat("sn::WorkerPool: worker ", index, ": out of memory for its batch buffer or outbox")));
   }
   loop->run(report);
 }
