@@ -34,7 +34,9 @@ bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.
 namespace {
 // The enumerators' names, in declaration order (config.h).
 constexpr std::array<std::string_view, 3> kFullPolicyNames = {"block", "fail", "drop"};
-constexpr std::array<std::string_view, 3> kFaultPolicyNames = {"continue_running", "restart", "stop_pool"};
+constexpr std::array<std::string_view, 4> kFaultPolicyNames = {"continue_running", "restart", "stop_pool", "isolate"};
+constexpr std::array<std::string_view, 6> kFaultSiteNames = {"handle_message", "handle_batch", "tick",
+                                                             "init",           "on_stop",      "resize"};
 
 template <class E, std::size_t N>
 std::string_view name_of(E e, const std::array<std::string_view, N>& names) noexcept {
@@ -45,6 +47,48 @@ std::string_view name_of(E e, const std::array<std::string_view, N>& names) noex
 
 std::string_view to_string(FullPolicy p) noexcept { return name_of(p, kFullPolicyNames); }
 std::string_view to_string(FaultPolicy p) noexcept { return name_of(p, kFaultPolicyNames); }
+std::string_view to_string(FaultSite s) noexcept { return name_of(s, kFaultSiteNames); }
+
+namespace {
+// Abseil's string_view is its own type in Debian's build: convert at the StrCat calls.
+absl::string_view av(std::string_view s) noexcept { return {s.data(), s.size()}; }
+}  // namespace
+
+std::string describe(const Fault& f) {
+  std::string line =
+      absl::StrCat("sn: pool \"", av(f.pool), "\" worker ", f.worker, ": ", av(to_string(f.site)), " failed");
+  if (f.key) absl::StrAppend(&line, " (key ", *f.key, ")");
+  absl::StrAppend(&line, ": ", f.status.ToString());
+  if (f.action) absl::StrAppend(&line, " -> ", av(to_string(*f.action)), f.escalated ? " (restart limit reached)" : "");
+  return line;
+}
+
+namespace {
+// Each worker keeps the time of every restart in the window: 8 bytes per allowed restart.
+constexpr std::uint32_t kMaxTrackedRestarts = 1u << 20;
+
+absl::Status check_restart_limit(const RestartLimit& l) {
+  if (l.escalate_to != FaultPolicy::stop_pool && l.escalate_to != FaultPolicy::isolate) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sn::PoolConfig: restart_limit.escalate_to must be stop_pool or "
+                     "isolate, not ",
+                     av(to_string(l.escalate_to))));
+  }
+  if (l.max_restarts > kMaxTrackedRestarts && l.max_restarts != RestartLimit::unlimited().max_restarts) {
+    return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: restart_limit.max_restarts of ", l.max_restarts,
+                                                   " exceeds the maximum of ", kMaxTrackedRestarts,
+                                                   " (use RestartLimit::unlimited() for no limit)"));
+  }
+  if (l.within <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("sn::PoolConfig: restart_limit.within must be positive");
+  }
+  if (l.backoff < absl::ZeroDuration() || l.max_backoff < l.backoff) {
+    return absl::InvalidArgumentError(
+        "sn::PoolConfig: restart_limit.backoff must be at least zero and at most max_backoff");
+  }
+  return absl::OkStatus();
+}
+}  // namespace
 
 std::size_t slot_count(const PoolConfig& config) noexcept {
   return config.max_workers == 0 ? config.num_workers : config.max_workers;
@@ -52,6 +96,7 @@ std::size_t slot_count(const PoolConfig& config) noexcept {
 
 absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& config) {
   if (config.num_workers == 0) return absl::InvalidArgumentError("sn::PoolConfig: num_workers must be at least 1");
+  if (absl::Status s = check_restart_limit(config.restart_limit); !s.ok()) return s;
   if (config.max_workers != 0 && config.max_workers < config.num_workers) {
     return absl::InvalidArgumentError(absl::StrCat("sn::PoolConfig: max_workers (", config.max_workers,
                                                    ") is below num_workers (", config.num_workers, ")"));

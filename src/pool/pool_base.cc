@@ -15,14 +15,42 @@
 
 namespace sn::detail {
 
-void PoolState::note_hook_fault(std::size_t index, const char* hook, const absl::Status& status) {
+void PoolState::note_hook_fault(std::size_t index, FaultSite site, const absl::Status& status) {
   if (status.ok()) return;
   hook_faults.fetch_add(1, std::memory_order_relaxed);
+  Fault f = make_fault(name, index, site, std::nullopt, status, 0);
+  f.action = fault_policy == FaultPolicy::stop_pool ? FaultPolicy::stop_pool : FaultPolicy::continue_running;
   if (fault_policy == FaultPolicy::stop_pool) {
-    record_fault(absl::Status(
-        status.code(), absl::StrCat("sn::WorkerPool: worker ", index, ": ", hook, " failed: ", status.message())));
+    record_fault(
+        absl::Status(status.code(), absl::StrCat("sn::WorkerPool: worker ", index, ": ", std::string(to_string(site)),
+                                                 " failed: ", status.message())));
     stop_all();
   }
+  report_fault(f);
+}
+
+void PoolState::report_fault(Fault& f) {
+  {
+    std::lock_guard lock(fault_mu);
+    last_fault = describe(f);
+    ++faults;
+  }
+  if (!fault_observer) return;
+  try {
+    fault_observer(f);
+  } catch (...) {  // an observer's own failure must not take the worker down with it
+  }
+}
+
+absl::Status PoolBase::revive(std::size_t index) {
+  if (!has_worker(index)) return absl::NotFoundError(absl::StrCat("sn::WorkerPool::revive: no worker in slot ", index));
+  if (!running()) return absl::FailedPreconditionError("sn::WorkerPool::revive: the pool is stopping");
+  CoreBase& core = *state_->bases[index];
+  if (!core.owned.isolated.load(std::memory_order_relaxed)) {
+    return absl::FailedPreconditionError(absl::StrCat("sn::WorkerPool::revive: worker ", index, " is not isolated"));
+  }
+  core.signal(kRevive);
+  return absl::OkStatus();
 }
 
 void Migration::step_done(std::size_t slot, const absl::Status& s, std::atomic<std::uint64_t>& hook_faults) {

@@ -44,8 +44,10 @@ WorkerStats read_worker(std::size_t index, const CoreBase& core) {
   w.memory_bound = core.owned.memory_bound.load(std::memory_order_relaxed);
   w.processed = core.owned.processed.get();
   w.failed = core.owned.failed.get();
+  w.isolated = core.owned.isolated.load(std::memory_order_relaxed);
+  w.isolated_drops = core.owned.isolated_drops.get();
   w.dropped = core.remote.dropped_full.load(std::memory_order_relaxed) +
-              core.remote.dropped_at_stop.load(std::memory_order_relaxed);
+              core.remote.dropped_at_stop.load(std::memory_order_relaxed) + w.isolated_drops;
   w.batches = core.owned.batches.get();
   w.ticks = core.owned.ticks.get();
   w.restarts = core.owned.restarts.get();
@@ -78,6 +80,11 @@ PoolStats PoolBase::stats() const {
   }
   total.rejected += s.external_rejected.load(std::memory_order_relaxed);
   total.hook_faults = s.hook_faults.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lock(s.fault_mu);
+    total.faults = s.faults;
+    total.last_fault = s.last_fault;
+  }
   total.timers_cancelled += s.foreign_timers_cancelled.load(std::memory_order_relaxed);
   timers_done += total.timers_cancelled;
   total.timers_pending = total.timers_scheduled > timers_done ? total.timers_scheduled - timers_done : 0;

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sn/channel/wait_policy.h"
+#include "sn/pool/supervision.h"
 
 namespace sn {
 
@@ -30,21 +31,8 @@ enum class FullPolicy : std::uint8_t {
   drop,
 };
 
-/// What a worker does when a handler throws or returns a non-OK absl::Status. The
-/// message is counted as failed in every case.
-enum class FaultPolicy : std::uint8_t {
-  /// Go on with the next message and the same State.
-  continue_running,
-  /// Destroy the State and build a new one with init(), then go on.
-  restart,
-  /// Stop the whole pool as stop() does; shutdown() then reports the fault.
-  stop_pool,
-};
-
 /// The enumerator's name, such as "block".
 std::string_view to_string(FullPolicy p) noexcept;
-/// The enumerator's name, such as "restart".
-std::string_view to_string(FaultPolicy p) noexcept;
 
 /// Settings of one worker; anything left unset comes from the PoolConfig.
 struct WorkerConfig {
@@ -96,8 +84,14 @@ struct PoolConfig {
   std::optional<absl::Duration> idle_tick;
   /// What a send does when the destination's queue is full.
   FullPolicy full_policy = FullPolicy::block;
-  /// What a worker does when a handler throws or returns an error.
+  /// What a worker does when a handler throws or returns an error (unless its on_fault
+  /// hook decides); see sn/pool/supervision.h.
   FaultPolicy fault_policy = FaultPolicy::continue_running;
+  /// How often a worker may restart before the fault escalates.
+  RestartLimit restart_limit{};
+  /// Called once per fault. Unset: one line per fault to stderr, at most 10 per second per
+  /// pool, then a count of those not shown. An empty function: faults are only counted.
+  std::optional<FaultObserver> fault_observer;
   /// Stamp Envelope::sequence (a counter per lane, kept by the receiving worker).
   bool sequence_numbers = false;
   /// Stamp Envelope::sent_at (reads the clock once per send).
@@ -130,6 +124,10 @@ struct PoolConfig {
   PoolConfig& with_full_policy(FullPolicy p) { full_policy = p; return *this; }
   /// Sets fault_policy; returns `*this`, so that calls chain.
   PoolConfig& with_fault_policy(FaultPolicy p) { fault_policy = p; return *this; }
+  /// Sets restart_limit; returns `*this`, so that calls chain.
+  PoolConfig& with_restart_limit(RestartLimit l) { restart_limit = l; return *this; }
+  /// Sets fault_observer (nullptr: silent); returns `*this`, so that calls chain.
+  PoolConfig& with_fault_observer(FaultObserver fn) { fault_observer = std::move(fn); return *this; }
   /// Sets sequence_numbers; returns `*this`, so that calls chain.
   PoolConfig& with_sequence_numbers(bool on) { sequence_numbers = on; return *this; }
   /// Sets timestamps; returns `*this`, so that calls chain.

@@ -202,6 +202,15 @@ class WorkerPool final : public detail::PoolBase,
   /// stop() or the destructor, from outside, joins them and counts what was left.
   std::uint64_t stop() { return PoolBase::stop(); }
 
+  /// Puts worker `index`, isolated by a fault (FaultPolicy::isolate, or a RestartLimit
+  /// escalating to it), back in service: it builds a new State with init() and starts a
+  /// fresh restart window. Asynchronous: the worker does it at the top of its next loop
+  /// iteration (WorkerStats::isolated turns false then; if init() fails it stays isolated
+  /// and the fault is reported). Messages it was sent while isolated stay dropped.
+  /// NotFound when no worker runs in slot `index`; FailedPrecondition when it is not
+  /// isolated or the pool is stopping. Any thread.
+  absl::Status revive(std::size_t index) { return PoolBase::revive(index); }
+
   /// The number of workers running now.
   std::size_t size() const noexcept { return PoolBase::size(); }
   /// Worker slots: PoolConfig::max_workers (or num_workers). Worker indices are slots.

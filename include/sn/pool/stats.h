@@ -23,7 +23,10 @@ struct WorkerStats {
   std::uint64_t processed = 0;         ///< Messages handled successfully.
   std::uint64_t failed = 0;            ///< Messages whose handler threw or returned an error.
   std::uint64_t dropped = 0;           ///< Messages for this worker destroyed unhandled: full
-                                       ///< queue under FullPolicy::drop, or left over at stop().
+                                       ///< queue under FullPolicy::drop, left over at stop(),
+                                       ///< or sent to it while isolated.
+  bool isolated = false;               ///< Out of service after FaultPolicy::isolate, until revived.
+  std::uint64_t isolated_drops = 0;    ///< Messages dropped while it was isolated (also in dropped).
   std::uint64_t batches = 0;           ///< Loop iterations that handled at least one message.
   std::uint64_t ticks = 0;             ///< Calls of tick().
   std::uint64_t restarts = 0;          ///< State rebuilds under FaultPolicy::restart.
@@ -67,7 +70,12 @@ struct PoolStats {
   std::uint64_t parks = 0;             ///< Sum of WorkerStats::parks.
   absl::Duration time_parked;          ///< Sum of WorkerStats::time_parked.
   std::uint64_t queue_depth = 0;       ///< Sum of WorkerStats::queue_depth.
-  std::uint64_t hook_faults = 0;       ///< Exceptions from tick() and on_stop() (they handle no message).
+  std::uint64_t hook_faults = 0;       ///< Exceptions from tick(), on_stop(), on_fault() and resize hooks
+                                       ///< (they handle no message).
+  std::uint64_t faults = 0;            ///< Faults reported (each failed handler call or hook; one per
+                                       ///< handle_batch call however many messages it held).
+  std::uint64_t isolated_drops = 0;    ///< Sum of WorkerStats::isolated_drops.
+  std::string last_fault;              ///< describe() of the latest fault; empty when none.
   std::uint64_t timers_scheduled = 0;  ///< Sum of WorkerStats::timers_scheduled.
   std::uint64_t timers_fired = 0;      ///< Sum of WorkerStats::timers_fired.
   std::uint64_t timers_cancelled = 0;  ///< Timers cancelled before they fired, shutdown

@@ -18,9 +18,10 @@ struct OwnedCounter {
 
 /// Control flags of one worker.
 enum ControlFlag : std::uint32_t {
-  kStop = 1u << 0,   // stop after the current batch (stop(), or a fault under stop_pool)
-  kDrain = 1u << 1,  // graceful shutdown or a resize began: no idle ticks
-  kExit = 1u << 2,   // the pool is quiescent: leave the loop
+  kStop = 1u << 0,    // stop after the current batch (stop(), or a fault under stop_pool)
+  kDrain = 1u << 1,   // graceful shutdown or a resize began: no idle ticks
+  kExit = 1u << 2,    // the pool is quiescent: leave the loop
+  kRevive = 1u << 3,  // WorkerPool::revive(): an isolated worker builds a new State (the worker clears it)
 };
 /// The flags word's bits from here up count resize steps asked of the worker (export or
 /// import state): the resizer adds kMigrateRound, the worker runs one step per change.

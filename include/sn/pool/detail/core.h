@@ -59,10 +59,12 @@ struct CoreBase {
     OwnedCounter timers_scheduled;           // by this worker's context
     OwnedCounter timers_fired;               // firings of timers this worker holds (each period counts)
     OwnedCounter timers_expired;             // one-shot timers it held that fired (they are done)
+    OwnedCounter isolated_drops;             // messages it dropped while isolated (FaultPolicy::isolate)
     std::atomic<std::uint64_t> activity{0};  // odd while a batch, flush or firing is in progress
     std::atomic<std::uint64_t> outbox_pending{0};
     std::atomic<int> cpu{-1};
     std::atomic<bool> memory_bound{false};
+    std::atomic<bool> isolated{false};  // FaultPolicy::isolate took it out of service
   } owned;
 
   // ---- written by other threads (fetch_add), rare.

@@ -2,6 +2,7 @@
 // for handle_batch, and the one place where a handler's failure meets the FaultPolicy.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -18,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "sn/pool/detail/parcel.h"
 #include "sn/pool/detail/shared.h"
+#include "sn/pool/detail/supervisor.h"
+#include "sn/pool/detail/timers.h"
 #include "sn/worker/detail/traits.h"
 #include "sn/worker/envelope.h"
 #include "sn/worker/heap.h"
@@ -114,36 +117,68 @@ class Dispatcher {
         sequences_(shared.sequence_numbers),
         timestamps_(shared.timestamps),
         pending_(heap, kBatched ? batch : 0),
-        next_sequence_(inputs, 0) {}
+        next_sequence_(inputs, 0),
+        restarts_(shared.restart_limit) {}
 
   /// A message taken from input `input` (a lane's sender, or the inbox).
   void take(Parcel<M>&& parcel, std::size_t input) noexcept {
+    if (out_of_service_) [[unlikely]] {
+      drop_unhandled();
+      return;
+    }
     if constexpr (kBatched) {
       stamp(pending_.emplace(std::move(parcel.payload), parcel.key, parcel.source), parcel, input);
     } else {
-      if (halted_) [[unlikely]] {  // a fault stopped the pool earlier in this batch
-        core_.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
-        shared_.left_by_workers.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
       Envelope<M> envelope{std::move(parcel.payload), parcel.key, parcel.source, std::nullopt, std::nullopt};
       stamp(envelope, parcel, input);
-      invoke(1, [&] { return w_.handle_message(*state_, std::move(envelope)); });
+      invoke(FaultSite::handle_message, parcel.key, 1, [&] { return w_.handle_message(*state_, std::move(envelope)); });
     }
   }
 
   /// The end of an iteration that took messages: hands a batch over, publishes counts.
   void end_batch() noexcept {
     if constexpr (kBatched) {
-      invoke(pending_.size(), [&] { return w_.handle_batch(*state_, pending_.view()); });
+      if (pending_.size() != 0) {
+        const std::uint64_t first_key = pending_.view()[0].key;
+        invoke(FaultSite::handle_batch, first_key, pending_.size(),
+               [&] { return w_.handle_batch(*state_, pending_.view()); });
+      }
       pending_.clear();
     }
     core_.owned.processed.add(std::exchange(processed_, 0));
     core_.owned.failed.add(std::exchange(failed_, 0));
   }
 
+  /// Runs tick(), when the worker has a State; a failure is a fault like a handler's.
+  void tick() noexcept {
+    if constexpr (requires { w_.tick(*state_); }) {
+      if (out_of_service_) return;
+      if (absl::Status s = guarded([&] { w_.tick(*state_); }); !s.ok()) {
+        shared_.hook_faults.fetch_add(1, std::memory_order_relaxed);
+        fault(FaultSite::tick, std::nullopt, std::move(s), 0);
+      }
+    }
+  }
+
+  /// A revived worker (WorkerPool::revive): a new State and a fresh restart window.
+  void revive() noexcept {
+    if (!isolated_) return;
+    restarts_.reset();
+    if (absl::Status built = state_.build(w_); !built.ok()) {
+      report(FaultSite::init, std::nullopt, std::move(built), 0, FaultPolicy::isolate, false);
+      return;
+    }
+    set_isolated(false);
+  }
+
   /// Whether a fault stopped the pool in this worker.
   bool halted() const noexcept { return halted_; }
+  /// Whether the worker takes no messages into handlers (halted or isolated).
+  bool out_of_service() const noexcept { return out_of_service_; }
+  /// With a restart backoff running: the steady-clock ns before which the worker takes
+  /// no message; 0 otherwise.
+  std::int64_t resume_at_ns() const noexcept { return resume_at_ns_; }
+  void clear_backoff() noexcept { resume_at_ns_ = 0; }
 
  private:
   /// The envelope's optional fields, when the pool asks for them.
@@ -156,7 +191,7 @@ class Dispatcher {
 
   /// The one place a handler is called: a throw or a non-OK status is a fault.
   template <class Call>
-  void invoke(std::uint64_t count, Call&& call) noexcept {
+  void invoke(FaultSite site, std::uint64_t key, std::uint64_t count, Call&& call) noexcept {
     try {
       if constexpr (std::is_void_v<decltype(call())>) {
         call();
@@ -166,41 +201,100 @@ class Dispatcher {
         if (s.ok()) [[likely]] {
           processed_ += count;
         } else {
-          fault(std::move(s), count);
+          failed_ += count;
+          fault(site, key, std::move(s), count);
         }
       }
     } catch (...) {
-      fault(shared_.fault_policy == FaultPolicy::stop_pool
-                ? absl::InternalError(absl::StrCat("threw: ", describe_current_exception()))
-                : absl::InternalError("threw"),
-            count);
+      failed_ += count;
+      fault(site, key, absl::InternalError(absl::StrCat("threw: ", describe_current_exception())), count);
     }
   }
 
-  /// The FaultPolicy, decided here only.
-  void fault(absl::Status why, std::uint64_t messages) noexcept {
-    failed_ += messages;
-    switch (shared_.fault_policy) {
-      case FaultPolicy::continue_running: return;
-      case FaultPolicy::restart:
-        state_.destroy();
-        if (absl::Status rebuilt = state_.build(w_); !rebuilt.ok()) {
-          stop_pool(absl::Status(rebuilt.code(), absl::StrCat("sn::WorkerPool: worker ", index_,
-                                                              ": restart failed: ", rebuilt.message())));
-          return;
-        }
-        core_.owned.restarts.add(1);
-        return;
-      case FaultPolicy::stop_pool:
-        stop_pool(absl::Status(why.code(),
-                               absl::StrCat("sn::WorkerPool: worker ", index_, ": handler failed: ", why.message())));
-        return;
+  /// A message this worker will not handle (halted by a fault, or isolated): dropped
+  /// and counted, so that the pool's accounting stays exact.
+  void drop_unhandled() noexcept {
+    if (halted_) {
+      core_.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
+      shared_.left_by_workers.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      core_.owned.isolated_drops.add(1);
     }
+  }
+
+  /// The supervision decision, made here only: the worker's on_fault hook (or the pool's
+  /// FaultPolicy), then the RestartLimit; then the action, then the report.
+  void fault(FaultSite site, std::optional<std::uint64_t> key, absl::Status why, std::uint64_t messages) noexcept {
+    FaultPolicy action = wanted_action(site, key, why, messages);
+    bool escalated = false;
+    if (action == FaultPolicy::restart && !restarts_.try_restart(steady_now_ns())) {
+      action = restarts_.limit().escalate_to;
+      escalated = true;
+    }
+    switch (action) {
+      case FaultPolicy::continue_running: break;
+      case FaultPolicy::restart: restart(); break;
+      case FaultPolicy::isolate:
+        state_.destroy();
+        set_isolated(true);
+        break;
+      case FaultPolicy::stop_pool: {
+        const std::string_view name = site == FaultSite::handle_message || site == FaultSite::handle_batch
+                                          ? std::string_view("handler")
+                                          : to_string(site);
+        const absl::string_view what(name.data(), name.size());
+        stop_pool(absl::Status(
+            why.code(), absl::StrCat("sn::WorkerPool: worker ", index_, ": ",
+                                     escalated ? "restart limit reached: " : "", what, " failed: ", why.message())));
+        break;
+      }
+    }
+    report(site, key, std::move(why), messages, action, escalated);
+  }
+  /// What the worker's on_fault hook asks for, or the pool's FaultPolicy.
+  FaultPolicy wanted_action(FaultSite site, std::optional<std::uint64_t> key, const absl::Status& why,
+                            std::uint64_t messages) noexcept {
+    if constexpr (requires(const Fault& f) {
+                    { w_.on_fault(*state_, f) } -> std::same_as<FaultPolicy>;
+                  }) {
+      if (state_.built()) {
+        const Fault f = make_fault(shared_.name, index_, site, key, why, messages);
+        FaultPolicy chosen = shared_.fault_policy;
+        if (guarded([&] { chosen = w_.on_fault(*state_, f); }).ok()) return chosen;
+        shared_.hook_faults.fetch_add(1, std::memory_order_relaxed);  // on_fault threw: the policy decides
+      }
+    }
+    return shared_.fault_policy;
+  }
+  void restart() noexcept {
+    state_.destroy();
+    if (absl::Status rebuilt = state_.build(w_); !rebuilt.ok()) {
+      stop_pool(absl::Status(rebuilt.code(),
+                             absl::StrCat("sn::WorkerPool: worker ", index_, ": restart failed: ", rebuilt.message())));
+      report(FaultSite::init, std::nullopt, std::move(rebuilt), 0, FaultPolicy::stop_pool, false);
+      return;
+    }
+    core_.owned.restarts.add(1);
+    const std::int64_t now = steady_now_ns();
+    if (const std::int64_t wait = restarts_.backoff_ns(now); wait > 0) resume_at_ns_ = now + wait;
+  }
+  void report(FaultSite site, std::optional<std::uint64_t> key, absl::Status why, std::uint64_t messages,
+              FaultPolicy action, bool escalated) noexcept {
+    Fault f = make_fault(shared_.name, index_, site, key, std::move(why), messages);
+    f.action = action;
+    f.escalated = escalated;
+    shared_.report_fault(f);
   }
   void stop_pool(absl::Status why) noexcept {
     shared_.record_fault(std::move(why));
     shared_.stop_all();
     halted_ = true;
+    out_of_service_ = true;
+  }
+  void set_isolated(bool on) noexcept {
+    isolated_ = on;
+    out_of_service_ = halted_ || on;
+    core_.owned.isolated.store(on, std::memory_order_relaxed);
   }
 
   W& w_;
@@ -212,8 +306,12 @@ class Dispatcher {
   const bool timestamps_;
   BatchBuffer<M> pending_;
   std::vector<std::uint64_t> next_sequence_;  // [input]
+  RestartBudget restarts_;
   std::uint64_t processed_ = 0, failed_ = 0;
-  bool halted_ = false;
+  std::int64_t resume_at_ns_ = 0;  // a restart backoff runs until then
+  bool halted_ = false;            // a fault stopped the pool
+  bool isolated_ = false;          // FaultPolicy::isolate: no State until revived
+  bool out_of_service_ = false;    // halted_ || isolated_: messages are dropped
 };
 
 template <class W>

@@ -82,6 +82,7 @@ class WorkerLoop {
 
   void loop();
   Wake wait(std::uint32_t flags);
+  bool back_off(std::uint32_t flags);
   void idle_tick();
   void run_tick();
   void migration_step();
@@ -201,7 +202,7 @@ void WorkerLoop<W>::run(Report&& report) {
   loop();
   outbox_.set_refusing(true);
   if constexpr (requires { w_.on_stop(*state_); }) {
-    if (state_.built()) shared_.note_hook_fault(index_, "on_stop", guarded([&] { w_.on_stop(*state_); }));
+    if (state_.built()) shared_.note_hook_fault(index_, FaultSite::on_stop, guarded([&] { w_.on_stop(*state_); }));
   }
   state_.destroy();
   const std::uint64_t left = outbox_.discard();
@@ -222,6 +223,14 @@ void WorkerLoop<W>::loop() {
     if ((flags & (kStop | kExit)) != 0) return;
     SN_PERTURB_POINT("worker.loop.after_flags");
     timer_source_.set_paused((flags & kDrain) != 0);
+    if ((flags & kRevive) != 0) [[unlikely]] {
+      core_.control.flags.fetch_and(~std::uint32_t{kRevive}, std::memory_order_acq_rel);
+      dispatcher_.revive();
+      continue;
+    }
+    if (dispatcher_.resume_at_ns() != 0) [[unlikely]] {
+      if (back_off(flags)) continue;
+    }
 
     if (outbox_.pending() != 0) {
       begin_busy();
@@ -265,6 +274,22 @@ typename WorkerLoop<W>::Wake WorkerLoop<W>::wait(std::uint32_t flags) {
       });
 }
 
+/// A restart's backoff: takes no message until it ends, but wakes for any control flag
+/// (stop, drain, a resize step). True while it runs (the caller starts over).
+template <class W>
+bool WorkerLoop<W>::back_off(std::uint32_t flags) {
+  const std::int64_t now = steady_now_ns();
+  const std::int64_t until = dispatcher_.resume_at_ns();
+  if (now >= until || (flags & kDrain) != 0) {  // over, or a drain needs every message handled
+    dispatcher_.clear_backoff();
+    return false;
+  }
+  (void)sync::block_on(
+      core_.doorbell, core_.config.wait, core_.asymmetric, absl::Now() + absl::Nanoseconds(until - now), Wake::idle,
+      Wake::timed_out, [&] { return core_.flags() != flags ? Wake::work : Wake::idle; }, [](absl::Duration) {});
+  return true;
+}
+
 template <class W>
 void WorkerLoop<W>::idle_tick() {
   // Busy first, then look at the flags again: either shutdown's quiescence check sees this
@@ -280,9 +305,7 @@ void WorkerLoop<W>::idle_tick() {
 
 template <class W>
 void WorkerLoop<W>::run_tick() {
-  if constexpr (requires { w_.tick(*state_); }) {
-    if (!dispatcher_.halted()) shared_.note_hook_fault(index_, "tick", guarded([&] { w_.tick(*state_); }));
-  }
+  dispatcher_.tick();
   core_.owned.ticks.add(1);
   arena_.reset();
 }
@@ -333,6 +356,11 @@ void WorkerLoop<W>::migration_step() {
       }
     }
     outbox_.set_refusing(false);
+  }
+  if (!s.ok()) {
+    Fault f = make_fault(shared_.name, index_, FaultSite::resize, std::nullopt, s, 0);
+    f.action = shared_.fault_policy == FaultPolicy::stop_pool ? FaultPolicy::stop_pool : FaultPolicy::continue_running;
+    shared_.report_fault(f);
   }
   m.step_done(index_, s, shared_.hook_faults);
 }

@@ -68,6 +68,7 @@ class PoolBase {
 
   absl::Status shutdown();
   std::uint64_t stop();
+  absl::Status revive(std::size_t index);
   absl::StatusOr<ResizeReport> add_worker(absl::Duration drain_limit);
   absl::StatusOr<ResizeReport> remove_worker(std::size_t index, absl::Duration drain_limit);
 

@@ -82,6 +82,9 @@ absl::Status WorkerPool<W>::wire(const PoolConfig& config, std::vector<ResolvedW
   shared.wait = config.wait;
   shared.full_policy = config.full_policy;
   shared.fault_policy = config.fault_policy;
+  shared.restart_limit = config.restart_limit;
+  shared.fault_observer = config.fault_observer ? *config.fault_observer : stderr_fault_observer();
+  shared.name = config.name;
   shared.timestamps = config.timestamps;
   shared.sequence_numbers = config.sequence_numbers;
   idle_tick_ = config.idle_tick;

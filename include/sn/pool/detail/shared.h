@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -36,6 +37,9 @@ struct PoolState {
   FullPolicy full_policy = FullPolicy::block;
   WaitPolicy wait{};  // how external senders wait for a resize to end
   FaultPolicy fault_policy = FaultPolicy::continue_running;
+  RestartLimit restart_limit{};
+  FaultObserver fault_observer;  // empty: faults are only counted
+  std::string name;              // PoolConfig::name, for faults
   bool timestamps = false;
   bool sequence_numbers = false;
 
@@ -52,8 +56,10 @@ struct PoolState {
 
   std::atomic<bool> closing{false};  // shutdown or stop began
 
-  std::mutex fault_mu;
-  absl::Status fault;  // guarded by fault_mu: the first fault that stopped the pool
+  mutable std::mutex fault_mu;
+  absl::Status fault;        // guarded by fault_mu: the first fault that stopped the pool
+  std::string last_fault;    // guarded by fault_mu: describe() of the latest fault
+  std::uint64_t faults = 0;  // guarded by fault_mu: every fault reported
 
   /// Slots (max_workers); see `active` for the workers running now.
   std::size_t size() const noexcept { return bases.size(); }
@@ -91,8 +97,12 @@ struct PoolState {
       self.foreign_timers_cancelled.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  /// Counts a hook's failure; under FaultPolicy::stop_pool it also stops the pool.
-  void note_hook_fault(std::size_t index, const char* hook, const absl::Status& status);
+  /// Counts a hook's failure and reports it; under FaultPolicy::stop_pool it also stops
+  /// the pool. For hooks that no supervision applies to (on_stop, resize hooks).
+  void note_hook_fault(std::size_t index, FaultSite site, const absl::Status& status);
+  /// Keeps `fault` as the last one and passes it to the observer. Any thread; the
+  /// observer runs outside the lock.
+  void report_fault(Fault& fault);
 };
 
 /// The pool-wide state with the typed slots.
