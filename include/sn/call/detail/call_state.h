@@ -40,6 +40,11 @@
 //   - The sink, the deadline and the ops never change after creation; the record
 //     reaches other threads through a channel or a table (release/acquire of their own).
 //
+// Layout: not split by writer, unlike the channels' indices. A record is written by one
+// side at a time (built by the caller, completed by one winner, read by the caller), so
+// its one or two lines moving between two cores once each way is the intended traffic,
+// as with a ring slot's value and sequence word; padding would triple its size.
+//
 // Threads: completions, wait_until and completed() from any thread; deliver() by the
 // one thread that took the record from its sink (a mailbox's owner, or the completer for
 // an inline sink); the table id by the table's owner only.
@@ -56,6 +61,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "sn/cache_line.h"
 #include "sn/call/detail/call_memory.h"
 #include "sn/detail/check.h"
 #include "sn/detail/perturb.h"
@@ -182,7 +188,7 @@ class CallStateBase {
  private:
   static constexpr std::uint32_t kPending = 0, kClaimed = 1, kDone = 2, kPhase = 3, kWaiter = 4;
   static constexpr std::uint32_t phase(std::uint32_t word) noexcept { return word & kPhase; }
-  /// Spins in wait_until before parking: about a microsecond, a fast reply's round trip.
+  /// Spins in wait_until before parking: a few microseconds, a fast reply's round trip.
   static constexpr int kSpins = 128;
 
   std::atomic<std::uint32_t> state_{kPending};
@@ -193,6 +199,8 @@ class CallStateBase {
   const CallMemory::Release free_block_;
   std::uint64_t table_id_ = 0;
 };
+
+static_assert(sizeof(CallStateBase) <= 2 * kCacheLineSize, "a call record's shared part stays small (see Layout)");
 
 /// A call record whose result is an absl::StatusOr<R>.
 template <class R>

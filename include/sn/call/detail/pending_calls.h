@@ -19,7 +19,8 @@
 // owner must keep taking from its mailbox until the table is empty before it destroys
 // the mailbox (whose destructor then waits for the last pushes to leave it).
 //
-// Threads: one owner thread (the worker's); nothing here is shared, so no atomics.
+// Threads: one owner thread (the worker's); nothing here is shared, so no atomics (debug
+// builds check that no two threads use a table at once).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "sn/call/detail/call_state.h"
+#include "sn/detail/check.h"
 
 namespace sn::detail {
 
@@ -68,7 +70,8 @@ class PendingCalls {
   }
   /// Removes the call that `id` names and hands over the table's reference (empty when none).
   CallRef take(CallId id) noexcept;
-  /// Completes every call still pending with `error` (see the file comment).
+  /// Completes every call still pending with `error` (see the file comment). A call's
+  /// sink runs inside and must not re-enter the table (a mailbox's sink does not).
   FailAllCounts fail_all(const absl::Status& error) noexcept;
 
   /// Calls in the table.
@@ -92,14 +95,18 @@ class PendingCalls {
     return s.call != nullptr && s.generation == static_cast<std::uint32_t>(id.value >> 32) ? &s : nullptr;
   }
 
+  static constexpr const char* kRole = "sn: a PendingCalls table is for its owner only, one thread at a time";
+
   std::pmr::vector<Slot> slots_;
   std::uint32_t free_head_ = kNoSlot;
   std::size_t live_ = 0;
+  RoleGuard role_;
 };
 
 // ---------------------------------------------------------------- definitions
 
 inline CallId PendingCalls::insert(CallRef& call) noexcept {
+  [[maybe_unused]] auto role = role_.enter(kRole);
   std::uint32_t index = free_head_;
   if (index != kNoSlot) {
     free_head_ = slots_[index].next_free;
@@ -122,6 +129,7 @@ inline CallId PendingCalls::insert(CallRef& call) noexcept {
 }
 
 inline CallRef PendingCalls::take(CallId id) noexcept {
+  [[maybe_unused]] auto role = role_.enter(kRole);
   if (slot_of(id) == nullptr) return CallRef{};
   const auto index = static_cast<std::uint32_t>(id.value);
   Slot& s = slots_[index];
@@ -134,6 +142,7 @@ inline CallRef PendingCalls::take(CallId id) noexcept {
 }
 
 inline FailAllCounts PendingCalls::fail_all(const absl::Status& error) noexcept {
+  [[maybe_unused]] auto role = role_.enter(kRole);
   FailAllCounts counts;
   for (Slot& s : slots_) {
     if (s.call == nullptr) continue;
