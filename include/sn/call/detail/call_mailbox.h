@@ -1,0 +1,157 @@
+// Internal: the list through which completed calls travel back to the worker that
+// started them. Unbounded and intrusive (the link is in the record), so a push never
+// fails and never waits: a reply is never refused for lack of space, and so can never
+// deadlock behind requests that wait for room.
+//
+// A Treiber stack that the owner empties whole: push is one compare-exchange on `head`
+// (a retry only when another push got in between: lock-free); take_all() swaps the head
+// for null and reverses the chain, so records come out in the order their pushes took
+// effect (FIFO per producer, and overall). Taking the whole chain, never one node, rules
+// out ABA.
+//
+// Waking the owner: a push rings the doorbell given at construction (the worker's
+// ParkingLot) with the parking handshake of sn/sync/parking_lot.h:
+//
+//   owner (about to sleep)                  pusher
+//   doorbell.waiters += 1           (W1)    head CAS, release          (M1) = (P1)
+//   heavy_barrier()                 (W2)    light_barrier()            (P2)
+//   published()?  (head.load)       (W3)    doorbell.waiters.load()    (P3)
+//   futex_wait(epoch)                       if waiters: wake
+//
+// Either the owner's re-check (W3) sees the record, or the pusher's load (P3) sees the
+// owner registered and wakes it. sync::block_on is that owner side; the pool's loop does
+// the same for all its sources at once.
+//
+// Ending: a pusher still runs (ringing the doorbell) after its record can be taken, so
+// the owner must not destroy the mailbox, or the doorbell, merely because it has taken
+// every record it waits for. Each push is counted in `pushing` for its whole length;
+// quiesce() waits until none is in progress, and the destructor calls it. It returns
+// soon once no new push can start: at a worker's stop, once its PendingCalls table is
+// empty, every call that points here has completed, so later completions are refused
+// before they reach the sink.
+//
+// Memory ordering:
+//   - (M1) push: head.compare_exchange(..., release) pairs with (M2) take_all:
+//     head.exchange(nullptr, acquire). Everything the pusher did before push(c), the
+//     completion of c included, is visible to the owner after the take_all that returns c.
+//   - (Q1) push: pushing.fetch_add(1, relaxed) comes before M1 in program order, so an
+//     owner that took the record (M2) reads a count that includes it; (Q2) the pusher's
+//     pushing.fetch_sub(1, release) after the doorbell pairs with (Q3) quiesce's acquire
+//     load: once it reads 0, no pusher touches the mailbox or the doorbell again.
+//
+// Threads: push() from any thread; take_all() by the owner only (one thread at a time,
+// checked in debug builds); published() from any thread (a hint except to the owner).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+
+#include "sn/cache_line.h"
+#include "sn/call/detail/call_state.h"
+#include "sn/detail/check.h"
+#include "sn/detail/perturb.h"
+#include "sn/sync/futex.h"
+#include "sn/sync/parking_lot.h"
+
+namespace sn::detail {
+
+class CallMailbox {
+ public:
+  /// A mailbox that rings `doorbell` after each push (none: nobody to wake; the owner polls).
+  /// `asymmetric`: as the owner's heavy barrier is (sync::asymmetric_barriers_available()).
+  explicit CallMailbox(sync::ParkingLot* doorbell = nullptr, bool asymmetric = false) noexcept
+      : pushers_{{nullptr}, doorbell, asymmetric} {}
+  CallMailbox(const CallMailbox&) = delete;
+  CallMailbox& operator=(const CallMailbox&) = delete;
+  /// Waits for pushes in progress (quiesce()). The owner must have taken every record (a
+  /// record left here would never run its caller's callback): checked.
+  ~CallMailbox() {
+    quiesce();
+    SN_CHECK(!published(), "sn: a call mailbox was destroyed with records in it");
+  }
+
+  /// Any thread: appends `call` (completed; its mailbox_next is this list's) and rings the doorbell.
+  void push(CallStateBase& call) noexcept;
+  /// Whether a record waits. One load; the owner's wait loop polls it.
+  bool published() const noexcept { return pushers_.head.load(std::memory_order_relaxed) != nullptr; }
+  /// The owner: takes every record, oldest first, passing each to `f(CallStateBase&)`.
+  /// `f` may release the record. Returns how many.
+  template <class F>
+  std::size_t take_all(F&& f) noexcept(noexcept(f(std::declval<CallStateBase&>())));
+
+  /// The owner: waits until no push is in progress (spins briefly, then yields: a
+  /// pusher that got its record in is a doorbell ring away from done).
+  void quiesce() const noexcept;
+
+  /// A sink for records whose completion should come here (see CallSink).
+  CallSink sink() noexcept { return {&push_from_sink, this}; }
+
+ private:
+  static void push_from_sink(void* mailbox, CallStateBase& call) noexcept {
+    static_cast<CallMailbox*>(mailbox)->push(call);
+  }
+
+  // ---- written by every pusher (head, pushing); the rest constant, read by pushers right after.
+  struct alignas(kFalseSharingRange) Pushers {
+    std::atomic<CallStateBase*> head;
+    sync::ParkingLot* doorbell;
+    bool asymmetric;
+    std::atomic<std::uint32_t> pushing{0};  // pushes between their start and their doorbell
+  } pushers_;
+  // ---- the owner's.
+  struct alignas(kFalseSharingRange) Owner {
+    RoleGuard role;
+  } owner_;
+};
+static_assert(sizeof(CallMailbox) == 2 * kFalseSharingRange);
+
+// ---------------------------------------------------------------- definitions
+
+inline void CallMailbox::push(CallStateBase& call) noexcept {
+  pushers_.pushing.fetch_add(1, std::memory_order_relaxed);  // (Q1)
+  CallStateBase* head = pushers_.head.load(std::memory_order_relaxed);
+  do {
+    call.mailbox_next = head;
+  } while (!pushers_.head.compare_exchange_weak(head, &call, std::memory_order_release,  // (M1) pairs with (M2)
+                                                std::memory_order_relaxed));
+  SN_PERTURB_POINT("call.mailbox_pushed_before_notify");
+  if (pushers_.doorbell != nullptr) pushers_.doorbell->notify(pushers_.asymmetric, 1);  // (P2), (P3)
+  pushers_.pushing.fetch_sub(1, std::memory_order_release);                             // (Q2) pairs with (Q3)
+}
+
+inline void CallMailbox::quiesce() const noexcept {
+  for (int i = 0; pushers_.pushing.load(std::memory_order_acquire) != 0; ++i) {  // (Q3)
+    if (i < 64) {
+      sync::cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+template <class F>
+std::size_t CallMailbox::take_all(F&& f) noexcept(noexcept(f(std::declval<CallStateBase&>()))) {
+  [[maybe_unused]] auto role =
+      owner_.role.enter("sn: CallMailbox::take_all is for its owner only, one thread at a time");
+  CallStateBase* newest = pushers_.head.exchange(nullptr, std::memory_order_acquire);  // (M2)
+  CallStateBase* oldest = nullptr;
+  while (newest != nullptr) {  // reverse: the chain runs newest to oldest
+    CallStateBase* next = newest->mailbox_next;
+    newest->mailbox_next = oldest;
+    oldest = newest;
+    newest = next;
+  }
+  std::size_t n = 0;
+  while (oldest != nullptr) {
+    CallStateBase* next = oldest->mailbox_next;  // read before f, which may free the record
+    oldest->mailbox_next = nullptr;
+    f(*oldest);
+    oldest = next;
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace sn::detail
