@@ -11,6 +11,10 @@
 //                        prefetched before counting, which the batching loop allows.
 //   pool_keyed/PxW/sn_per_message  the same, one handle_message call per message, as an
 //                        actor must; the difference is what batching is worth.
+//   pool_keyed/PxW/sn_variant  as .../sn_per_message, with a std::variant<u64, Flush>
+//                        message (16 bytes, not 8) handled per alternative: the same
+//                        handle_message(Envelope<u64>), reached through the pool's switch
+//                        on the index. The difference is what a variant message costs.
 //   pool_keyed/PxW/sn_consistent   as .../sn, routed by a ConsistentHashPartitioner: a
 //                        resizable pool, whose external sends pass the resize gate.
 //   pool_keyed/PxW/caf   the same messages, keys and routing through CAF's event-based
@@ -48,6 +52,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -146,18 +151,22 @@ struct KeyedShare {
   u64 distinct = 0;
 };
 
+/// The second alternative of pool_keyed/.../sn_variant's message; never sent.
+struct Flush {};
+
 /// kBatched: the worker takes each iteration's batch through handle_batch and prefetches
 /// every key's map slot before it counts (the map is 2 MiB, beyond L2, so each count is
 /// a cache miss that the prefetches overlap). Without it, handle_message counts one
-/// message at a time, as the CAF actor must.
-template <bool kBatched>
-class KeyedWorker : public sn::Worker<KeyedState, u64> {
+/// message at a time, as the CAF actor must. Message is u64, or std::variant<u64, Flush>,
+/// whose u64 alternative the same handle_message takes.
+template <bool kBatched, class Message = u64>
+class KeyedWorker : public sn::Worker<KeyedState, Message> {
  public:
   KeyedWorker(KeyedShare share, WorkerTally& tally, RoundLatch& latch, std::uint32_t workers) noexcept
       : share_(share), tally_(tally), latch_(latch), workers_(workers) {}
 
   KeyedState init() {
-    KeyedState s{CountMap(sn::HeapAllocator<std::pair<const u64, u64>>(context().heap()))};
+    KeyedState s{CountMap(sn::HeapAllocator<std::pair<const u64, u64>>(this->context().heap()))};
     s.counts.reserve(share_.distinct);
     s.next_target = share_.count;
     return s;
@@ -168,6 +177,7 @@ class KeyedWorker : public sn::Worker<KeyedState, u64> {
     s.checksum += e.payload;
     ++s.pending;
   }
+  void handle_message(KeyedState&, sn::Envelope<Flush>) requires(!kBatched) {}
 
   void handle_batch(KeyedState& s, std::span<sn::Envelope<u64>> batch) requires(kBatched) {
     for (const sn::Envelope<u64>& e : batch) s.counts.prefetch(e.key);
@@ -228,9 +238,9 @@ std::vector<KeyedShare> keyed_shares(int workers, u64 total, bool consistent) {
 /// kConsistent: the pool routes through a ConsistentHashPartitioner, which makes it
 /// resizable: each external send then passes the resize gate and looks the key up on the
 /// ring (the cost of being able to resize, measured with no resize running).
-template <bool kBatched, bool kConsistent = false>
+template <bool kBatched, bool kConsistent = false, class Message = u64>
 void keyed_sn(benchmark::State& state, int producers, int workers) {
-  using Keyed = KeyedWorker<kBatched>;
+  using Keyed = KeyedWorker<kBatched, Message>;
   const u64 per_producer = kKeyedMessages / static_cast<u64>(producers);
   const u64 total = per_producer * static_cast<u64>(producers);
   const std::vector<u64>& keys = keyed_keys();
@@ -723,6 +733,8 @@ void register_all() {
     if (n > 1 && 2 * n > cpus) break;
     add("pool_keyed/" + shape(n, n) + "/sn", [n](benchmark::State& s) { keyed_sn<true>(s, n, n); });
     add("pool_keyed/" + shape(n, n) + "/sn_per_message", [n](benchmark::State& s) { keyed_sn<false>(s, n, n); });
+    add("pool_keyed/" + shape(n, n) + "/sn_variant",
+        [n](benchmark::State& s) { keyed_sn<false, false, std::variant<u64, Flush>>(s, n, n); });
     add("pool_keyed/" + shape(n, n) + "/sn_consistent", [n](benchmark::State& s) { keyed_sn<true, true>(s, n, n); });
     add("pool_keyed/" + shape(n, n) + "/caf", [n](benchmark::State& s) { keyed_caf(s, n, n); });
   }

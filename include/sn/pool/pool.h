@@ -52,9 +52,12 @@ namespace sn {
 template <class W>
 class WorkerPool final : public detail::PoolBase,
                          public detail::SendOverloads<WorkerPool<W>, typename W::message_type> {
-  static_assert(WorkerType<W>,
+  // A std::variant Message handled alternative by alternative reports each alternative
+  // that has no handler, by name; the general message is for everything else.
+  static_assert(WorkerType<W> || !detail::kAlternativesChecked<W>,
                 "W must derive from sn::Worker<State, Message> and define "
-                "handle_message(State&, sn::Envelope<Message>) or "
+                "handle_message(State&, sn::Envelope<Message>) (with a std::variant Message: or one "
+                "handle_message(State&, sn::Envelope<T>) per alternative T) or "
                 "handle_batch(State&, std::span<sn::Envelope<Message>>), returning void or absl::Status");
   using Overloads = detail::SendOverloads<WorkerPool<W>, typename W::message_type>;
 

@@ -21,6 +21,17 @@ namespace sn {
 ///                                                   a non-OK status counts the message as
 ///                                                   failed; PoolConfig::fault_policy says
 ///                                                   what happens next.
+///   R    handle_message(State&, Envelope<T>)        When Message is a std::variant: one per
+///                                                   alternative T (or a handler template,
+///                                                   `template <class T>`), each with its own
+///                                                   R, instead of the one above. The pool
+///                                                   moves the alternative the message holds
+///                                                   into an Envelope<T> with the same key,
+///                                                   source, sequence and sent_at, chosen at
+///                                                   compile time. A handler for
+///                                                   Envelope<Message> that is not a template
+///                                                   takes precedence. An alternative without
+///                                                   a handler is a compile error naming it.
 ///   S    init()                                     Builds the State, where S is State or
 ///                                                   absl::StatusOr<State>. Without it the
 ///                                                   State is value-initialized. Runs
@@ -48,7 +59,8 @@ namespace sn {
 ///                                                   that amortize or prefetch across
 ///                                                   messages. A throw or non-OK status
 ///                                                   counts every message of the batch as
-///                                                   failed.
+///                                                   failed. A std::variant Message arrives
+///                                                   whole here (visit it yourself).
 ///
 /// context() reaches the worker's index, its arena and heap, and sends to other
 /// workers. A worker object belongs to one pool and is used only by its thread.
