@@ -35,8 +35,8 @@ namespace {
 // The enumerators' names, in declaration order (config.h).
 constexpr std::array<std::string_view, 3> kFullPolicyNames = {"block", "fail", "drop"};
 constexpr std::array<std::string_view, 4> kFaultPolicyNames = {"continue_running", "restart", "stop_pool", "isolate"};
-constexpr std::array<std::string_view, 6> kFaultSiteNames = {"handle_message", "handle_batch", "tick",
-                                                             "init",           "on_stop",      "resize"};
+constexpr std::array<std::string_view, 8> kFaultSiteNames = {
+    "handle_message", "handle_batch", "tick", "init", "on_stop", "resize", "handle_call", "call_callback"};
 
 template <class E, std::size_t N>
 std::string_view name_of(E e, const std::array<std::string_view, N>& names) noexcept {

@@ -59,6 +59,12 @@ WorkerStats read_worker(std::size_t index, const CoreBase& core) {
   w.timers_scheduled = core.owned.timers_scheduled.get() + core.remote.timers_scheduled.load(std::memory_order_relaxed);
   w.timers_fired = core.owned.timers_fired.get();
   w.timers_cancelled = core.remote.timers_cancelled.load(std::memory_order_relaxed);
+  w.calls_started = core.owned.calls_started.get();
+  w.calls_completed = core.owned.calls_completed.get();
+  w.calls_failed = core.owned.calls_failed.get();
+  w.calls_timed_out = core.owned.calls_timed_out.get();
+  w.calls_handled = core.owned.calls_handled.get();
+  w.late_replies = core.owned.late_replies.get();
   return w;
 }
 
@@ -80,6 +86,7 @@ PoolStats PoolBase::stats() const {
   }
   total.rejected += s.external_rejected.load(std::memory_order_relaxed);
   total.hook_faults = s.hook_faults.load(std::memory_order_relaxed);
+  total.calls_started += s.external_calls.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(s.fault_mu);
     total.faults = s.faults;

@@ -99,4 +99,72 @@ class Reply {
   detail::OwnedCall<detail::CallState<R>> call_;
 };
 
+/// The reply handle of a call whose reply type the callee names only where it takes it:
+/// what a deferred `handle_call(State&, Envelope<T>, sn::Reply<R>)` is given. It converts
+/// to the Reply<R> its parameter asks for; when the caller asked for another reply type,
+/// the conversion fails the call with InvalidArgument and yields an empty Reply (whose
+/// answers return ReplyResult::no_call). Dropped unconverted, it fails the call as a
+/// dropped Reply does.
+class AnyReply {
+ public:
+  AnyReply() noexcept = default;
+  /// For the runtime: takes over one reference to `call`.
+  static AnyReply adopt(detail::CallStateBase* call) noexcept { return AnyReply(call); }
+  /// Takes over `other`'s call; `other` is left with none.
+  AnyReply(AnyReply&& other) noexcept : call_(std::exchange(other.call_, nullptr)) {}
+  /// Abandons its own call (as the destructor does), then takes over `other`'s.
+  AnyReply& operator=(AnyReply&& other) noexcept {
+    if (this != &other) {
+      abandon();
+      call_ = std::exchange(other.call_, nullptr);
+    }
+    return *this;
+  }
+  /// Without an answer, completes the call with Cancelled.
+  ~AnyReply() { abandon(); }
+
+  /// Answers with `error` (an OK status becomes Internal) and lets go of the call.
+  /// Returns whether that was the call's answer (false: it had completed, or no call).
+  bool fail_with(const absl::Status& error) && noexcept {
+    if (call_ == nullptr) return false;
+    const bool answered = call_->fail(error) == detail::CompleteResult::completed;
+    std::exchange(call_, nullptr)->release();
+    return answered;
+  }
+  /// Completes the call with DeadlineExceeded when its deadline is at or before `now`,
+  /// and lets go of it; true then.
+  bool expired(absl::Time now) noexcept {
+    if (call_ == nullptr || now < call_->deadline()) return false;
+    (void)call_->expire_if_due(now);
+    std::exchange(call_, nullptr)->release();
+    return true;
+  }
+  /// Whether the caller asked for reply type R.
+  template <class R>
+  bool holds() const noexcept {
+    return call_ != nullptr && call_->reply_tag() == detail::reply_tag_of<R>();
+  }
+  /// The typed handle (see the class comment).
+  template <class R>
+  operator Reply<R>() && noexcept {  // NOLINT: implicit on purpose, so handle_call's parameter picks R
+    if (call_ == nullptr) return {};
+    if (!holds<R>()) {
+      (void)call_->fail(absl::InvalidArgumentError("sn: the callee answers this request with another reply type"));
+      std::exchange(call_, nullptr)->release();
+      return {};
+    }
+    return Reply<R>::adopt(static_cast<detail::CallState<R>*>(std::exchange(call_, nullptr)));
+  }
+
+ private:
+  explicit AnyReply(detail::CallStateBase* call) noexcept : call_(call) {}
+  void abandon() noexcept {
+    if (call_ == nullptr) return;
+    (void)call_->fail(detail::CallErrors::reply_dropped());
+    std::exchange(call_, nullptr)->release();
+  }
+
+  detail::CallStateBase* call_ = nullptr;
+};
+
 }  // namespace sn

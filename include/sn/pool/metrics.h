@@ -132,6 +132,12 @@ inline constexpr PoolMetric kPoolMetrics[] = {
     metric_rows::summed("timers_scheduled", &WorkerStats::timers_scheduled, &PoolStats::timers_scheduled, "Timers the worker made, and timers made outside the pool that it holds."),
     metric_rows::summed("timers_fired", &WorkerStats::timers_fired, &PoolStats::timers_fired, "Firings of timers the worker held (a periodic timer counts each time)."),
     metric_rows::summed("timers_cancelled", &WorkerStats::timers_cancelled, &PoolStats::timers_cancelled, "Timers of the worker cancelled before they fired."),
+    metric_rows::with_pool_help(metric_rows::summed("calls_started", &WorkerStats::calls_started, &PoolStats::calls_started, "Calls the worker made."), "Calls made, by workers and from outside the pool."),
+    metric_rows::summed("calls_completed", &WorkerStats::calls_completed, &PoolStats::calls_completed, "Calls the worker made that got a reply."),
+    metric_rows::summed("calls_failed", &WorkerStats::calls_failed, &PoolStats::calls_failed, "Calls the worker made that got an error other than a deadline."),
+    metric_rows::summed("calls_timed_out", &WorkerStats::calls_timed_out, &PoolStats::calls_timed_out, "Calls the worker made whose deadline passed first."),
+    metric_rows::summed("calls_handled", &WorkerStats::calls_handled, &PoolStats::calls_handled, "Requests the worker took as a callee."),
+    metric_rows::summed("late_replies", &WorkerStats::late_replies, &PoolStats::late_replies, "Answers the worker gave after the call had completed (dropped)."),
     metric_rows::per_pool("timers_pending", &PoolStats::timers_pending, "Timers that have yet to fire (periodic ones until cancelled); 0 after shutdown or stop.", MetricType::gauge),
 };
 // clang-format on

@@ -20,6 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "sn/call/detail/callback_call.h"
+#include "sn/call/future.h"
 #include "sn/channel/channel.h"
 #include "sn/channel/result.h"
 #include "sn/detail/perturb.h"
@@ -27,10 +29,12 @@
 #include "sn/partitioners/partitioner.h"
 #include "sn/partitioners/resizable.h"
 #include "sn/pool/config.h"
+#include "sn/pool/detail/call_dispatch.h"
 #include "sn/pool/detail/loop.h"
 #include "sn/pool/detail/pool_base.h"
 #include "sn/pool/detail/send_path.h"
 #include "sn/pool/detail/shared.h"
+#include "sn/pool/detail/worker_calls.h"
 #include "sn/pool/stats.h"
 #include "sn/worker/context.h"
 #include "sn/worker/timer_id.h"
@@ -205,6 +209,49 @@ class WorkerPool final : public detail::PoolBase,
   /// stop() or the destructor, from outside, joins them and counts what was left.
   std::uint64_t stop() { return PoolBase::stop(); }
 
+  /// Asks the owner of `key` for an answer, from any thread: it runs its handle_call for
+  /// `request` (the Message or one of its alternatives; W must have a handle_call for
+  /// it that answers R, checked at compile time). The future's get() waits (spinning a
+  /// few microseconds, then asleep in the kernel) for the reply, DeadlineExceeded once
+  /// `deadline` has passed (zero or less: at once), Unavailable (the pool stops or the
+  /// callee is removed), or the callee's error; wait_until() and ready() bound or avoid
+  /// the wait. An invalid future (get() says FailedPrecondition) only when out of memory.
+  template <class R, class Req>
+  CallFuture<R> call(std::uint64_t key, Req&& request, absl::Duration deadline) noexcept {
+    using Q = std::remove_cvref_t<Req>;
+    check_call<R, Q>();
+    const absl::Time due = detail::call_deadline(deadline);
+    auto* record =
+        detail::make_call_record<detail::CallState<R>>(detail::CallMemory::global(), detail::CallSink{}, due);
+    if (record == nullptr) return {};
+    if (due != absl::InfiniteFuture()) (void)record->expire_if_due(absl::Now());
+    post_call(key, Message(std::forward<Req>(request)), record);
+    return CallFuture<R>::adopt(record);
+  }
+  /// As call() above, but `callback(absl::StatusOr<R>)` runs once instead, on the thread
+  /// that completes the call: the callee's worker, or the caller's own thread when the
+  /// call fails at once. The deadline is checked when the callee takes the request (one
+  /// past it is DeadlineExceeded and not run); for a deadline that holds however slow the
+  /// callee is, wait on a future. A throw from the callback is
+  /// caught and counted in hook_faults.
+  template <class R, class Req, class F>
+  void call(std::uint64_t key, Req&& request, absl::Duration deadline, F&& callback) noexcept {
+    using Q = std::remove_cvref_t<Req>;
+    check_call<R, Q>();
+    detail::PoolState* state = shared_;
+    auto guarded = [f = std::forward<F>(callback), state](absl::StatusOr<R> result) mutable noexcept {
+      try {
+        f(std::move(result));
+      } catch (...) {
+        state->hook_faults.fetch_add(1, std::memory_order_relaxed);
+      }
+    };
+    auto* record = detail::make_callback_call<R>(detail::CallMemory::global(), detail::inline_sink(),
+                                                 detail::call_deadline(deadline), std::move(guarded));
+    if (record == nullptr) return;
+    post_call(key, Message(std::forward<Req>(request)), record);
+  }
+
   /// Puts worker `index`, isolated by a fault (FaultPolicy::isolate, or a RestartLimit
   /// escalating to it), back in service: it builds a new State with init() and starts a
   /// fresh restart window. Asynchronous: the worker does it at the top of its next loop
@@ -248,6 +295,15 @@ class WorkerPool final : public detail::PoolBase,
 
   SendResult push_external(std::size_t index, Message& msg, std::uint64_t key) noexcept;
   SendResult send_through_gate(std::uint64_t key, bool by_key, std::size_t index, Message& msg) noexcept;
+  void post_call(std::uint64_t key, Message&& request, detail::CallStateBase* call) noexcept;
+  template <class R, class Q>
+  static constexpr void check_call() {
+    static_assert(std::is_same_v<Q, Message> || detail::IsAlternativeOf<Q, Message>,
+                  "sn::WorkerPool::call: the request must be the pool's Message or one of its alternatives");
+    static_assert(detail::answers_with<W, Q, R>(),
+                  "sn::WorkerPool::call: the worker has no handle_call(State&, sn::Envelope<Req>) answering R "
+                  "(returning R or absl::StatusOr<R>, or taking an sn::Reply<R>)");
+  }
   TimerId schedule_external(absl::Duration delay, std::uint64_t key, Message&& msg, std::int64_t period) noexcept;
   template <class P>
   absl::Status wire(const PoolConfig& config, std::vector<ResolvedWorkerConfig> resolved);

@@ -42,6 +42,13 @@ struct WorkerStats {
                                        ///< counts each time).
   std::uint64_t timers_cancelled = 0;  ///< Its timers cancelled before they fired (by
                                        ///< cancel(), or by shutdown() and stop()).
+  std::uint64_t calls_started = 0;     ///< Calls it made (WorkerContext::call).
+  std::uint64_t calls_completed = 0;   ///< Of those, the ones whose callback got a reply.
+  std::uint64_t calls_failed = 0;      ///< ... got an error other than DeadlineExceeded.
+  std::uint64_t calls_timed_out = 0;   ///< ... got DeadlineExceeded.
+  std::uint64_t calls_handled = 0;     ///< Requests it took as a callee.
+  std::uint64_t late_replies = 0;      ///< Its answers that came after the call had completed
+                                       ///< (a deadline, a cancel): dropped.
 
   /// Messages per batch, on average.
   double mean_batch_size() const noexcept {
@@ -80,6 +87,13 @@ struct PoolStats {
   std::uint64_t timers_fired = 0;      ///< Sum of WorkerStats::timers_fired.
   std::uint64_t timers_cancelled = 0;  ///< Timers cancelled before they fired, shutdown
                                        ///< and stop included.
+  std::uint64_t calls_started = 0;     ///< Sum of WorkerStats::calls_started, plus calls made from
+                                       ///< outside the pool (WorkerPool::call).
+  std::uint64_t calls_completed = 0;   ///< Sum of WorkerStats::calls_completed (workers' calls).
+  std::uint64_t calls_failed = 0;      ///< Sum of WorkerStats::calls_failed (workers' calls).
+  std::uint64_t calls_timed_out = 0;   ///< Sum of WorkerStats::calls_timed_out (workers' calls).
+  std::uint64_t calls_handled = 0;     ///< Sum of WorkerStats::calls_handled.
+  std::uint64_t late_replies = 0;      ///< Sum of WorkerStats::late_replies.
   std::uint64_t timers_pending = 0;    ///< Timers that have yet to fire (periodic ones
                                        ///< until cancelled); 0 after shutdown or stop.
   bool running = false;                ///< False once shutdown or stop has begun (or a fault stopped it).

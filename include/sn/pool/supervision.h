@@ -68,6 +68,8 @@ enum class FaultSite : std::uint8_t {
   on_stop,         ///< on_stop(): reported, nothing else happens.
   resize,          ///< export_state or import_state during a resize: reported; under
                    ///< FaultPolicy::stop_pool the resize fails and the pool stops.
+  handle_call,     ///< handle_call threw (the caller gets Internal with the text).
+  call_callback,   ///< A call's callback threw, on the calling worker.
 };
 
 /// The enumerator's name, such as "handle_message".

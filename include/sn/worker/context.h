@@ -13,11 +13,13 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sn/channel/result.h"
+#include "sn/detail/alternative.h"
 #include "sn/partitioners/key.h"
 #include "sn/pool/detail/outbox.h"
 #include "sn/pool/detail/send_path.h"
 #include "sn/pool/detail/shared.h"
 #include "sn/pool/detail/timers.h"
+#include "sn/pool/detail/worker_calls.h"
 #include "sn/worker/arena.h"
 #include "sn/worker/heap.h"
 #include "sn/worker/timer_id.h"
@@ -104,14 +106,37 @@ class WorkerContext : public detail::SendOverloads<WorkerContext<M>, M> {
   /// a periodic one stops. False for an id that fired, was cancelled, or names nothing.
   bool cancel(TimerId id) noexcept { return timers_.cancel(id); }
 
+  /// Asks the owner of `key` for an answer: it runs its handle_call for `request` (the
+  /// pool's Message, or one of its alternatives), and `callback(State&,
+  /// absl::StatusOr<R>)` runs once, later, on this worker's thread (never inside this
+  /// call), with the reply or: DeadlineExceeded once `deadline` has passed (zero or less:
+  /// at once); Unavailable when the callee is removed or the pool stops (and for calls
+  /// made from on_stop, whose callback runs at once); InvalidArgument when the callee
+  /// answers another reply type; Unimplemented when it has no handle_call for the
+  /// request; or the callee's own error (its status, or "threw: " and the exception's
+  /// text). Never waits: requests and replies travel outside the lanes and are never
+  /// refused for lack of room. The callback must be a lambda (or class) taking (State&,
+  /// absl::StatusOr<R>), movable without throwing; a throw from it is a fault
+  /// (FaultSite::call_callback).
+  template <class R, class Req, class F>
+  void call(std::uint64_t key, Req&& request, absl::Duration deadline, F&& callback) noexcept {
+    using Q = std::remove_cvref_t<Req>;
+    static_assert(std::is_same_v<Q, M> || detail::IsAlternativeOf<Q, M>,
+                  "sn::WorkerContext::call: the request must be the pool's Message or one of its alternatives");
+    using State = typename detail::CallbackArgs<std::decay_t<F>>::State;
+    static_assert(std::is_invocable_v<std::decay_t<F>&, State&, absl::StatusOr<R>>,
+                  "sn::WorkerContext::call: the callback must take (State&, absl::StatusOr<R>)");
+    calls_.template start<R, State>(key, M(std::forward<Req>(request)), deadline, std::forward<F>(callback));
+  }
+
  private:
   template <class W>
   friend class detail::WorkerLoop;
   friend Overloads;
 
   WorkerContext(std::size_t index, detail::PoolShared<M>& shared, WorkerHeap& heap, TickArena& arena,
-                detail::Outbox<M>& outbox, detail::WorkerTimers<M>& timers) noexcept
-      : index_(index), shared_(shared), heap_(heap), arena_(arena), outbox_(outbox), timers_(timers) {}
+                detail::Outbox<M>& outbox, detail::WorkerTimers<M>& timers, detail::WorkerCalls<M>& calls) noexcept
+      : index_(index), shared_(shared), heap_(heap), arena_(arena), outbox_(outbox), timers_(timers), calls_(calls) {}
 
   static std::int64_t to_ns(absl::Duration d) noexcept {
     return d >= absl::Nanoseconds(INT64_MAX / 2) ? INT64_MAX / 2 : absl::ToInt64Nanoseconds(d);
@@ -129,6 +154,7 @@ class WorkerContext : public detail::SendOverloads<WorkerContext<M>, M> {
   TickArena& arena_;
   detail::Outbox<M>& outbox_;
   detail::WorkerTimers<M>& timers_;
+  detail::WorkerCalls<M>& calls_;
 };
 
 }  // namespace sn

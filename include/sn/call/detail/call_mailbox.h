@@ -57,47 +57,59 @@
 
 namespace sn::detail {
 
-class CallMailbox {
+/// The list itself, over any record type with a `Node* mailbox_next` link. The pool's
+/// request queue uses it with its own records; CallMailbox is the one for call records.
+///
+/// Closing (for a queue whose owner goes away): close() makes later pushes fail, waits
+/// for pushes in progress and returns; the owner then takes what got in. The pair:
+/// close() stores `closed` and then reads `pushing` (both seq_cst, (X1)); a push adds to
+/// `pushing` and then reads `closed` (both seq_cst, (X2)): either the push sees the
+/// mailbox closed and backs out, or close() sees it in progress and waits for it, after
+/// which the owner's take_all finds its record.
+template <class Node>
+class Mailbox {
  public:
   /// A mailbox that rings `doorbell` after each push (none: nobody to wake; the owner polls).
   /// `asymmetric`: as the owner's heavy barrier is (sync::asymmetric_barriers_available()).
-  explicit CallMailbox(sync::ParkingLot* doorbell = nullptr, bool asymmetric = false) noexcept
+  explicit Mailbox(sync::ParkingLot* doorbell = nullptr, bool asymmetric = false) noexcept
       : pushers_{{nullptr}, doorbell, asymmetric} {}
-  CallMailbox(const CallMailbox&) = delete;
-  CallMailbox& operator=(const CallMailbox&) = delete;
+  Mailbox(const Mailbox&) = delete;
+  Mailbox& operator=(const Mailbox&) = delete;
   /// Waits for pushes in progress (quiesce()). The owner must have taken every record (a
   /// record left here would never run its caller's callback): checked.
-  ~CallMailbox() {
+  ~Mailbox() {
     quiesce();
     SN_CHECK(!published(), "sn: a call mailbox was destroyed with records in it");
   }
 
-  /// Any thread: appends `call` (completed; its mailbox_next is this list's) and rings the doorbell.
-  void push(CallStateBase& call) noexcept;
+  /// Any thread: appends `node` and rings the doorbell. False, with nothing done, once
+  /// the mailbox is closed.
+  bool push(Node& node) noexcept;
   /// Whether a record waits. One load; the owner's wait loop polls it.
   bool published() const noexcept { return pushers_.head.load(std::memory_order_relaxed) != nullptr; }
-  /// The owner: takes every record, oldest first, passing each to `f(CallStateBase&)`.
+  /// The owner: takes every record, oldest first, passing each to `f(Node&)`.
   /// `f` may release the record. Returns how many.
   template <class F>
-  std::size_t take_all(F&& f) noexcept(noexcept(f(std::declval<CallStateBase&>())));
+  std::size_t take_all(F&& f) noexcept(noexcept(f(std::declval<Node&>())));
 
   /// The owner: waits until no push is in progress (spins briefly, then yields: a
   /// pusher that got its record in is a doorbell ring away from done).
   void quiesce() const noexcept;
-
-  /// A sink for records whose completion should come here (see CallSink).
-  CallSink sink() noexcept { return {&push_from_sink, this}; }
+  /// Refuses every later push, then waits for those in progress (see the class comment).
+  void close() noexcept {
+    pushers_.closed.store(true, std::memory_order_seq_cst);  // (X1)
+    quiesce();
+  }
+  /// Takes pushes again (a slot that a resize reuses).
+  void reopen() noexcept { pushers_.closed.store(false, std::memory_order_release); }
 
  private:
-  static void push_from_sink(void* mailbox, CallStateBase& call) noexcept {
-    static_cast<CallMailbox*>(mailbox)->push(call);
-  }
-
   // ---- written by every pusher (head, pushing); the rest constant, read by pushers right after.
   struct alignas(kFalseSharingRange) Pushers {
-    std::atomic<CallStateBase*> head;
+    std::atomic<Node*> head;
     sync::ParkingLot* doorbell;
     bool asymmetric;
+    std::atomic<bool> closed{false};
     std::atomic<std::uint32_t> pushing{0};  // pushes between their start and their doorbell
   } pushers_;
   // ---- the owner's.
@@ -105,24 +117,44 @@ class CallMailbox {
     RoleGuard role;
   } owner_;
 };
+
+/// The mailbox that completed calls travel back through.
+class CallMailbox : public Mailbox<CallStateBase> {
+ public:
+  using Mailbox::Mailbox;
+  /// A sink for records whose completion should come here (see CallSink).
+  CallSink sink() noexcept { return {&push_from_sink, this}; }
+
+ private:
+  static void push_from_sink(void* mailbox, CallStateBase& call) noexcept {
+    (void)static_cast<CallMailbox*>(mailbox)->push(call);  // never closed: it lives as long as its slot
+  }
+};
 static_assert(sizeof(CallMailbox) == 2 * kFalseSharingRange);
 
 // ---------------------------------------------------------------- definitions
 
-inline void CallMailbox::push(CallStateBase& call) noexcept {
-  pushers_.pushing.fetch_add(1, std::memory_order_relaxed);  // (Q1)
-  CallStateBase* head = pushers_.head.load(std::memory_order_relaxed);
+template <class Node>
+bool Mailbox<Node>::push(Node& node) noexcept {
+  pushers_.pushing.fetch_add(1, std::memory_order_seq_cst);  // (Q1), (X2)
+  if (pushers_.closed.load(std::memory_order_seq_cst)) [[unlikely]] {
+    pushers_.pushing.fetch_sub(1, std::memory_order_release);
+    return false;
+  }
+  Node* head = pushers_.head.load(std::memory_order_relaxed);
   do {
-    call.mailbox_next = head;
-  } while (!pushers_.head.compare_exchange_weak(head, &call, std::memory_order_release,  // (M1) pairs with (M2)
+    node.mailbox_next = head;
+  } while (!pushers_.head.compare_exchange_weak(head, &node, std::memory_order_release,  // (M1) pairs with (M2)
                                                 std::memory_order_relaxed));
   SN_PERTURB_POINT("call.mailbox_pushed_before_notify");
   if (pushers_.doorbell != nullptr) pushers_.doorbell->notify(pushers_.asymmetric, 1);  // (P2), (P3)
   pushers_.pushing.fetch_sub(1, std::memory_order_release);                             // (Q2) pairs with (Q3)
+  return true;
 }
 
-inline void CallMailbox::quiesce() const noexcept {
-  for (int i = 0; pushers_.pushing.load(std::memory_order_acquire) != 0; ++i) {  // (Q3)
+template <class Node>
+void Mailbox<Node>::quiesce() const noexcept {
+  for (int i = 0; pushers_.pushing.load(std::memory_order_seq_cst) != 0; ++i) {  // (Q3), (X1)
     if (i < 64) {
       sync::cpu_relax();
     } else {
@@ -131,21 +163,22 @@ inline void CallMailbox::quiesce() const noexcept {
   }
 }
 
+template <class Node>
 template <class F>
-std::size_t CallMailbox::take_all(F&& f) noexcept(noexcept(f(std::declval<CallStateBase&>()))) {
+std::size_t Mailbox<Node>::take_all(F&& f) noexcept(noexcept(f(std::declval<Node&>()))) {
   [[maybe_unused]] auto role =
       owner_.role.enter("sn: CallMailbox::take_all is for its owner only, one thread at a time");
-  CallStateBase* newest = pushers_.head.exchange(nullptr, std::memory_order_acquire);  // (M2)
-  CallStateBase* oldest = nullptr;
+  Node* newest = pushers_.head.exchange(nullptr, std::memory_order_acquire);  // (M2)
+  Node* oldest = nullptr;
   while (newest != nullptr) {  // reverse: the chain runs newest to oldest
-    CallStateBase* next = newest->mailbox_next;
+    Node* next = newest->mailbox_next;
     newest->mailbox_next = oldest;
     oldest = newest;
     newest = next;
   }
   std::size_t n = 0;
   while (oldest != nullptr) {
-    CallStateBase* next = oldest->mailbox_next;  // read before f, which may free the record
+    Node* next = oldest->mailbox_next;  // read before f, which may free the record
     oldest->mailbox_next = nullptr;
     f(*oldest);
     oldest = next;

@@ -162,13 +162,16 @@ class CallStateBase {
 
   /// The id a PendingCalls table gave it (the table's owner only).
   std::uint64_t table_id() const noexcept { return table_id_; }
+  /// Identifies the reply type R of the CallState<R> this is (see reply_tag_of<R>()).
+  const void* reply_tag() const noexcept { return reply_tag_; }
   void set_table_id(std::uint64_t id) noexcept { table_id_ = id; }
   /// The intrusive link of CallMailbox (the pusher writes it, the owner reads it after taking).
   CallStateBase* mailbox_next = nullptr;
 
  protected:
-  CallStateBase(const Ops& ops, CallSink sink, absl::Time deadline, CallMemory::Release free_block) noexcept
-      : ops_(&ops), sink_(sink), deadline_(deadline), free_block_(free_block) {}
+  CallStateBase(const Ops& ops, CallSink sink, absl::Time deadline, CallMemory::Release free_block,
+                const void* reply_tag) noexcept
+      : ops_(&ops), sink_(sink), deadline_(deadline), free_block_(free_block), reply_tag_(reply_tag) {}
   ~CallStateBase() = default;
 
   /// Claims the call, runs `write()` (which constructs the result), publishes, notifies.
@@ -197,10 +200,19 @@ class CallStateBase {
   const CallSink sink_;
   const absl::Time deadline_;
   const CallMemory::Release free_block_;
+  const void* const reply_tag_;
   std::uint64_t table_id_ = 0;
 };
 
 static_assert(sizeof(CallStateBase) <= 2 * kCacheLineSize, "a call record's shared part stays small (see Layout)");
+
+/// One address per reply type: what a record's reply_tag() is compared with.
+template <class R>
+inline constexpr char kReplyTag = 0;
+template <class R>
+constexpr const void* reply_tag_of() noexcept {
+  return &kReplyTag<R>;
+}
 
 /// A call record whose result is an absl::StatusOr<R>.
 template <class R>
@@ -212,7 +224,7 @@ class CallState : public CallStateBase {
 
   /// A record with no callback (a future's), or, with `ops`, the base of one that has.
   CallState(CallMemory::Release free_block, CallSink sink, absl::Time deadline, const Ops* ops = nullptr) noexcept
-      : CallStateBase(ops == nullptr ? kOps : *ops, sink, deadline, free_block) {}
+      : CallStateBase(ops == nullptr ? kOps : *ops, sink, deadline, free_block, reply_tag_of<R>()) {}
   ~CallState() {
     if (written()) result().~StatusOr();
   }

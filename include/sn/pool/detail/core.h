@@ -40,6 +40,7 @@
 #include "sn/cache_line.h"
 #include "sn/channel/channel.h"
 #include "sn/pool/config.h"
+#include "sn/pool/detail/calls.h"
 #include "sn/pool/detail/control.h"
 #include "sn/pool/detail/parcel.h"
 #include "sn/sync/parking_lot.h"
@@ -60,6 +61,12 @@ struct CoreBase {
     OwnedCounter timers_fired;               // firings of timers this worker holds (each period counts)
     OwnedCounter timers_expired;             // one-shot timers it held that fired (they are done)
     OwnedCounter isolated_drops;             // messages it dropped while isolated (FaultPolicy::isolate)
+    OwnedCounter calls_started;              // calls it made (ctx.call)
+    OwnedCounter calls_completed;            // ... whose callback got a reply
+    OwnedCounter calls_failed;               // ... whose callback got an error (not a deadline)
+    OwnedCounter calls_timed_out;            // ... whose callback got DeadlineExceeded
+    OwnedCounter calls_handled;              // requests it took (handle_call ran, or the call failed at once)
+    OwnedCounter late_replies;               // its answers that came after the call had completed
     std::atomic<std::uint64_t> activity{0};  // odd while a batch, flush or firing is in progress
     std::atomic<std::uint64_t> outbox_pending{0};
     std::atomic<int> cpu{-1};
@@ -135,6 +142,10 @@ struct WorkerCore final : CoreBase {
   InboxRx inbox_rx;
   std::vector<LaneRx> lanes_in;   // [i]: from worker i
   std::vector<LaneTx> lanes_out;  // [j]: to worker j
+  // Calls (calls.h): requests for this slot from anyone, and this worker's own calls
+  // coming back completed. Unbounded: neither ever refuses for lack of room.
+  RequestQueue<M> requests{&doorbell, sync::asymmetric_barriers_available()};
+  CallMailbox replies{&doorbell, sync::asymmetric_barriers_available()};
 
   void channel_counts(std::vector<std::uint64_t>& out, bool& quiet) const override {
     auto add = [&](const ChannelStats& s) {  // stats() reads received before sent
@@ -144,6 +155,7 @@ struct WorkerCore final : CoreBase {
     };
     add(inbox_rx.stats());
     for (const LaneRx& lane : lanes_in) add(lane.stats());
+    quiet = quiet && !requests.published() && !replies.published();
   }
   std::uint64_t queued() const noexcept override {
     std::uint64_t depth = inbox_rx.stats().approx_depth;

@@ -20,6 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "sn/detail/alternative.h"
+#include "sn/pool/detail/call_dispatch.h"
+#include "sn/pool/detail/calls.h"
 #include "sn/pool/detail/parcel.h"
 #include "sn/pool/detail/shared.h"
 #include "sn/pool/detail/supervisor.h"
@@ -225,6 +227,27 @@ class Dispatcher {
     core_.owned.processed.add(std::exchange(processed_, 0));
     core_.owned.failed.add(std::exchange(failed_, 0));
   }
+
+  /// A request taken from this worker's queue: answers it (see call_dispatch.h). A call
+  /// whose deadline passed while it waited is not run; an out-of-service worker answers
+  /// Unavailable. A handle_call that throws is a fault (FaultSite::handle_call).
+  void take_call(Request<M>& request) noexcept {
+    AnyReply reply = AnyReply::adopt(std::exchange(request.call, nullptr));
+    core_.owned.calls_handled.add(1);
+    if (out_of_service_) [[unlikely]] {
+      std::move(reply).fail_with(CallErrors::unavailable());
+      return;
+    }
+    if (reply.expired(absl::Now())) return;
+    Envelope<M> e{std::move(request.payload), request.key, request.source, std::nullopt, std::nullopt};
+    CallOutcome out = answer_call(w_, *state_, std::move(e), std::move(reply));
+    if (out.late) core_.owned.late_replies.add(1);
+    if (!out.fault.ok()) fault(FaultSite::handle_call, request.key, std::move(out.fault), 0);
+  }
+  /// A call's callback threw on this worker: a fault like a handler's.
+  void callback_fault(absl::Status why) noexcept { fault(FaultSite::call_callback, std::nullopt, std::move(why), 0); }
+  /// The State, or null while the worker has none (isolated).
+  void* state_or_null() noexcept { return state_.built() ? static_cast<void*>(&*state_) : nullptr; }
 
   /// Runs tick(), when the worker has a State; a failure is a fault like a handler's.
   void tick() noexcept {

@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "sn/detail/perturb.h"
+#include "sn/pool/detail/call_sources.h"
 #include "sn/pool/detail/dispatch.h"
 #include "sn/pool/detail/outbox.h"
 #include "sn/pool/detail/pool_base.h"
@@ -86,6 +87,7 @@ class WorkerLoop {
   void idle_tick();
   void run_tick();
   void migration_step();
+  void finish_calls() noexcept;
   void begin_busy() noexcept {
     if (!busy_) {
       core_.owned.activity.store(++activity_, std::memory_order_relaxed);  // odd: see core.h
@@ -108,13 +110,16 @@ class WorkerLoop {
   TickArena arena_;
   Outbox<M> outbox_;
   WorkerTimers<M> timers_;
+  WorkerCalls<M> calls_;
   WorkerContext<M> context_;
   StateBox<W> state_;
   Dispatcher<W> dispatcher_;
   MeshSource<M> mesh_;
   InboxSource<M> inbox_;
+  RequestSource<W> requests_;
+  ReplySource<W> replies_;
   TimerSource<M> timer_source_;
-  Sources<MeshSource<M>, InboxSource<M>, TimerSource<M>> sources_;
+  Sources<MeshSource<M>, InboxSource<M>, RequestSource<W>, ReplySource<W>, TimerSource<M>> sources_;
   std::uint64_t activity_ = 0;
   bool busy_ = false;
   std::uint32_t round_ = 0;  // resize steps done
@@ -162,13 +167,17 @@ WorkerLoop<W>::WorkerLoop(const LoopEnv<W>& env, std::size_t index, W& w, Worker
       timers_(index, *env.shared.timers,
               OwnedCounterSet{&core_.owned.timers_scheduled, &core_.owned.timers_fired, &core_.owned.timers_expired},
               &PoolState::count_cancelled, &env.shared),
-      context_(index, env.shared, heap, arena_, outbox_, timers_),
+      calls_(env.shared, index, heap),
+      context_(index, env.shared, heap, arena_, outbox_, timers_, calls_),
       state_(heap),
       dispatcher_(w, state_, env.shared, core_, index, heap, core_.config.batch_size, env.shared.size() + 1),
       mesh_(env.shared, core_),
       inbox_(core_, outbox_),
+      requests_(core_, dispatcher_),
+      replies_(core_, calls_, dispatcher_),
       timer_source_(env.shared, core_, timers_, outbox_),
-      sources_(mesh_, inbox_, timer_source_) {
+      sources_(mesh_, inbox_, requests_, replies_, timer_source_) {
+  core_.requests.reopen();  // a slot a resize reuses
   w_.context_ = &context_;
   t_current_pool = &shared_;
   t_current_context = &context_;
@@ -193,6 +202,7 @@ void WorkerLoop<W>::run(Report&& report) {
   if (!started.ok()) {
     report(absl::Status(started.code(),
                         absl::StrCat("sn::WorkerPool: worker ", index_, " did not start: ", started.message())));
+    finish_calls();
     state_.destroy();
     (void)timers_.cancel_all();
     return;
@@ -201,6 +211,7 @@ void WorkerLoop<W>::run(Report&& report) {
   last_tick_ = env_.idle_tick ? absl::Now() : absl::InfinitePast();
   loop();
   outbox_.set_refusing(true);
+  finish_calls();
   if constexpr (requires { w_.on_stop(*state_); }) {
     if (state_.built()) shared_.note_hook_fault(index_, FaultSite::on_stop, guarded([&] { w_.on_stop(*state_); }));
   }
@@ -290,6 +301,16 @@ bool WorkerLoop<W>::back_off(std::uint32_t flags) {
   return true;
 }
 
+/// At stop, before on_stop: refuses new requests and fails those queued (Unavailable),
+/// then completes every call this worker made and runs their callbacks.
+template <class W>
+void WorkerLoop<W>::finish_calls() noexcept {
+  core_.requests.close();
+  (void)core_.requests.take_all([](Request<M>& r) { Request<M>::destroy(&r, CallErrors::unavailable()); });
+  calls_.set_state(dispatcher_.state_or_null());
+  calls_.finish([&](absl::Status why) { dispatcher_.callback_fault(std::move(why)); });
+}
+
 template <class W>
 void WorkerLoop<W>::idle_tick() {
   // Busy first, then look at the flags again: either shutdown's quiescence check sees this
@@ -339,6 +360,7 @@ void WorkerLoop<W>::migration_step() {
   }
   if constexpr (HandsOffState<W>) {
     outbox_.set_refusing(true);
+    calls_.set_refusing(true);
     if (!state_.built()) {
       s = absl::FailedPreconditionError("it has no State (a restart failed)");
     } else if (phase == Migration::Phase::exporting) {
@@ -356,6 +378,7 @@ void WorkerLoop<W>::migration_step() {
       }
     }
     outbox_.set_refusing(false);
+    calls_.set_refusing(false);
   }
   if (!s.ok()) {
     Fault f = make_fault(shared_.name, index_, FaultSite::resize, std::nullopt, s, 0);

@@ -193,6 +193,21 @@ inline SendResult WorkerPool<W>::send_through_gate(std::uint64_t key, bool by_ke
   return SendResult::closed;
 }
 
+// Sends a call's request (with the answering reference `call`) to the key's owner; a
+// call that completed already (its deadline passed) or that no worker can take now
+// completes here.
+template <class W>
+void WorkerPool<W>::post_call(std::uint64_t key, Message&& request, detail::CallStateBase* call) noexcept {
+  Shared& shared = *shared_;
+  shared.external_calls.fetch_add(1, std::memory_order_relaxed);
+  if (call->completed() || !shared.running()) {
+    (void)call->fail(detail::CallErrors::unavailable());  // refused when the deadline completed it
+    call->release();
+    return;
+  }
+  detail::send_request(shared, detail::CallMemory::global(), key, std::move(request), Source::external(), call);
+}
+
 // A timer made outside the pool: held by the key's owner now, through the gate of a
 // resizable pool (so that its holder cannot be leaving).
 template <class W>

@@ -51,6 +51,7 @@ struct PoolState {
   // Accepted and destroyed under FullPolicy::drop because a resize held the gate closed.
   std::atomic<std::uint64_t> dropped_at_gate{0};
   std::atomic<std::uint64_t> hook_faults{0};
+  std::atomic<std::uint64_t> external_calls{0};  // calls made from outside the pool (pool->call)
   // Timers made outside the pool and cancelled (those of a slot count at its core).
   std::atomic<std::uint64_t> foreign_timers_cancelled{0};
 
