@@ -39,11 +39,19 @@ struct CallMemory {
   }
 
   /// A worker's mimalloc heap: allocate on that worker's thread only; release anywhere.
-  static CallMemory heap(WorkerHeap& heap) noexcept {
+  /// Under ThreadSanitizer, the global heap instead: a record freed by another thread
+  /// goes back to mimalloc's per-heap free list through atomics that TSan cannot see (it
+  /// is not instrumented), so the block's reuse by its heap's thread would be reported
+  /// as a race with the freeing thread's last writes.
+  static CallMemory heap([[maybe_unused]] WorkerHeap& heap) noexcept {
+#if defined(__SANITIZE_THREAD__)
+    return global();
+#else
     return {[](void* h, std::size_t bytes, std::size_t alignment) noexcept -> void* {
               return static_cast<WorkerHeap*>(h)->allocate(bytes, alignment);
             },
             &heap, [](void* block, std::size_t, std::size_t) noexcept { WorkerHeap::deallocate(block); }};
+#endif
   }
 };
 
