@@ -32,11 +32,13 @@ bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.
 }  // namespace
 
 namespace {
-// The enumerators' names, in declaration order (config.h).
+// The enumerators' names, in declaration order (config.h, supervision.h, dead_letters.h).
 constexpr std::array<std::string_view, 3> kFullPolicyNames = {"block", "fail", "drop"};
 constexpr std::array<std::string_view, 4> kFaultPolicyNames = {"continue_running", "restart", "stop_pool", "isolate"};
 constexpr std::array<std::string_view, 8> kFaultSiteNames = {
     "handle_message", "handle_batch", "tick", "init", "on_stop", "resize", "handle_call", "call_callback"};
+constexpr std::array<std::string_view, 5> kDeadLetterReasonNames = {"dropped_full", "dropped_at_gate", "left_at_stop",
+                                                                    "isolated_worker", "late_reply"};
 
 template <class E, std::size_t N>
 std::string_view name_of(E e, const std::array<std::string_view, N>& names) noexcept {
@@ -48,6 +50,7 @@ std::string_view name_of(E e, const std::array<std::string_view, N>& names) noex
 std::string_view to_string(FullPolicy p) noexcept { return name_of(p, kFullPolicyNames); }
 std::string_view to_string(FaultPolicy p) noexcept { return name_of(p, kFaultPolicyNames); }
 std::string_view to_string(FaultSite s) noexcept { return name_of(s, kFaultSiteNames); }
+std::string_view to_string(DeadLetterReason r) noexcept { return name_of(r, kDeadLetterReasonNames); }
 
 namespace {
 // Abseil's string_view is its own type in Debian's build: convert at the StrCat calls.

@@ -114,7 +114,7 @@ TEST(PrometheusText, TwoPoolsShareOneFamilyPerMetric) {
 TEST(StatsJson, WritesAPoolAsOneObjectWithItsWorkers) {
   EXPECT_EQ(to_json(two_workers()),
             "{\"running\":true,\"accepted\":10,\"rejected\":1,\"processed\":8,\"failed\":1,\"dropped\":1,"
-            "\"batches\":0,\"ticks\":0,\"restarts\":0,\"isolated_drops\":0,\"faults\":0,\"parks\":0,"
+            "\"batches\":0,\"ticks\":0,\"restarts\":0,\"isolated_drops\":0,\"faults\":0,\"dead_letters\":0,\"parks\":0,"
             "\"time_parked_seconds\":0,\"queue_depth\":0,"
             "\"hook_faults\":2,\"timers_scheduled\":0,\"timers_fired\":0,\"timers_cancelled\":0,"
             "\"calls_started\":0,\"calls_completed\":0,\"calls_failed\":0,\"calls_timed_out\":0,"

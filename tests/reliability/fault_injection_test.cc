@@ -9,7 +9,8 @@
 //   - every send that was refused left its value with the caller and counts as rejected,
 //     and every attempt is either accepted or rejected;
 //   - every message object made was destroyed, exactly once, when the pool is gone, and
-//     each body died as what the stats say it was (processed, failed, dropped, returned).
+//     each body died as what the stats say it was (processed, failed, dropped, returned);
+//     the pools have a dead-letter sink, and every dropped body went through it.
 // No assertion depends on time: waits are on progress, and a hang fails the test.
 // Each test prints a "[ figures  ]" line; docs/reliability.md quotes a Release run.
 #include <atomic>
@@ -66,15 +67,17 @@ std::uint64_t test_seed() {
 
 /// What the handler does with a message.
 enum class Fate : std::uint8_t { ok, throws, fails };
-/// How a message's body ended: the category its destructor counts it in.
-enum class Outcome : std::uint8_t { unhandled, processed, failed, returned };
+/// How a message's body ended: the category its destructor counts it in. `unhandled`:
+/// destroyed by the pool, unseen; `dead_letter`: passed to the pool's dead-letter sink.
+enum class Outcome : std::uint8_t { unhandled, processed, failed, returned, dead_letter };
+constexpr int kOutcomes = 5;
 
 /// Every message body and message object alive, and how the bodies died. Tests take a
 /// baseline at the start and compare once their pool is gone.
 struct Census {
   std::atomic<long> bodies_live{0};
   std::atomic<long> messages_live{0};
-  std::atomic<std::uint64_t> died[4] = {};  // [Outcome]
+  std::atomic<std::uint64_t> died[kOutcomes] = {};  // [Outcome]
 };
 Census g_census;
 
@@ -324,7 +327,12 @@ PoolConfig chaos_config(FaultPolicy fault, FullPolicy full, std::size_t queue = 
       // (both have their own tests in tests/worker/supervision_test.cc).
       .with_restart_limit(RestartLimit::unlimited())
       .with_fault_observer(nullptr)
-      .with_full_policy(full);
+      .with_full_policy(full)
+      // Marks each body it is given, so that check_gone() can tell that every message the
+      // pool dropped went through it.
+      .with_dead_letters<Msg>([](DeadLetter<Msg>&& d) {
+        if (d.message.body != nullptr) d.message.body->outcome = Outcome::dead_letter;
+      });
 }
 
 std::unique_ptr<Pool> chaos_pool(const PoolConfig& config, Probe& probe) {
@@ -346,6 +354,7 @@ Figures check_stopped_pool(const Pool& pool, const Probe& probe, const Sent& sen
   EXPECT_EQ(s.accepted, sent.ok + sent.dropped + probe.worker_ok.load() + probe.worker_dropped.load())
       << "accepted counts every send that returned ok or dropped";
   EXPECT_EQ(s.rejected, sent.rejected() + probe.worker_rejected.load()) << "rejected counts every refused send";
+  EXPECT_EQ(s.dead_letters, s.dropped) << "with a sink, every drop is a dead letter";
   EXPECT_EQ(sent.pushed + probe.worker_pushed.load(), s.accepted + s.rejected) << "every send is one or the other";
   EXPECT_EQ(sent.values_lost + probe.values_lost.load(), 0u) << "a refused send must hand its value back";
   EXPECT_EQ(sent.values_kept + probe.values_kept.load(), 0u) << "a dropped send must destroy its value";
@@ -371,7 +380,8 @@ void check_gone(const Census& before, const Figures& f) {
   };
   EXPECT_EQ(died(Outcome::processed), f.processed);
   EXPECT_EQ(died(Outcome::failed), f.failed);
-  EXPECT_EQ(died(Outcome::unhandled), f.dropped) << "the pool destroyed unhandled exactly what it counted as dropped";
+  EXPECT_EQ(died(Outcome::dead_letter), f.dropped) << "the sink got exactly what the pool counted as dropped";
+  EXPECT_EQ(died(Outcome::unhandled), 0u) << "with a sink, the pool destroys nothing unseen";
   EXPECT_EQ(died(Outcome::returned), f.rejected) << "the callers destroyed exactly the values handed back";
 }
 
@@ -390,7 +400,7 @@ void print_figures(const char* scenario, const Figures& f) {
 void snapshot(Census& out) {
   out.bodies_live.store(g_census.bodies_live.load());
   out.messages_live.store(g_census.messages_live.load());
-  for (int i = 0; i < 4; ++i) out.died[i].store(g_census.died[i].load());
+  for (int i = 0; i < kOutcomes; ++i) out.died[i].store(g_census.died[i].load());
 }
 
 /// What every seeded scenario starts from: the census before it, and a probe seeded for
@@ -659,11 +669,12 @@ TEST_P(DestroyedWhileQueued, TheDestructorHandlesOrDestroysEveryQueuedMessage) {
   EXPECT_EQ(died(Outcome::processed), probe.processed.load());
   EXPECT_EQ(died(Outcome::failed), probe.thrown.load() + probe.errors.load());
   EXPECT_EQ(died(Outcome::returned), sent.rejected() + probe.worker_rejected.load());
-  EXPECT_EQ(accepted, probe.handled() + died(Outcome::unhandled)) << "an accepted message was lost";
+  EXPECT_EQ(died(Outcome::unhandled), 0u) << "with a sink, the pool destroys nothing unseen";
+  EXPECT_EQ(accepted, probe.handled() + died(Outcome::dead_letter)) << "an accepted message was lost";
   EXPECT_EQ(sent.values_lost + probe.values_lost.load(), 0u);
   EXPECT_EQ(sent.values_kept + probe.values_kept.load(), 0u);
   if (fault != FaultPolicy::stop_pool) {
-    EXPECT_EQ(died(Outcome::unhandled), sent.dropped + probe.worker_dropped.load())
+    EXPECT_EQ(died(Outcome::dead_letter), sent.dropped + probe.worker_dropped.load())
         << "the destructor's shutdown handled everything still queued";
   }
   Figures f;
@@ -671,7 +682,7 @@ TEST_P(DestroyedWhileQueued, TheDestructorHandlesOrDestroysEveryQueuedMessage) {
   f.faults = probe.faults();
   f.processed = died(Outcome::processed);
   f.failed = died(Outcome::failed);
-  f.dropped = died(Outcome::unhandled);
+  f.dropped = died(Outcome::dead_letter);
   f.rejected = died(Outcome::returned);
   f.lost = accepted - (f.processed + f.failed + f.dropped);
   print_figures("destroyed-while-queued", f);
@@ -681,7 +692,8 @@ INSTANTIATE_TEST_SUITE_P(PoolFaults, DestroyedWhileQueued, ::testing::Combine(kA
                          name_policies);
 
 // One worker, one message per batch, a full inbox behind a fault that stops the pool:
-// exactly the messages behind it are still queued when the pool is destroyed.
+// exactly the messages behind it are still queued when the pool is destroyed. No
+// dead-letter sink here: the pool destroys them.
 TEST(PoolFaults, DestroyingAPoolThatAFaultStoppedDestroysExactlyTheMessagesStillQueued) {
   constexpr std::size_t kQueue = 16;
   Census before;

@@ -17,8 +17,9 @@ enum class [[nodiscard]] SendResult : std::uint8_t{
     full,     ///< No free slot (try_send), or not all of a batch fit (send_batch).
     closed,   ///< The channel is closed, or the handle is empty (moved-from / failed creation).
     timeout,  ///< send_for: no slot became free before the deadline.
-    dropped,  ///< Pool sends under FullPolicy::drop: no room, so the pool destroyed the value
-              ///< and counted it in its `dropped` statistics. Channels never return this.
+    dropped,  ///< Pool sends under FullPolicy::drop: no room, so the pool took the value (to its
+              ///< dead-letter sink, or destroyed it) and counted it in its `dropped` statistics.
+              ///< Channels never return this.
     invalid,  ///< Pool sends: the destination worker does not exist (an index out of range,
               ///< or a partitioner that returned one). The value is left with the caller.
 };

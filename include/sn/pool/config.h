@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sn/channel/wait_policy.h"
+#include "sn/pool/dead_letters.h"
 #include "sn/pool/supervision.h"
 
 namespace sn {
@@ -27,7 +28,8 @@ enum class FullPolicy : std::uint8_t {
   block,
   /// The send returns `full` and the value stays with the caller.
   fail,
-  /// The value is destroyed and counted in `dropped`; the send returns `dropped`.
+  /// The value is counted in `dropped` and passed to the dead-letter sink (destroyed when
+  /// there is none); the send returns `dropped`.
   drop,
 };
 
@@ -92,6 +94,10 @@ struct PoolConfig {
   /// Called once per fault. Unset: one line per fault to stderr, at most 10 per second per
   /// pool, then a count of those not shown. An empty function: faults are only counted.
   std::optional<FaultObserver> fault_observer;
+  /// Receives every accepted message that is not handled, with the reason (see
+  /// sn/pool/dead_letters.h); its message type must be the workers'. Unset: those messages
+  /// are destroyed, counted in `dropped` as they are with a sink.
+  AnyDeadLetterSink dead_letters;
   /// Stamp Envelope::sequence (a counter per lane, kept by the receiving worker).
   bool sequence_numbers = false;
   /// Stamp Envelope::sent_at (reads the clock once per send).
@@ -128,6 +134,10 @@ struct PoolConfig {
   PoolConfig& with_restart_limit(RestartLimit l) { restart_limit = l; return *this; }
   /// Sets fault_observer (nullptr: silent); returns `*this`, so that calls chain.
   PoolConfig& with_fault_observer(FaultObserver fn) { fault_observer = std::move(fn); return *this; }
+  /// Sets dead_letters (an empty function: none); returns `*this`, so that calls chain.
+  /// M is the workers' message type: `with_dead_letters<Msg>([](sn::DeadLetter<Msg>&& d) { ... })`.
+  template <class M>
+  PoolConfig& with_dead_letters(DeadLetterSink<M> fn) { dead_letters = AnyDeadLetterSink(std::move(fn)); return *this; }
   /// Sets sequence_numbers; returns `*this`, so that calls chain.
   PoolConfig& with_sequence_numbers(bool on) { sequence_numbers = on; return *this; }
   /// Sets timestamps; returns `*this`, so that calls chain.

@@ -124,6 +124,7 @@ inline constexpr PoolMetric kPoolMetrics[] = {
     metric_rows::gauge(metric_rows::per_worker("isolated", &WorkerStats::isolated, "1 while the worker is out of service after FaultPolicy::isolate.")),
     metric_rows::summed("isolated_drops", &WorkerStats::isolated_drops, &PoolStats::isolated_drops, "Messages dropped because their worker was isolated."),
     metric_rows::per_pool("faults", &PoolStats::faults, "Faults reported: failed handler calls and hooks."),
+    metric_rows::per_pool("dead_letters", &PoolStats::dead_letters, "Dropped messages passed to the dead-letter sink (also in dropped)."),
     metric_rows::summed("parks", &WorkerStats::parks, &PoolStats::parks, "Times the worker slept in the kernel for lack of work."),
     metric_rows::named(metric_rows::summed("", &WorkerStats::time_parked, &PoolStats::time_parked, "Time the worker spent asleep in the kernel."), "time_parked_seconds", "parked_seconds"),
     metric_rows::gauge(metric_rows::summed("queue_depth", &WorkerStats::queue_depth, &PoolStats::queue_depth, "Messages waiting in the worker's inbox, lanes and outbox.")),

@@ -104,7 +104,7 @@ class WorkerPool final : public detail::PoolBase,
   /// that worker's inbox is full, or while a resize runs (from a worker's own thread it
   /// never waits: see WorkerContext::send). Results: `ok`; `full` (FullPolicy::fail) and
   /// `closed` (shut down or stopped) leave the value with the caller; `dropped`
-  /// (FullPolicy::drop) destroyed it.
+  /// (FullPolicy::drop) passed it to the dead-letter sink, or destroyed it.
   SendResult send(std::uint64_t key, Message&& msg) noexcept {
     if (shared_->resizable()) [[unlikely]] {
       if (detail::t_current_pool == shared_) return context()->send(key, std::move(msg));
@@ -203,7 +203,8 @@ class WorkerPool final : public detail::PoolBase,
   absl::Status shutdown() { return PoolBase::shutdown(); }
   /// Stops every worker after its current batch, cancels pending timers, runs on_stop on
   /// each and joins the threads. Returns how many accepted messages were left unhandled;
-  /// they are destroyed and counted as dropped. Later calls return 0.
+  /// they are counted as dropped and passed to the dead-letter sink (or destroyed). Later
+  /// calls return 0.
   /// From one of the pool's own workers it only asks every worker to stop after its
   /// current batch and returns 0 (a thread cannot join itself): the next shutdown(),
   /// stop() or the destructor, from outside, joins them and counts what was left.

@@ -22,9 +22,9 @@ struct WorkerStats {
   bool memory_bound = false;           ///< Whether its memory is bound to that CPU's NUMA node.
   std::uint64_t processed = 0;         ///< Messages handled successfully.
   std::uint64_t failed = 0;            ///< Messages whose handler threw or returned an error.
-  std::uint64_t dropped = 0;           ///< Messages for this worker destroyed unhandled: full
-                                       ///< queue under FullPolicy::drop, left over at stop(),
-                                       ///< or sent to it while isolated.
+  std::uint64_t dropped = 0;           ///< Messages for this worker not handled: full queue
+                                       ///< under FullPolicy::drop, left over at stop(), or sent
+                                       ///< to it while isolated (the dead letters, with a sink).
   bool isolated = false;               ///< Out of service after FaultPolicy::isolate, until revived.
   std::uint64_t isolated_drops = 0;    ///< Messages dropped while it was isolated (also in dropped).
   std::uint64_t batches = 0;           ///< Loop iterations that handled at least one message.
@@ -77,11 +77,13 @@ struct PoolStats {
   std::uint64_t parks = 0;             ///< Sum of WorkerStats::parks.
   absl::Duration time_parked;          ///< Sum of WorkerStats::time_parked.
   std::uint64_t queue_depth = 0;       ///< Sum of WorkerStats::queue_depth.
-  std::uint64_t hook_faults = 0;       ///< Exceptions from tick(), on_stop(), on_fault() and resize hooks
-                                       ///< (they handle no message).
+  std::uint64_t hook_faults = 0;       ///< Exceptions from tick(), on_stop(), on_fault(), resize hooks
+                                       ///< and the dead-letter sink (they handle no message).
   std::uint64_t faults = 0;            ///< Faults reported (each failed handler call or hook; one per
                                        ///< handle_batch call however many messages it held).
   std::uint64_t isolated_drops = 0;    ///< Sum of WorkerStats::isolated_drops.
+  std::uint64_t dead_letters = 0;      ///< Dropped messages passed to the dead-letter sink (each is
+                                       ///< also in dropped); 0 without a sink.
   std::string last_fault;              ///< describe() of the latest fault; empty when none.
   std::uint64_t timers_scheduled = 0;  ///< Sum of WorkerStats::timers_scheduled.
   std::uint64_t timers_fired = 0;      ///< Sum of WorkerStats::timers_fired.

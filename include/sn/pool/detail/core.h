@@ -42,6 +42,7 @@
 #include "sn/pool/config.h"
 #include "sn/pool/detail/calls.h"
 #include "sn/pool/detail/control.h"
+#include "sn/pool/detail/dead_letter_post.h"
 #include "sn/pool/detail/parcel.h"
 #include "sn/sync/parking_lot.h"
 
@@ -123,8 +124,8 @@ struct CoreBase {
   virtual std::uint64_t inbox_accepted() const noexcept = 0;
   /// Refuses external sends from now on.
   virtual void close_inbox() noexcept = 0;
-  /// With every worker joined: destroys what is still queued for this worker and returns
-  /// how many messages that was.
+  /// With every worker joined: passes what is still queued for this worker to the
+  /// dead-letter sink (or destroys it) and returns how many messages that was.
   virtual std::uint64_t discard_queued() noexcept = 0;
 };
 
@@ -146,6 +147,9 @@ struct WorkerCore final : CoreBase {
   // coming back completed. Unbounded: neither ever refuses for lack of room.
   RequestQueue<M> requests{&doorbell, sync::asymmetric_barriers_available()};
   CallMailbox replies{&doorbell, sync::asymmetric_barriers_available()};
+  // ---- set when the pool is wired, then constant: for discard_queued().
+  const DeadLetterPost<M>* dead_letters = nullptr;  // the pool's
+  std::size_t slot = 0;                             // this worker's index
 
   void channel_counts(std::vector<std::uint64_t>& out, bool& quiet) const override {
     auto add = [&](const ChannelStats& s) {  // stats() reads received before sent
@@ -166,13 +170,17 @@ struct WorkerCore final : CoreBase {
   void close_inbox() noexcept override { inbox_tx.close(); }
   std::uint64_t discard_queued() noexcept override {
     std::uint64_t here = 0;
-    auto discard = [&](auto& rx) { here += rx.consume(static_cast<std::size_t>(-1), [](Parcel<M>&&) {}).count; };
+    auto left = [&](Parcel<M>&& p) {
+      dead_letters->post(std::move(p.payload), p.key, slot, DeadLetterReason::left_at_stop);
+      ++here;
+    };
+    auto discard = [&](auto& rx) { (void)rx.consume(static_cast<std::size_t>(-1), left); };
     // The inbox is closed, so its tail is final; but a sender may have claimed a slot and
     // not yet filled it, with more filled slots behind. Drain until `closed` (closed and
     // empty), not merely until the first empty slot.
     for (;;) {
       discard(inbox_rx);
-      if (inbox_rx.consume(1, [&](Parcel<M>&&) { ++here; }).status == RecvResult::closed) break;
+      if (inbox_rx.consume(1, left).status == RecvResult::closed) break;
       std::this_thread::yield();
     }
     // The lanes' producers are the workers, all joined: everything sent is published.

@@ -186,7 +186,7 @@ class Dispatcher {
   static constexpr bool kBatched = HandlesBatches<W>;
 
  public:
-  Dispatcher(W& w, StateBox<W>& state, PoolState& shared, CoreBase& core, std::size_t index, WorkerHeap& heap,
+  Dispatcher(W& w, StateBox<W>& state, PoolShared<M>& shared, CoreBase& core, std::size_t index, WorkerHeap& heap,
              std::size_t batch, std::size_t inputs)
       : w_(w),
         state_(state),
@@ -202,7 +202,7 @@ class Dispatcher {
   /// A message taken from input `input` (a lane's sender, or the inbox).
   void take(Parcel<M>&& parcel, std::size_t input) noexcept {
     if (out_of_service_) [[unlikely]] {
-      drop_unhandled();
+      drop_unhandled(std::move(parcel));
       return;
     }
     if constexpr (kBatched) {
@@ -311,15 +311,17 @@ class Dispatcher {
     }
   }
 
-  /// A message this worker will not handle (halted by a fault, or isolated): dropped
-  /// and counted, so that the pool's accounting stays exact.
-  void drop_unhandled() noexcept {
+  /// A message this worker will not handle (halted by a fault, or isolated): counted as
+  /// dropped, so that the pool's accounting stays exact, and passed to the dead letters.
+  void drop_unhandled(Parcel<M>&& parcel) noexcept {
     if (halted_) {
       core_.remote.dropped_at_stop.fetch_add(1, std::memory_order_relaxed);
       shared_.left_by_workers.fetch_add(1, std::memory_order_relaxed);
     } else {
       core_.owned.isolated_drops.add(1);
     }
+    shared_.dead_letter(std::move(parcel.payload), parcel.key, index_,
+                        halted_ ? DeadLetterReason::left_at_stop : DeadLetterReason::isolated_worker);
   }
 
   /// The supervision decision, made here only: the worker's on_fault hook (or the pool's
@@ -399,7 +401,7 @@ class Dispatcher {
 
   W& w_;
   StateBox<W>& state_;
-  PoolState& shared_;
+  PoolShared<M>& shared_;
   CoreBase& core_;
   std::size_t index_;
   const bool sequences_;

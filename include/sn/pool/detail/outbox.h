@@ -29,7 +29,7 @@ class Outbox {
   Outbox& operator=(const Outbox&) = delete;
 
   /// Sends to worker `to`. `ok`: in the lane, or in the backlog (FullPolicy::block);
-  /// `dropped` (FullPolicy::drop) destroyed it; `full`, `closed` and `invalid` leave the
+  /// `dropped` (FullPolicy::drop) passed it to the dead letters; `full`, `closed` and `invalid` leave the
   /// value in `msg`. Never waits.
   SendResult send(std::size_t to, M& msg, std::uint64_t key) noexcept {
     if (!shared_.accepts(to) || refusing_) [[unlikely]] {
@@ -57,9 +57,12 @@ class Outbox {
           core_.owned.outbox_pending.store(total_, std::memory_order_relaxed);
           return SendResult::ok;
         },
-        [&] { shared_.cores[to]->remote.dropped_full.fetch_add(1, std::memory_order_relaxed); });
+        [&] {
+          shared_.cores[to]->remote.dropped_full.fetch_add(1, std::memory_order_relaxed);
+          shared_.dead_letter(std::move(parcel.payload), key, to, DeadLetterReason::dropped_full);
+        });
     if (r == SendResult::full) return refuse(parcel, msg, r);
-    return r;  // a dropped parcel is destroyed with this frame
+    return r;
   }
 
   /// Messages waiting in the backlogs.
@@ -89,14 +92,17 @@ class Outbox {
     return false;
   }
 
-  /// Destroys what is left in the backlogs (the pool stopped), counting each message as
-  /// dropped at its destination. Returns how many.
+  /// Passes what is left in the backlogs (the pool stopped) to the dead letters, counting
+  /// each message as dropped at its destination. Returns how many.
   std::uint64_t discard() noexcept {
     std::uint64_t total = 0;
     for (std::size_t j = 0; j < backlogs_.size(); ++j) {
-      const std::size_t n = backlogs_[j].size();
-      backlogs_[j].clear();
+      Backlog<Parcel<M>>& backlog = backlogs_[j];
+      const std::size_t n = backlog.size();
       if (n != 0) shared_.cores[j]->remote.dropped_at_stop.fetch_add(n, std::memory_order_relaxed);
+      for (; !backlog.empty(); backlog.pop()) {
+        shared_.dead_letter(std::move(backlog.front().payload), backlog.front().key, j, DeadLetterReason::left_at_stop);
+      }
       total += n;
     }
     total_ = 0;

@@ -20,6 +20,11 @@ absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create(const PoolC
                 "sn::ResizablePartitioner); to pass only a factory, call create(config, factory)");
   absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolved = resolve(config);
   if (!resolved.ok()) return resolved.status();
+  if (config.dead_letters && !config.dead_letters.template holds<Message>()) {
+    return absl::InvalidArgumentError(
+        "sn::PoolConfig: the dead-letter sink takes another message type than the workers' (with_dead_letters<M>: M "
+        "must be the worker's Message)");
+  }
   const std::size_t slots = resolved->size();
   std::unique_ptr<Shared> shared;
   if constexpr (ResizablePartitioner<P>) {
@@ -87,6 +92,8 @@ absl::Status WorkerPool<W>::wire(const PoolConfig& config, std::vector<ResolvedW
   shared.name = config.name;
   shared.timestamps = config.timestamps;
   shared.sequence_numbers = config.sequence_numbers;
+  shared.dead_letter_post = detail::DeadLetterPost<Message>(config.dead_letters.template get<Message>(),
+                                                            shared.dead_letters_posted, shared.hook_faults);
   idle_tick_ = config.idle_tick;
   env_.idle_tick = config.idle_tick;
   for (std::size_t j = 0; j < n; ++j) {
@@ -124,7 +131,7 @@ absl::Status WorkerPool<W>::make_worker(std::size_t slot) {
 }
 
 // Pushes into worker `index`'s inbox (any thread but the pool's workers). On any result
-// but `ok` and `dropped`, `msg` keeps the value.
+// but `ok` and `dropped`, `msg` keeps the value; a dropped one went to the dead letters.
 // `inline`: the hot path of every external send; out of the class, a definition is not
 // implicitly inline, and GCC then stops inlining the ring's push into it.
 template <class W>
@@ -141,7 +148,10 @@ inline SendResult WorkerPool<W>::push_external(std::size_t index, Message& msg, 
   if (r == SendResult::full) [[unlikely]] {
     r = detail::when_full(
         shared_->full_policy, [&] { return core.inbox_tx.send_shared_until(parcel, absl::InfiniteFuture()); },
-        [&] { core.remote.dropped_full.fetch_add(1, std::memory_order_relaxed); });
+        [&] {
+          core.remote.dropped_full.fetch_add(1, std::memory_order_relaxed);
+          shared_->dead_letter(std::move(parcel.payload), key, index, DeadLetterReason::dropped_full);
+        });
     if (r == SendResult::dropped) return r;
   }
   if (r == SendResult::ok) [[likely]] {
@@ -182,8 +192,10 @@ inline SendResult WorkerPool<W>::send_through_gate(std::uint64_t key, bool by_ke
           return SendResult::ok;
         },
         [&] {
-          [[maybe_unused]] Message gone(std::move(msg));
           shared.dropped_at_gate.fetch_add(1, std::memory_order_relaxed);
+          // By key, the owner is not known: the resize may be changing it.
+          shared.dead_letter(std::move(msg), key, by_key ? DeadLetter<Message>::kUnknownWorker : index,
+                             DeadLetterReason::dropped_at_gate);
         });
     if (waited) continue;
     if (r == SendResult::full) shared.external_rejected.fetch_add(1, std::memory_order_relaxed);

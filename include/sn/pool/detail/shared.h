@@ -15,6 +15,7 @@
 #include "sn/channel/wait_policy.h"
 #include "sn/pool/config.h"
 #include "sn/pool/detail/core.h"
+#include "sn/pool/detail/dead_letter_post.h"
 #include "sn/pool/detail/router.h"
 #include "sn/pool/detail/send_gate.h"
 #include "sn/pool/detail/timers.h"
@@ -50,8 +51,11 @@ struct PoolState {
   std::atomic<std::uint64_t> left_by_workers{0};
   // Accepted and destroyed under FullPolicy::drop because a resize held the gate closed.
   std::atomic<std::uint64_t> dropped_at_gate{0};
+  // Exceptions from hooks that handle no message, the dead-letter sink included.
   std::atomic<std::uint64_t> hook_faults{0};
   std::atomic<std::uint64_t> external_calls{0};  // calls made from outside the pool (pool->call)
+  // Messages passed to the dead-letter sink (each also counted where it was dropped).
+  std::atomic<std::uint64_t> dead_letters_posted{0};
   // Timers made outside the pool and cancelled (those of a slot count at its core).
   std::atomic<std::uint64_t> foreign_timers_cancelled{0};
 
@@ -112,10 +116,19 @@ struct PoolShared : PoolState {
   using PoolState::PoolState;
   std::vector<std::unique_ptr<WorkerCore<M>>> cores;  // [slot]
   std::unique_ptr<TimerRegistry<M>> timers;           // made once the slots are known
+  DeadLetterPost<M> dead_letter_post;                 // set when wired; the cores point to it
 
   void add_core(std::unique_ptr<WorkerCore<M>> core) {
+    core->dead_letters = &dead_letter_post;
+    core->slot = cores.size();
     bases.push_back(core.get());
     cores.push_back(std::move(core));
+  }
+  /// An accepted message that will not be handled, addressed to `worker` (or
+  /// DeadLetter<M>::kUnknownWorker): to the sink, or destroyed. The caller counts it as
+  /// dropped. Any thread.
+  void dead_letter(M&& msg, std::uint64_t key, std::size_t worker, DeadLetterReason reason) const noexcept {
+    dead_letter_post.post(std::move(msg), key, worker, reason);
   }
 };
 
