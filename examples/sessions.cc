@@ -40,7 +40,6 @@
 // no check depends on how late a timer fires.
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -64,6 +63,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using sn::examples::grouped;
 using sn::examples::mix64;
+using sn::examples::parse_u64;
 
 // ----------------------------------------------------------------- the worker
 // [docs/workers.md#timers: begin]
@@ -186,19 +186,12 @@ struct Options {
   std::uint64_t producers = 2;
 };
 
-bool parse_u64(const char* s, std::uint64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  out = std::strtoull(s, &end, 10);
-  return end != s && *end == '\0' && errno == 0 && s[0] != '-';
-}
-
 /// 1 on success, 0 for --help, -1 for bad arguments.
 int parse_options(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     std::uint64_t v = 0;
-    auto number = [&](std::uint64_t max) { return i + 1 < argc && parse_u64(argv[++i], v) && v > 0 && v <= max; };
+    auto number = [&](std::uint64_t max) { return sn::examples::option_value(argc, argv, i, 1, max, v); };
     if (a == "--help" || a == "-h") {
       return 0;
     } else if (a == "--timeout-ms") {

@@ -1,0 +1,511 @@
+// Bank transfers between accounts owned by different workers, with worker-to-worker calls,
+// injected failures and compensation. Money is never created or lost.
+//
+// Each account lives on one worker (the owner of its key). A transfer is a call to the
+// source account's owner, which answers later, through an sn::Reply:
+//   1. it withdraws the amount from the source (it owns it: no call needed), or answers
+//      `refused` when the balance is short;
+//   2. it calls Deposit on the destination's owner (WorkerContext::call, a short
+//      deadline; the owner may be itself);
+//   3. the callback runs back on the source's owner: a reply means the transfer is
+//      complete; an error (the callee refused, or the deadline passed) means the money
+//      never arrived, so it re-credits the source (the compensation). Either way it
+//      answers the client.
+//
+// Faults are injected on the callee, from a hash of the transfer's id: a share of the
+// Deposits fail with an error, and another share are slow: the callee keeps the Reply
+// and answers it from a timer (send_after) up to twice the deadline later, so about
+// half of them miss it.
+//
+// Why Deposit answers through a Reply, even when it answers at once: a caller that
+// times out compensates, so the money must not also arrive. Only the callee can tell,
+// and only the deferred form tells it: Reply::complete() returns ReplyResult::too_late
+// when the call had already completed (here: DeadlineExceeded), and the callee then
+// takes the deposit back, in the same handler, before anyone can see it. (A handle_call
+// that returns its answer cannot learn that it came too late; the runtime only counts
+// it in late_replies.) So each deposit takes effect exactly when its caller sees it
+// succeed, and the total of all balances never changes.
+//
+// Checks: every transfer got an outcome; completed + compensated + refused = transfers,
+// on the clients and on the workers alike; each compensation matches one failed or
+// timed-out Deposit call, and each deposit that stayed matches one completed transfer;
+// the total balance is exactly the initial total, both through a Balance call per
+// account before shutdown() and from the workers' on_stop after it; no account is
+// negative; the pool's call counters agree.
+//
+// Usage: bank [transfers] [options]   (default 200,000)
+//   --clients C        client threads (default 4, at most 64)
+//   --window N         transfers each client keeps in flight (default 16)
+//   --workers W        pool workers (default 3, at most 64)
+//   --accounts A       accounts (default 64), each opened with 1,000
+//   --fail-percent P   Deposits that fail with an error (default 10)
+//   --slow-percent P   Deposits answered from a timer, up to 2x the deadline late (default 10)
+//   --deadline-us D    the Deposit call's deadline (default 2,000 us)
+//   --help             this text
+// The ctest runs 5,000 transfers. Exit code 0 only if every check passes. How many
+// transfers time out depends on scheduling; no check depends on it.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "sn/worker_pool.h"
+#include "support/report.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using sn::examples::grouped;
+using sn::examples::mix64;
+using sn::examples::parse_u64;
+
+constexpr std::int64_t kOpeningBalance = 1000;
+
+// ----------------------------------------------------------------- messages
+
+/// A call to the source account's owner (the key): move `amount` to account `to`.
+struct Transfer {
+  std::uint64_t to;
+  std::int64_t amount;
+  std::uint64_t id;  // picks the injected fault
+};
+/// A call to the destination's owner (the key), from the source's owner: credit `amount`.
+/// Answers the new balance.
+struct Deposit {
+  std::int64_t amount;
+  std::uint64_t id;
+};
+/// A call to an account's owner: its balance.
+struct Balance {};
+/// A timer's message to itself: answer the slow Deposit held under `hold`.
+struct Release {
+  std::uint64_t hold;
+};
+using Message = std::variant<Transfer, Deposit, Balance, Release>;
+
+/// What a transfer came to; the answer of a Transfer call.
+enum class Outcome : std::uint8_t { completed, compensated, refused };
+
+// ----------------------------------------------------------------- the worker
+
+using Accounts =
+    absl::flat_hash_map<std::uint64_t, std::int64_t, absl::Hash<std::uint64_t>, std::equal_to<std::uint64_t>,
+                        sn::HeapAllocator<std::pair<const std::uint64_t, std::int64_t>>>;
+
+/// A slow Deposit: its Reply, kept until its timer fires.
+struct Held {
+  sn::Reply<std::int64_t> reply;
+  std::uint64_t account;
+  std::int64_t amount;
+};
+
+/// The worker's tallies; the field names say where each is counted.
+struct Tally {
+  std::uint64_t transfers = 0, refused = 0, completed = 0;                  // as the source
+  std::uint64_t compensated_error = 0, compensated_timeout = 0;             // as the source
+  std::uint64_t deposits_kept = 0, deposits_failed = 0, deposits_held = 0;  // as the destination
+  std::uint64_t deposits_taken_back = 0;                                    // answered too late: undone
+  std::uint64_t unexpected = 0;                                             // requests sent as messages
+};
+
+struct Ledger {
+  Accounts accounts;
+  absl::flat_hash_map<std::uint64_t, Held> held = {};  // [hold id]
+  std::uint64_t next_hold = 0;
+  Tally tally = {};
+};
+
+struct Faults {
+  std::uint64_t fail_percent = 10;
+  std::uint64_t slow_percent = 10;
+  absl::Duration deadline = absl::Microseconds(2000);
+};
+
+/// What the workers hand to main from on_stop, under `mu`.
+struct BankReport {
+  std::mutex mu;
+  std::int64_t total = 0;
+  std::uint64_t accounts = 0, negative = 0, held_at_stop = 0;
+  Tally tally;
+};
+
+class Teller : public sn::Worker<Ledger, Message> {
+ public:
+  Teller(std::uint64_t accounts, Faults faults, BankReport* report)
+      : accounts_(accounts), faults_(faults), report_(report) {}
+
+  Ledger init() { return Ledger{Accounts(Accounts::allocator_type(context().heap()))}; }
+  /// Opens the accounts this worker owns.
+  void on_start(Ledger& l) {
+    for (std::uint64_t a = 0; a < accounts_; ++a) {
+      if (context().owns(a)) l.accounts.emplace(a, kOpeningBalance);
+    }
+  }
+
+  void handle_call(Ledger& l, sn::Envelope<Transfer> e, sn::Reply<Outcome> reply) {
+    ++l.tally.transfers;
+    const std::uint64_t from = e.key;
+    const std::int64_t amount = e.payload.amount;
+    std::int64_t& source = l.accounts.at(from);
+    if (source < amount) {
+      ++l.tally.refused;
+      (void)reply.complete(Outcome::refused);
+      return;
+    }
+    source -= amount;  // in flight from here until the callback
+    context().call<std::int64_t>(
+        e.payload.to, Deposit{amount, e.payload.id}, faults_.deadline,
+        [reply = std::move(reply), from, amount](Ledger& later, absl::StatusOr<std::int64_t> deposited) mutable {
+          if (deposited.ok()) {
+            ++later.tally.completed;
+            (void)reply.complete(Outcome::completed);
+            return;
+          }
+          later.accounts.at(from) += amount;  // the money never arrived: give it back
+          ++(absl::IsDeadlineExceeded(deposited.status()) ? later.tally.compensated_timeout
+                                                          : later.tally.compensated_error);
+          (void)reply.complete(Outcome::compensated);
+        });
+  }
+
+  void handle_call(Ledger& l, sn::Envelope<Deposit> e, sn::Reply<std::int64_t> reply) {
+    const std::uint64_t h = mix64(e.payload.id ^ 0xdeadbeefULL);
+    const std::uint64_t pick = h % 100;
+    if (pick < faults_.fail_percent) {
+      ++l.tally.deposits_failed;
+      (void)reply.fail(absl::UnavailableError("injected: the destination's branch is closed"));
+      return;
+    }
+    if (pick < faults_.fail_percent + faults_.slow_percent) {
+      ++l.tally.deposits_held;
+      const std::uint64_t hold = l.next_hold++;
+      l.held.emplace(hold, Held{std::move(reply), e.key, e.payload.amount});
+      const absl::Duration delay = faults_.deadline * static_cast<double>((h >> 32) % 2001) / 1000.0;
+      context().send_after(delay, e.key, Release{hold});
+      return;
+    }
+    deposit(l, e.key, e.payload.amount, reply);
+  }
+
+  std::int64_t handle_call(Ledger& l, sn::Envelope<Balance> e) { return l.accounts.at(e.key); }
+
+  void handle_message(Ledger& l, sn::Envelope<Release> e) {
+    auto it = l.held.find(e.payload.hold);
+    if (it == l.held.end()) return;
+    deposit(l, it->second.account, it->second.amount, it->second.reply);
+    l.held.erase(it);
+  }
+  /// Transfer, Deposit and Balance come only as calls.
+  template <class T>
+  void handle_message(Ledger& l, sn::Envelope<T>) {
+    ++l.tally.unexpected;
+  }
+
+  void on_stop(Ledger& l) {
+    std::lock_guard lock(report_->mu);
+    for (const auto& [account, balance] : l.accounts) {
+      report_->total += balance;
+      report_->negative += balance < 0 ? 1 : 0;
+    }
+    report_->accounts += l.accounts.size();
+    report_->held_at_stop += l.held.size();  // their callers timed out long ago: nothing was credited
+    Tally& t = report_->tally;
+    t.transfers += l.tally.transfers;
+    t.refused += l.tally.refused;
+    t.completed += l.tally.completed;
+    t.compensated_error += l.tally.compensated_error;
+    t.compensated_timeout += l.tally.compensated_timeout;
+    t.deposits_kept += l.tally.deposits_kept;
+    t.deposits_failed += l.tally.deposits_failed;
+    t.deposits_held += l.tally.deposits_held;
+    t.deposits_taken_back += l.tally.deposits_taken_back;
+    t.unexpected += l.tally.unexpected;
+  }
+
+ private:
+  /// Credits and answers; when the answer comes too late (the caller has timed out and
+  /// is compensating), takes the credit back before anyone else can see it.
+  static void deposit(Ledger& l, std::uint64_t account, std::int64_t amount, sn::Reply<std::int64_t>& reply) {
+    std::int64_t& balance = l.accounts.at(account);
+    balance += amount;
+    if (reply.complete(balance) == sn::ReplyResult::too_late) {
+      balance -= amount;
+      ++l.tally.deposits_taken_back;
+      return;
+    }
+    ++l.tally.deposits_kept;
+  }
+
+  std::uint64_t accounts_;
+  Faults faults_;
+  BankReport* report_;
+};
+
+using Pool = sn::WorkerPool<Teller>;
+
+// ----------------------------------------------------------------- the clients
+
+struct Options {
+  std::uint64_t transfers = 200'000;
+  std::uint64_t clients = 4;
+  std::uint64_t window = 16;
+  std::uint64_t workers = 3;
+  std::uint64_t accounts = 64;
+  Faults faults;
+};
+
+/// Transfer `id`: from, to (another account) and an amount of 1..200, from a fixed hash.
+struct Plan {
+  std::uint64_t from, to;
+  std::int64_t amount;
+};
+Plan plan(std::uint64_t id, std::uint64_t accounts) noexcept {
+  const std::uint64_t h = mix64(id);
+  const std::uint64_t from = h % accounts;
+  const std::uint64_t to = accounts == 1 ? from : (from + 1 + (h >> 20) % (accounts - 1)) % accounts;
+  return Plan{from, to, static_cast<std::int64_t>(1 + (h >> 44) % 200)};
+}
+
+struct ClientLog {
+  std::uint64_t completed = 0, compensated = 0, refused = 0, failed = 0;
+  std::string first_error;
+};
+
+/// 1 on success, 0 for --help, -1 for bad arguments.
+int parse_options(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::uint64_t v = 0;
+    auto number = [&](std::uint64_t min, std::uint64_t max) {
+      return sn::examples::option_value(argc, argv, i, min, max, v);
+    };
+    if (a == "--help" || a == "-h") {
+      return 0;
+    } else if (a == "--clients") {
+      if (!number(1, 64)) return -1;
+      o.clients = v;
+    } else if (a == "--window") {
+      if (!number(1, 4096)) return -1;
+      o.window = v;
+    } else if (a == "--workers") {
+      if (!number(1, 64)) return -1;
+      o.workers = v;
+    } else if (a == "--accounts") {
+      if (!number(2, 1u << 20)) return -1;
+      o.accounts = v;
+    } else if (a == "--fail-percent") {
+      if (!number(0, 100)) return -1;
+      o.faults.fail_percent = v;
+    } else if (a == "--slow-percent") {
+      if (!number(0, 100)) return -1;
+      o.faults.slow_percent = v;
+    } else if (a == "--deadline-us") {
+      if (!number(1, 60'000'000)) return -1;
+      o.faults.deadline = absl::Microseconds(static_cast<std::int64_t>(v));
+    } else if (a[0] != '-' && parse_u64(argv[i], v) && v > 0 && v <= (1ull << 32)) {
+      o.transfers = v;
+    } else {
+      return -1;
+    }
+  }
+  return o.faults.fail_percent + o.faults.slow_percent <= 100 ? 1 : -1;
+}
+
+void usage(FILE* out, const char* argv0) {
+  std::fprintf(out,
+               "usage: %s [transfers] [--clients C] [--window N] [--workers W] [--accounts A]\n"
+               "          [--fail-percent P] [--slow-percent P] [--deadline-us D]\n"
+               "  transfers        1..4294967296 (default 200000)\n"
+               "  --clients        client threads, 1..64 (default 4)\n"
+               "  --window         transfers each client keeps in flight, 1..4096 (default 16)\n"
+               "  --workers        pool workers, 1..64 (default 3)\n"
+               "  --accounts       accounts, 2..1048576 (default 64), each opened with 1000\n"
+               "  --fail-percent   Deposits that fail with an error (default 10)\n"
+               "  --slow-percent   Deposits answered from a timer, up to 2x the deadline (default 10;\n"
+               "                   fail + slow at most 100)\n"
+               "  --deadline-us    the Deposit call's deadline (default 2000)\n",
+               argv0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (const int parsed = parse_options(argc, argv, o); parsed <= 0) {
+    usage(parsed == 0 ? stdout : stderr, argv[0]);
+    return parsed == 0 ? 0 : 2;
+  }
+  const std::int64_t initial_total = kOpeningBalance * static_cast<std::int64_t>(o.accounts);
+  // The clients' deadline is generous: a transfer always answers, after its Deposit call
+  // has completed one way or the other; missing this one is a failure.
+  const absl::Duration client_deadline = absl::Seconds(60);
+  std::printf(
+      "bank: %s transfers from %llu clients (%llu in flight each) between %s accounts on %llu workers;\n"
+      "      Deposits fail %llu%%, are slow %llu%%, deadline %s\n\n",
+      grouped(o.transfers).c_str(), static_cast<unsigned long long>(o.clients),
+      static_cast<unsigned long long>(o.window), grouped(o.accounts).c_str(),
+      static_cast<unsigned long long>(o.workers), static_cast<unsigned long long>(o.faults.fail_percent),
+      static_cast<unsigned long long>(o.faults.slow_percent), absl::FormatDuration(o.faults.deadline).c_str());
+
+  BankReport report;
+  absl::StatusOr<std::unique_ptr<Pool>> created =
+      Pool::create(sn::PoolConfig().with_num_workers(o.workers).with_name("bank"),
+                   [&](std::size_t) { return std::make_unique<Teller>(o.accounts, o.faults, &report); });
+  if (!created.ok()) {
+    std::fprintf(stderr, "cannot create the pool: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
+  Pool& pool = **created;
+
+  // -------------------------------------------------------------- the clients
+  // Client c makes transfers c, c + C, c + 2C, ..., keeping `window` futures in flight
+  // and taking the oldest answer before it starts the next transfer.
+  std::vector<ClientLog> logs(o.clients);
+  std::vector<std::thread> threads;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t c = 0; c < o.clients; ++c) {
+    threads.emplace_back([&, c] {
+      ClientLog& log = logs[c];
+      std::deque<sn::CallFuture<Outcome>> in_flight;
+      auto take_oldest = [&] {
+        absl::StatusOr<Outcome> r = in_flight.front().get();
+        in_flight.pop_front();
+        if (!r.ok()) {
+          if (log.failed++ == 0) log.first_error = r.status().ToString();
+          return;
+        }
+        switch (*r) {
+          case Outcome::completed: ++log.completed; break;
+          case Outcome::compensated: ++log.compensated; break;
+          case Outcome::refused: ++log.refused; break;
+        }
+      };
+      for (std::uint64_t id = c; id < o.transfers; id += o.clients) {
+        if (in_flight.size() == o.window) take_oldest();
+        const Plan p = plan(id, o.accounts);
+        in_flight.push_back(pool.call<Outcome>(p.from, Transfer{p.to, p.amount, id}, client_deadline));
+      }
+      while (!in_flight.empty()) take_oldest();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+
+  // -------------------------------------------------------------- the audit
+  // Every transfer has answered, so no money is in flight: the balances, read through a
+  // call per account, must add up to the initial total.
+  std::int64_t audited_total = 0;
+  std::uint64_t audit_failed = 0;
+  for (std::uint64_t a = 0; a < o.accounts; ++a) {
+    absl::StatusOr<std::int64_t> b = pool.call<std::int64_t>(a, Balance{}, client_deadline).get();
+    if (b.ok()) {
+      audited_total += *b;
+    } else {
+      ++audit_failed;
+    }
+  }
+
+  const absl::Status shut = pool.shutdown();
+  const sn::PoolStats stats = pool.stats();
+
+  // -------------------------------------------------------------- results
+  ClientLog sum;
+  std::string first_error;
+  for (const ClientLog& log : logs) {
+    sum.completed += log.completed;
+    sum.compensated += log.compensated;
+    sum.refused += log.refused;
+    sum.failed += log.failed;
+    if (first_error.empty()) first_error = log.first_error;
+  }
+  const Tally& t = report.tally;
+  const std::uint64_t compensated = t.compensated_error + t.compensated_timeout;
+  const std::uint64_t deposit_calls = t.transfers - t.refused;
+  auto pct = [&](std::uint64_t n) {
+    return o.transfers == 0 ? 0.0 : 100.0 * static_cast<double>(n) / static_cast<double>(o.transfers);
+  };
+  std::printf("  %-34s %10s\n", "transfers", grouped(o.transfers).c_str());
+  std::printf("  %-34s %10s %6.2f%%\n", "  completed", grouped(sum.completed).c_str(), pct(sum.completed));
+  std::printf("  %-34s %10s %6.2f%%\n", "  compensated", grouped(sum.compensated).c_str(), pct(sum.compensated));
+  std::printf("  %-34s %10s %6.2f%%\n", "    the Deposit failed", grouped(t.compensated_error).c_str(),
+              pct(t.compensated_error));
+  std::printf("  %-34s %10s %6.2f%%\n", "    the Deposit timed out", grouped(t.compensated_timeout).c_str(),
+              pct(t.compensated_timeout));
+  std::printf("  %-34s %10s %6.2f%%\n", "  refused (balance short)", grouped(sum.refused).c_str(), pct(sum.refused));
+  std::printf("  %-34s %10s\n", "  without an answer", grouped(sum.failed).c_str());
+  std::printf("\n  %-34s %10s\n", "Deposit calls", grouped(deposit_calls).c_str());
+  std::printf("  %-34s %10s\n", "  kept", grouped(t.deposits_kept).c_str());
+  std::printf("  %-34s %10s\n", "  failed (injected)", grouped(t.deposits_failed).c_str());
+  std::printf("  %-34s %10s\n", "  held for a timer (injected)", grouped(t.deposits_held).c_str());
+  std::printf("  %-34s %10s\n", "  answered too late, taken back", grouped(t.deposits_taken_back).c_str());
+  std::printf("  %-34s %10s\n", "  still held at shutdown", grouped(report.held_at_stop).c_str());
+  std::printf("\n  balance: initial %s, audited by calls %s, summed in on_stop %s\n",
+              grouped(static_cast<std::uint64_t>(initial_total)).c_str(),
+              grouped(static_cast<std::uint64_t>(std::max<std::int64_t>(audited_total, 0))).c_str(),
+              grouped(static_cast<std::uint64_t>(std::max<std::int64_t>(report.total, 0))).c_str());
+  std::printf("  pool calls: started %s, handled %s; worker calls completed %s, failed %s, timed out %s\n",
+              grouped(stats.calls_started).c_str(), grouped(stats.calls_handled).c_str(),
+              grouped(stats.calls_completed).c_str(), grouped(stats.calls_failed).c_str(),
+              grouped(stats.calls_timed_out).c_str());
+  std::printf("\n");
+  sn::examples::print_rate("transfers", o.transfers, "transfers", seconds);
+
+  // -------------------------------------------------------------- checks
+  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  auto ll = [](std::int64_t v) { return static_cast<long long>(v); };
+  sn::examples::Checks check;
+  check.expect(shut.ok(), "shutdown: %s", shut.ToString().c_str());
+  check.expect(sum.failed == 0, "%llu transfers got no outcome; the first: %s", u(sum.failed), first_error.c_str());
+  check.expect(sum.completed + sum.compensated + sum.refused == o.transfers,
+               "outcomes: completed %llu + compensated %llu + refused %llu != %llu transfers", u(sum.completed),
+               u(sum.compensated), u(sum.refused), u(o.transfers));
+  check.expect(t.transfers == o.transfers && t.completed == sum.completed && compensated == sum.compensated &&
+                   t.refused == sum.refused,
+               "the workers counted %llu transfers: %llu completed, %llu compensated, %llu refused", u(t.transfers),
+               u(t.completed), u(compensated), u(t.refused));
+  check.expect(t.deposits_kept == t.completed, "%llu deposits stayed, %llu transfers completed", u(t.deposits_kept),
+               u(t.completed));
+  check.expect(audit_failed == 0, "%llu Balance calls failed", u(audit_failed));
+  check.expect(audited_total == initial_total, "balances audited by calls add up to %lld, not %lld", ll(audited_total),
+               ll(initial_total));
+  check.expect(report.total == initial_total, "balances summed in on_stop add up to %lld, not %lld", ll(report.total),
+               ll(initial_total));
+  check.expect(report.accounts == o.accounts, "the workers hold %llu accounts, not %llu", u(report.accounts),
+               u(o.accounts));
+  check.expect(report.negative == 0, "%llu accounts are overdrawn", u(report.negative));
+  check.expect(t.unexpected == 0, "%llu requests came as plain messages", u(t.unexpected));
+  // The pool's own counters: every Deposit is a worker's call, completed once.
+  check.expect(stats.calls_started == o.transfers + o.accounts + deposit_calls,
+               "pool: %llu calls started; expected %llu transfers + %llu audits + %llu deposits",
+               u(stats.calls_started), u(o.transfers), u(o.accounts), u(deposit_calls));
+  check.expect(stats.calls_completed == t.completed && stats.calls_failed == t.compensated_error &&
+                   stats.calls_timed_out == t.compensated_timeout,
+               "pool: worker calls completed %llu, failed %llu, timed out %llu; transfers say %llu, %llu, %llu",
+               u(stats.calls_completed), u(stats.calls_failed), u(stats.calls_timed_out), u(t.completed),
+               u(t.compensated_error), u(t.compensated_timeout));
+  if (o.transfers >= 2000 && o.faults.fail_percent >= 5 && o.faults.slow_percent >= 5) {
+    check.expect(t.compensated_error != 0 && t.compensated_timeout != 0,
+                 "the injected faults never showed: %llu failed and %llu timed-out Deposits", u(t.compensated_error),
+                 u(t.compensated_timeout));
+  }
+  check.expect(stats.balanced(), "pool stats: accepted %llu != processed %llu + failed %llu + dropped %llu",
+               u(stats.accepted), u(stats.processed), u(stats.failed), u(stats.dropped));
+  return check.finish();
+}

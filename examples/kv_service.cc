@@ -1,0 +1,369 @@
+// A key-value service: workers own shards of a map and answer Get and Put through calls.
+//
+// Each worker's State is its shard, an absl::flat_hash_map on the worker's own heap
+// (sn::HeapAllocator): the keys the pool's partitioner gives it, which no other thread
+// touches. Clients outside the pool ask with WorkerPool::call and wait on the future,
+// so a Get sees every Put its client made before (the service is linearizable per key:
+// one owner handles each key's requests one at a time, in the order they arrive).
+//
+// What it shows:
+//   - a std::variant Message whose alternatives are requests, answered by handle_call:
+//     Get with absl::StatusOr<std::uint64_t> (NotFound for a key never put), Put with a
+//     plain std::uint64_t (the value it replaced, 0 if none);
+//   - pool->call<R>(key, request, deadline).get() from client threads (the future), and
+//     the callback form for the final sweep, which issues every Get at once and counts
+//     the answers as they come;
+//   - latency per operation (one call = a request to the owner and its answer back) as
+//     percentiles, and throughput.
+//
+// The pattern is known in advance: client c owns the keys c * K .. c * K + K - 1 (K =
+// keys per client) and no other client writes them, so it can check every answer on the
+// spot against its own copy: a Get returns the last value it put there (NotFound before
+// the first), a Put returns the value it replaced. Operation j of client c picks its key
+// and, one time in four, a Put with a new value, all from a fixed hash of (c, j).
+//
+// Checks: every call succeeds and every answer is what the client's copy says; after
+// the clients finish, a Get of every key returns its last Put; the workers handled as
+// many Gets and Puts as the clients made, and hold exactly the keys that were put; the
+// pool's books balance.
+//
+// Usage: kv_service [operations per client] [options]   (default 100,000)
+//   --clients C   client threads (default 4, at most 64)
+//   --workers W   pool workers (default 2, at most 64)
+//   --keys K      keys per client (default 256)
+//   --help        this text
+// The ctest runs 5,000 operations per client. Exit code 0 only if every check passes.
+// The latencies and the throughput depend on the machine and are for reading only.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "sn/worker_pool.h"
+#include "support/report.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using sn::examples::grouped;
+using sn::examples::mix64;
+using sn::examples::parse_u64;
+
+// ----------------------------------------------------------------- the service
+
+/// Reads the value of the call's key: NotFound when it was never put.
+struct Get {};
+/// Writes `value` (never 0) under the call's key; answers the value it replaced, 0 if none.
+struct Put {
+  std::uint64_t value;
+};
+using Request = std::variant<Get, Put>;
+
+using ShardMap =
+    absl::flat_hash_map<std::uint64_t, std::uint64_t, absl::Hash<std::uint64_t>, std::equal_to<std::uint64_t>,
+                        sn::HeapAllocator<std::pair<const std::uint64_t, std::uint64_t>>>;
+
+struct Shard {
+  ShardMap values;
+  std::uint64_t gets = 0, puts = 0, misses = 0;
+};
+
+/// What the workers hand to main from on_stop, under `mu`.
+struct ShardTotals {
+  std::mutex mu;
+  std::uint64_t gets = 0, puts = 0, misses = 0, keys = 0, unexpected = 0;
+};
+
+struct KvWorker : sn::Worker<Shard, Request> {
+  explicit KvWorker(ShardTotals* totals) : totals_(totals) {}
+
+  Shard init() { return Shard{ShardMap(ShardMap::allocator_type(context().heap()))}; }
+
+  absl::StatusOr<std::uint64_t> handle_call(Shard& s, sn::Envelope<Get> e) {
+    ++s.gets;
+    auto it = s.values.find(e.key);
+    if (it == s.values.end()) {
+      ++s.misses;
+      return absl::NotFoundError("no such key");
+    }
+    return it->second;
+  }
+  std::uint64_t handle_call(Shard& s, sn::Envelope<Put> e) {
+    ++s.puts;
+    return std::exchange(s.values[e.key], e.payload.value);
+  }
+
+  /// Every alternative needs a handle_message, even one that only ever comes as a call:
+  /// a Get or Put sent as a plain message (nobody here does) has nobody to answer.
+  template <class T>
+  void handle_message(Shard&, sn::Envelope<T>) {
+    ++unexpected_;
+  }
+
+  void on_stop(Shard& s) {
+    std::lock_guard lock(totals_->mu);
+    totals_->gets += s.gets;
+    totals_->puts += s.puts;
+    totals_->misses += s.misses;
+    totals_->keys += s.values.size();
+    totals_->unexpected += unexpected_;
+  }
+
+ private:
+  ShardTotals* totals_;
+  std::uint64_t unexpected_ = 0;
+};
+
+using Pool = sn::WorkerPool<KvWorker>;
+
+// ----------------------------------------------------------------- the clients
+
+/// Operation j of client c: a key among its own (index into its range) and, for a Put,
+/// the value (never 0).
+struct Op {
+  std::uint64_t slot;
+  bool put;
+  std::uint64_t value;
+};
+Op operation(std::uint64_t client, std::uint64_t j, std::uint64_t keys_per_client) noexcept {
+  const std::uint64_t h = mix64((client << 40) ^ j);
+  const bool put = (h >> 62) == 0;  // one in four
+  return Op{h % keys_per_client, put, put ? (mix64(h) | 1) : 0};
+}
+
+/// One client's record: latencies per operation type, and what went wrong.
+struct ClientLog {
+  std::vector<std::int64_t> get_ns, put_ns;
+  std::uint64_t ok = 0, failed = 0, wrong = 0, misses = 0;
+  std::vector<std::uint64_t> model;  // [slot]: the last value put, 0 for none
+  std::string first_error;
+};
+
+struct Options {
+  std::uint64_t ops = 100'000;
+  std::uint64_t clients = 4;
+  std::uint64_t workers = 2;
+  std::uint64_t keys = 256;
+};
+
+/// 1 on success, 0 for --help, -1 for bad arguments.
+int parse_options(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::uint64_t v = 0;
+    auto number = [&](std::uint64_t max) { return sn::examples::option_value(argc, argv, i, 1, max, v); };
+    if (a == "--help" || a == "-h") {
+      return 0;
+    } else if (a == "--clients") {
+      if (!number(64)) return -1;
+      o.clients = v;
+    } else if (a == "--workers") {
+      if (!number(64)) return -1;
+      o.workers = v;
+    } else if (a == "--keys") {
+      if (!number(1u << 20)) return -1;
+      o.keys = v;
+    } else if (a[0] != '-' && parse_u64(argv[i], v) && v > 0 && v <= (1ull << 32)) {
+      o.ops = v;
+    } else {
+      return -1;
+    }
+  }
+  return 1;
+}
+
+void usage(FILE* out, const char* argv0) {
+  std::fprintf(out,
+               "usage: %s [operations per client] [--clients C] [--workers W] [--keys K]\n"
+               "  operations     calls each client makes, 1..4294967296 (default 100000)\n"
+               "  --clients      client threads, 1..64 (default 4)\n"
+               "  --workers      pool workers, 1..64 (default 2)\n"
+               "  --keys         keys per client, 1..1048576 (default 256)\n",
+               argv0);
+}
+
+/// The q-quantile of sorted latencies, in microseconds.
+double quantile_us(const std::vector<std::int64_t>& sorted, double q) {
+  if (sorted.empty()) return 0.0;
+  const auto i = std::min(sorted.size() - 1, static_cast<std::size_t>(q * static_cast<double>(sorted.size())));
+  return static_cast<double>(sorted[i]) / 1e3;
+}
+
+void print_latency_row(const char* name, std::vector<std::int64_t>& ns) {
+  std::sort(ns.begin(), ns.end());
+  double mean = 0;
+  for (std::int64_t v : ns) mean += static_cast<double>(v);
+  mean = ns.empty() ? 0.0 : mean / static_cast<double>(ns.size()) / 1e3;
+  std::printf("  %-5s %12s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", name, grouped(ns.size()).c_str(), mean,
+              quantile_us(ns, 0.5), quantile_us(ns, 0.9), quantile_us(ns, 0.99), quantile_us(ns, 0.999),
+              ns.empty() ? 0.0 : static_cast<double>(ns.back()) / 1e3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (const int parsed = parse_options(argc, argv, o); parsed <= 0) {
+    usage(parsed == 0 ? stdout : stderr, argv[0]);
+    return parsed == 0 ? 0 : 2;
+  }
+  // Generous: a call that misses it is a failure, not a slow answer.
+  const absl::Duration deadline = absl::Seconds(30);
+  std::printf("kv_service: %llu clients x %s calls (Get 3/4, Put 1/4) over %s keys each, %llu workers\n\n",
+              static_cast<unsigned long long>(o.clients), grouped(o.ops).c_str(), grouped(o.keys).c_str(),
+              static_cast<unsigned long long>(o.workers));
+
+  ShardTotals totals;
+  absl::StatusOr<std::unique_ptr<Pool>> created =
+      Pool::create(sn::PoolConfig().with_num_workers(o.workers).with_name("kv"),
+                   [&](std::size_t) { return std::make_unique<KvWorker>(&totals); });
+  if (!created.ok()) {
+    std::fprintf(stderr, "cannot create the pool: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
+  Pool& pool = **created;
+
+  // -------------------------------------------------------------- the clients
+  std::vector<ClientLog> logs(o.clients);
+  std::vector<std::thread> threads;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t c = 0; c < o.clients; ++c) {
+    threads.emplace_back([&, c] {
+      ClientLog& log = logs[c];
+      log.model.assign(o.keys, 0);
+      log.get_ns.reserve(o.ops);
+      log.put_ns.reserve(o.ops / 3);
+      auto wrong = [&](const std::string& what) {
+        if (log.wrong++ == 0) log.first_error = what;
+      };
+      for (std::uint64_t j = 0; j < o.ops; ++j) {
+        const Op op = operation(c, j, o.keys);
+        const std::uint64_t key = c * o.keys + op.slot;
+        std::uint64_t& expected = log.model[op.slot];
+        const Clock::time_point t0 = Clock::now();
+        absl::StatusOr<std::uint64_t> r = op.put ? pool.call<std::uint64_t>(key, Put{op.value}, deadline).get()
+                                                 : pool.call<std::uint64_t>(key, Get{}, deadline).get();
+        const std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        (op.put ? log.put_ns : log.get_ns).push_back(ns);
+        if (!op.put && absl::IsNotFound(r.status())) {  // an answer, not a failure
+          ++log.ok;
+          ++log.misses;
+          if (expected != 0) wrong("Get " + std::to_string(key) + ": NotFound after a Put");
+          continue;
+        }
+        if (!r.ok()) {
+          ++log.failed;
+          wrong((op.put ? "Put " : "Get ") + std::to_string(key) + ": " + r.status().ToString());
+          continue;
+        }
+        ++log.ok;
+        if (*r != expected) {
+          wrong((op.put ? "Put " : "Get ") + std::to_string(key) + ": answered " + std::to_string(*r) + ", expected " +
+                std::to_string(expected));
+        }
+        if (op.put) expected = op.value;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+
+  // -------------------------------------------------------------- the final sweep
+  // Every key once more, all calls in flight at once (the callback form): each answer is
+  // compared with the value its client put last, on the worker that answers.
+  const std::uint64_t all_keys = o.clients * o.keys;
+  std::atomic<std::uint64_t> swept{0}, sweep_wrong{0};
+  const Clock::time_point sweep_start = Clock::now();
+  for (std::uint64_t c = 0; c < o.clients; ++c) {
+    for (std::uint64_t slot = 0; slot < o.keys; ++slot) {
+      const std::uint64_t expected = logs[c].model[slot];
+      pool.call<std::uint64_t>(c * o.keys + slot, Get{}, deadline, [&, expected](absl::StatusOr<std::uint64_t> r) {
+        const bool right = r.ok() ? *r == expected : expected == 0 && absl::IsNotFound(r.status());
+        if (!right) sweep_wrong.fetch_add(1, std::memory_order_relaxed);
+        swept.fetch_add(1, std::memory_order_release);  // last: main reads sweep_wrong after it
+      });
+    }
+  }
+  const Clock::time_point sweep_limit = Clock::now() + std::chrono::seconds(60);
+  while (swept.load(std::memory_order_acquire) != all_keys && Clock::now() < sweep_limit) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  const double sweep_seconds = std::chrono::duration<double>(Clock::now() - sweep_start).count();
+  const std::uint64_t swept_calls = swept.load(std::memory_order_acquire);
+
+  const absl::Status shut = pool.shutdown();
+  const sn::PoolStats stats = pool.stats();
+
+  // -------------------------------------------------------------- results
+  std::vector<std::int64_t> get_ns, put_ns;
+  std::uint64_t ok = 0, failed = 0, wrong = 0, misses = 0, keys_put = 0;
+  std::string first_error;
+  for (ClientLog& log : logs) {
+    get_ns.insert(get_ns.end(), log.get_ns.begin(), log.get_ns.end());
+    put_ns.insert(put_ns.end(), log.put_ns.begin(), log.put_ns.end());
+    ok += log.ok;
+    failed += log.failed;
+    wrong += log.wrong;
+    misses += log.misses;
+    for (std::uint64_t v : log.model) keys_put += v != 0 ? 1 : 0;
+    if (first_error.empty()) first_error = log.first_error;
+  }
+  const std::uint64_t gets = get_ns.size(), puts = put_ns.size(), made = o.clients * o.ops;
+  std::printf("  latency of one call, in microseconds (client thread to owner and back)\n");
+  std::printf("  %-5s %12s %9s %9s %9s %9s %9s %9s\n", "op", "calls", "mean", "p50", "p90", "p99", "p99.9", "max");
+  print_latency_row("Get", get_ns);
+  print_latency_row("Put", put_ns);
+  std::vector<std::int64_t> all_ns = get_ns;
+  all_ns.insert(all_ns.end(), put_ns.begin(), put_ns.end());
+  print_latency_row("all", all_ns);
+  std::printf("\n");
+  sn::examples::print_rate("calls", made, "calls", seconds);
+  sn::examples::print_rate("final sweep", swept_calls, "calls", sweep_seconds);
+  std::printf("\n  Gets that found no key: %s (before the key's first Put)\n", grouped(misses).c_str());
+  std::printf("\n  %-8s %14s %10s\n", "worker", "calls handled", "batches");
+  for (const sn::WorkerStats& w : stats.workers) {
+    std::printf("  %-8zu %14s %10s\n", w.index, grouped(w.calls_handled).c_str(), grouped(w.batches).c_str());
+  }
+
+  // -------------------------------------------------------------- checks
+  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  sn::examples::Checks check;
+  check.expect(shut.ok(), "shutdown: %s", shut.ToString().c_str());
+  check.expect(gets + puts == made, "%llu Gets + %llu Puts timed, %llu calls made", u(gets), u(puts), u(made));
+  check.expect(ok == made && failed == 0, "%llu of %llu calls succeeded, %llu failed", u(ok), u(made), u(failed));
+  check.expect(wrong == 0, "%llu wrong answers; the first: %s", u(wrong), first_error.c_str());
+  check.expect(swept_calls == all_keys, "the final sweep got %llu answers of %llu", u(swept_calls), u(all_keys));
+  check.expect(sweep_wrong.load() == 0, "the final sweep found %llu keys without their last Put",
+               u(sweep_wrong.load()));
+  check.expect(totals.gets == gets + all_keys && totals.puts == puts,
+               "workers handled %llu Gets and %llu Puts; clients made %llu and %llu", u(totals.gets), u(totals.puts),
+               u(gets + all_keys), u(puts));
+  check.expect(totals.keys == keys_put, "the shards hold %llu keys; %llu were put", u(totals.keys), u(keys_put));
+  check.expect(totals.misses == misses + (all_keys - keys_put), "workers missed %llu Gets; clients saw %llu",
+               u(totals.misses), u(misses + (all_keys - keys_put)));
+  check.expect(totals.unexpected == 0, "%llu requests came as plain messages", u(totals.unexpected));
+  check.expect(stats.calls_started == made + all_keys && stats.calls_handled == made + all_keys,
+               "pool stats: %llu calls started, %llu handled; %llu made", u(stats.calls_started),
+               u(stats.calls_handled), u(made + all_keys));
+  check.expect(stats.late_replies == 0, "%llu answers came after their deadline", u(stats.late_replies));
+  check.expect(stats.balanced(), "pool stats: accepted %llu != processed %llu + failed %llu + dropped %llu",
+               u(stats.accepted), u(stats.processed), u(stats.failed), u(stats.dropped));
+  return check.finish();
+}
