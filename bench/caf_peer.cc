@@ -8,6 +8,10 @@
 // seen all P markers it has handled every message of the run. run() then asks every
 // actor for its tally, and an actor holds that request (a response promise) until its
 // last marker arrives. The counts are exact, not a timing guess.
+//
+// CafCalls: calls the way CAF 0.17 writes them, request(...) with
+// a `then` continuation inside an actor and a blocking `receive` on a scoped_actor
+// outside one. The callee answers from its handler's return value.
 #include "caf_peer.h"
 
 #include <condition_variable>
@@ -26,6 +30,7 @@ namespace {
 
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using tally_atom = caf::atom_constant<caf::atom("tally")>;
+using go_atom = caf::atom_constant<caf::atom("go")>;
 
 struct CounterState {
   absl::flat_hash_map<std::uint64_t, std::uint64_t> counts;
@@ -84,7 +89,114 @@ struct Config : caf::actor_system_config {
   }
 };
 
+// ---------------------------------------------------------------- calls
+
+caf::behavior answering_callee(caf::event_based_actor*) {
+  return {[](std::uint64_t v) { return call_answer(v); }};
+}
+
+/// What one CafCallRtt::run asks of the requester; written before the `go` request, which
+/// orders it before the requester's reads.
+struct RttRun {
+  std::uint64_t first = 0;
+  std::uint64_t* samples = nullptr;
+  std::size_t count = 0;
+  TickClock clock = nullptr;
+};
+
+struct RequesterState {
+  std::size_t next = 0;  // round trips done in this run
+  std::uint64_t last = 0;
+  std::uint64_t value = 0;  // the request in flight
+  caf::response_promise done;
+};
+
+void request_next(caf::stateful_actor<RequesterState>* self, const caf::actor& callee, const RttRun* run) {
+  const std::uint64_t v = self->state.value;
+  self->request(callee, caf::infinite, v)
+      .then(
+          [self, callee, run, v](std::uint64_t answer) {
+            auto& s = self->state;
+            const std::uint64_t now = run->clock();
+            run->samples[s.next++] = now - s.last;
+            s.last = now;
+            if (answer != call_answer(v)) {
+              s.done.deliver(false);
+            } else if (s.next == run->count) {
+              s.done.deliver(true);
+            } else {
+              ++s.value;
+              request_next(self, callee, run);
+            }
+          },
+          [self](caf::error&) { self->state.done.deliver(false); });
+}
+
+caf::behavior requester(caf::stateful_actor<RequesterState>* self, caf::actor callee, const RttRun* run) {
+  return {[self, callee, run](go_atom) {
+    auto& s = self->state;
+    s.done = self->make_response_promise();
+    s.next = 0;
+    s.value = run->first;
+    s.last = run->clock();
+    request_next(self, callee, run);
+    return s.done;  // delivered by the last reply's handler
+  }};
+}
+
+/// Sends `request` from a scoped actor and waits for its bool answer.
+bool ask_bool(caf::actor_system& system, const caf::actor& to, go_atom request) {
+  caf::scoped_actor self{system};
+  bool ok = false;
+  self->request(to, caf::infinite, request).receive([&](bool answer) { ok = answer; }, [&](caf::error&) {});
+  return ok;
+}
+
 }  // namespace
+
+struct CafCalls::Impl {
+  explicit Impl(int scheduler_threads) : cfg(scheduler_threads), system(cfg) {
+    callee = system.spawn(answering_callee);
+    caller = system.spawn(requester, callee, &params);
+  }
+  ~Impl() {
+    caf::anon_send_exit(caller, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(callee, caf::exit_reason::user_shutdown);
+  }
+
+  Config cfg;  // outlives `system`, which keeps a reference to it
+  caf::actor_system system;
+  caf::actor callee;
+  caf::actor caller;
+  RttRun params;  // the requester's current run
+};
+
+CafCalls::CafCalls(int scheduler_threads) {
+  if (scheduler_threads < 1) throw std::invalid_argument("CafCalls: scheduler_threads must be >= 1");
+  impl_ = std::make_unique<Impl>(scheduler_threads);
+}
+CafCalls::~CafCalls() = default;
+
+bool CafCalls::actor_round_trips(std::uint64_t first, std::vector<std::uint64_t>& samples, TickClock clock) {
+  if (samples.empty()) return true;
+  impl_->params = RttRun{first, samples.data(), samples.size(), clock};
+  return ask_bool(impl_->system, impl_->caller, go_atom::value);
+}
+
+bool CafCalls::external_calls(std::uint64_t first, std::vector<std::uint64_t>& samples, TickClock clock) {
+  caf::scoped_actor self{impl_->system};
+  bool ok = true;
+  std::uint64_t last = clock();
+  for (std::size_t i = 0; ok && i < samples.size(); ++i) {
+    const std::uint64_t v = first + i;
+    self->request(impl_->callee, caf::infinite, v)
+        .receive([&](std::uint64_t answer) { ok = answer == call_answer(v); }, [&](caf::error&) { ok = false; });
+    const std::uint64_t now = clock();
+    samples[i] = now - last;
+    last = now;
+  }
+  return ok;
+}
 
 struct CafKeyed::Impl {
   Impl(int producers, int workers, int scheduler_threads)

@@ -1,5 +1,6 @@
 // The CAF (C++ Actor Framework 0.17) peer of the worker-pool benchmark: keyed messages
-// from plain producer threads to event-based actors, each owning its own per-key counts.
+// from plain producer threads to event-based actors, each owning its own per-key counts;
+// and calls (request/response) between two actors, and from a plain thread to an actor.
 // CAF stays behind this header (its headers are heavy and not held to our warning
 // flags), so only caf_peer.cc includes them.
 #pragma once
@@ -33,6 +34,41 @@ class CafKeyed {
   /// Returns once every actor has handled every message of this run. handled counts
   /// the messages of this run; checksum is the sum of their keys (mod 2^64).
   KeyedResult run(const std::vector<std::uint64_t>& keys, std::uint64_t per_producer);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The answer both the sn and the CAF callees give to the request `v` of the call cases,
+/// so that every reply is checked against its own request.
+constexpr std::uint64_t call_answer(std::uint64_t v) noexcept { return v * 3 + 1; }
+
+/// A clock for timing round trips (the benchmark passes its cycle counter, so that both
+/// peers are timed with the same clock).
+using TickClock = std::uint64_t (*)() noexcept;
+
+/// Calls (request/response) to one event-based callee that answers call_answer(v),
+/// on CAF's scheduler with `scheduler_threads` threads (not pinned), made either by a
+/// second event-based actor or by a plain thread. Build it once per benchmark case,
+/// outside the timed region.
+class CafCalls {
+ public:
+  explicit CafCalls(int scheduler_threads);
+  ~CafCalls();
+  CafCalls(const CafCalls&) = delete;
+  CafCalls& operator=(const CafCalls&) = delete;
+
+  /// An event-based requester makes samples.size() calls with requests first, first + 1,
+  /// ...: `request(callee, infinite, v).then(...)`, the next one from the `then` handler,
+  /// which also times it. samples[i] gets the clock ticks of call i (from the previous
+  /// reply, or from the start). Returns once all are done: false when a reply was wrong or
+  /// an error came back.
+  bool actor_round_trips(std::uint64_t first, std::vector<std::uint64_t>& samples, TickClock clock);
+  /// The same from the calling thread through a caf::scoped_actor, one blocking
+  /// `request(callee, infinite, v).receive(...)` at a time. The scoped actor is made once
+  /// per call of this function, before the first sample's clock starts.
+  bool external_calls(std::uint64_t first, std::vector<std::uint64_t>& samples, TickClock clock);
 
  private:
   struct Impl;

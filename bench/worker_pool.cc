@@ -27,6 +27,17 @@
 //                        harness's ticks(); counters p50_ns, p99_ns, p999_ns.
 //   pool_rtt/cacheline   the hardware floor for pool_rtt/sn: one cache line bounced between
 //                        two threads pinned to the same two CPUs (harness.h).
+//   pool_call_rtt/sn     pool_rtt/sn with calls: worker 0 calls worker 1 through
+//                        WorkerContext::call (no deadline); worker 1's handle_call answers
+//                        3v + 1; worker 0's callback times the round trip, checks the answer
+//                        and makes the next call. Same pinning and wait policy as pool_rtt/sn.
+//   pool_call_rtt/caf    the same through CAF: request(callee, infinite, v).then(...) between
+//                        two event-based actors, 2 scheduler threads (not pinned: the peer
+//                        has no way to pin CAF's threads); timed in the `then` handler.
+//   pool_call/external/sn  a plain thread calls a 1-worker pool: pool->call<u64>(v, v,
+//                        10 s).get() in a loop, timed per call; p50/p99 and items_per_second.
+//   pool_call/external/caf  the same through a caf::scoped_actor: request(callee, infinite,
+//                        v).receive(...) against one event-based actor, 1 scheduler thread.
 //   pool_idle/sn         one worker per usable CPU, left alone for a second: cpu_percent is
 //                        the process's CPU time over that second. Then 200 wake-ups of a
 //                        parked worker: wake_p50_us / wake_p99_us from send to handler.
@@ -36,7 +47,9 @@
 //                        the consumer. 2^21 values per iteration, batches of 64 taken.
 // Shapes need one CPU per thread (producers, then workers or the consumer); 1x1, W = 2
 // and P = 1 are always registered, larger ones only where the CPUs exist. Every thread
-// but CAF's is pinned to its own CPU (one per physical core first). Every case checks its
+// but CAF's is pinned to its own CPU (one per physical core first); the external callers
+// of pool_call/external/* take cpu_for(0) and the callee worker cpu_for(1), as the
+// producer and worker of pool_keyed/1x1 do. Every case checks its
 // counts and checksums and fails (SkipWithError) on a mismatch; a round that does not
 // complete within kStallLimit fails as well instead of hanging.
 
@@ -484,24 +497,32 @@ struct RttShared {
   RoundLatch latch;
 };
 
-/// Worker 0 sends a request to worker 1, which echoes it back; worker 0 times the round
-/// trip and sends the next one, kPoolRoundTrips per round. An external message starts a
-/// round.
-class RttWorker : public sn::Worker<RttState, u64> {
+/// What both round-trip workers (pool_rtt/sn, pool_call_rtt/sn) have in common: worker
+/// 0's sample buffer, allocated in init() on the worker's heap so that recording never
+/// allocates, and handed to the main thread in on_start(), which runs before create()
+/// returns and so is ordered before the main thread's reads.
+class RttSides : public sn::Worker<RttState, u64> {
  public:
-  explicit RttWorker(RttShared& shared) noexcept : shared_(shared) {}
-
-  // The sample buffer is allocated here, on the worker's heap, so recording never allocates.
   RttState init() {
     RttState s{U64Vector(sn::HeapAllocator<u64>(context().heap()))};
     if (context().index() == 0) s.samples.resize(kPoolRoundTrips);
     return s;
   }
-
-  // Runs before create() returns, which orders it before the main thread's reads.
   void on_start(RttState& s) {
     if (context().index() == 0) shared_.samples = s.samples;
   }
+
+ protected:
+  explicit RttSides(RttShared& shared) noexcept : shared_(shared) {}
+  RttShared& shared_;
+};
+
+/// Worker 0 sends a request to worker 1, which echoes it back; worker 0 times the round
+/// trip and sends the next one, kPoolRoundTrips per round. An external message starts a
+/// round.
+class RttWorker : public RttSides {
+ public:
+  explicit RttWorker(RttShared& shared) noexcept : RttSides(shared) {}
 
   void handle_message(RttState& s, sn::Envelope<u64> e) {
     if (context().index() == 1) {
@@ -523,29 +544,32 @@ class RttWorker : public sn::Worker<RttState, u64> {
     }
     if (context().send_to(1, ++s.value) != sn::SendResult::ok) shared_.bad_echo.store(true);
   }
-
- private:
-  RttShared& shared_;
 };
 
-// WaitPolicy::low_latency(): a user who wants the lowest round trip configures it, and it
-// is what the floor does (both threads spin). The default policy also spins through a
-// round trip; the difference is how long an idle worker spins before it parks.
-void rtt_sn(benchmark::State& state) {
-  RttShared shared;
-  auto made = sn::WorkerPool<RttWorker>::create(pinned_pool(2, 0).with_wait_policy(sn::WaitPolicy::low_latency()),
-                                                [&](std::size_t) { return std::make_unique<RttWorker>(shared); });
+/// Why a round of a round-trip case failed, empty when it did not (read after the
+/// round's latch).
+std::string round_failure(const RttShared& shared) { return shared.bad_echo.load() ? "wrong echo" : ""; }
+
+/// The rounds of pool_rtt/sn and pool_call_rtt/sn: a 2-worker pool of `make()`'s workers
+/// (pinned_pool(2, 0), WaitPolicy::low_latency()); an external message to worker 0 starts
+/// each round, and worker 0 arrives at the latch when it is done.
+template <class RttW, class Shared, class Make>
+void pool_round_trips(benchmark::State& state, Shared& shared, Make make) {
+  auto made = sn::WorkerPool<RttW>::create(pinned_pool(2, 0).with_wait_policy(sn::WaitPolicy::low_latency()),
+                                           [&](std::size_t) { return make(); });
   if (!made.ok()) {
     state.SkipWithError(("pool: " + made.status().ToString()).c_str());
     return;
   }
-  sn::WorkerPool<RttWorker>& pool = **made;
+  sn::WorkerPool<RttW>& pool = **made;
   std::vector<u64> samples;
   u64 round = 0;
   for (auto _ : state) {
     shared.latch.reset();
-    if (pool.send_to(0, u64{0}) != sn::SendResult::ok || !shared.latch.wait(1) || shared.bad_echo.load()) {
-      state.SkipWithError(("checksum mismatch: wrong echo or stall in round " + std::to_string(round)).c_str());
+    const bool done = pool.send_to(0, u64{0}) == sn::SendResult::ok && shared.latch.wait(1);
+    if (const std::string why = round_failure(shared); !done || !why.empty()) {
+      state.SkipWithError(
+          ("checksum mismatch in round " + std::to_string(round) + ": " + (why.empty() ? "stalled" : why)).c_str());
       break;
     }
     samples.insert(samples.end(), shared.samples.begin(), shared.samples.end());
@@ -555,6 +579,14 @@ void rtt_sn(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kPoolRoundTrips));
   state.SetLabel(cpu_label(2));
   if (!state.error_occurred()) report_latency(state, samples);
+}
+
+// WaitPolicy::low_latency(): a user who wants the lowest round trip configures it, and it
+// is what the floor does (both threads spin). The default policy also spins through a
+// round trip; the difference is how long an idle worker spins before it parks.
+void rtt_sn(benchmark::State& state) {
+  RttShared shared;
+  pool_round_trips<RttWorker>(state, shared, [&] { return std::make_unique<RttWorker>(shared); });
 }
 
 // ------------------------------------------------------------------ pool_idle
@@ -631,6 +663,186 @@ void idle_sn(benchmark::State& state) {
   shutdown_or_skip(pool, state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kWakes);
   state.SetLabel(cpu_label(workers));
+}
+
+// ------------------------------------------------------------------ pool_call
+
+/// The first key that the pool's HashPartitioner gives worker `index` of `workers`.
+u64 key_of_worker(std::size_t index, std::size_t workers) {
+  u64 key = 0;
+  while (sn::HashPartitioner{}(key, workers) != index) ++key;
+  return key;
+}
+
+/// pool_rtt/sn's shared part, and why a round failed (set by worker 0, or by worker 1 at
+/// start; published by the latch's arrive), empty when fine.
+struct CallRttShared : RttShared {
+  std::string error;
+};
+std::string round_failure(const CallRttShared& shared) { return shared.error; }
+
+/// pool_rtt/sn with calls: worker 0 calls worker 1 (WorkerContext::call, no deadline, as
+/// CAF's peer asks with `infinite`); worker 1's handle_call answers call_answer(v); worker
+/// 0's callback times the round trip, checks the answer and makes the next call,
+/// kPoolRoundTrips per round. An external message starts a round.
+class CallRttWorker : public RttSides {
+ public:
+  CallRttWorker(CallRttShared& shared, u64 callee_key) noexcept
+      : RttSides(shared), call_shared_(shared), callee_key_(callee_key) {}
+
+  void on_start(RttState& s) {
+    RttSides::on_start(s);
+    if (context().index() == 1 && !context().owns(callee_key_)) call_shared_.error = "worker 1 does not own the key";
+  }
+
+  // Worker 0 only: the external start of a round.
+  void handle_message(RttState& s, sn::Envelope<u64>) {
+    s.next = 0;
+    s.last_tick = ticks();
+    call_next(s);
+  }
+
+  // Worker 1 only.
+  u64 handle_call(RttState&, sn::Envelope<u64> e) { return sn_bench::call_answer(e.payload); }
+
+ private:
+  void call_next(RttState& s) {
+    context().call<u64>(
+        callee_key_, ++s.value, absl::InfiniteDuration(), [this](RttState& st, absl::StatusOr<u64> reply) {
+          const u64 now = ticks();
+          st.samples[st.next++] = now - st.last_tick;
+          st.last_tick = now;
+          if (!reply.ok() || *reply != sn_bench::call_answer(st.value)) {
+            call_shared_.error =
+                reply.ok() ? "wrong reply " + std::to_string(*reply) + " to request " + std::to_string(st.value)
+                           : "call failed: " + reply.status().ToString();
+            shared_.latch.arrive(1);
+          } else if (st.next == kPoolRoundTrips) {
+            shared_.latch.arrive(1);
+          } else {
+            call_next(st);
+          }
+        });
+  }
+
+  CallRttShared& call_shared_;
+  u64 callee_key_;
+};
+
+// Pinned and waiting as pool_rtt/sn, so that the two rows differ only by call against send.
+void call_rtt_sn(benchmark::State& state) {
+  CallRttShared shared;
+  const u64 callee_key = key_of_worker(1, 2);
+  pool_round_trips<CallRttWorker>(state, shared, [&] { return std::make_unique<CallRttWorker>(shared, callee_key); });
+}
+
+void call_rtt_caf(benchmark::State& state) {
+  std::vector<u64> round_samples(kPoolRoundTrips);
+  std::vector<u64> samples;
+  try {
+    sn_bench::CafCalls caf(2);
+    u64 round = 0;
+    for (auto _ : state) {
+      if (!caf.actor_round_trips(round * kPoolRoundTrips + 1, round_samples, ticks)) {
+        state.SkipWithError(
+            ("checksum mismatch in round " + std::to_string(round) + ": a wrong reply or an error").c_str());
+        break;
+      }
+      samples.insert(samples.end(), round_samples.begin(), round_samples.end());
+      ++round;
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string("CAF: ") + e.what()).c_str());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kPoolRoundTrips));
+  state.SetLabel("caf scheduler threads=2, not pinned");
+  if (!state.error_occurred()) report_latency(state, samples);
+}
+
+/// Answers call_answer(v); plain messages are not sent to it.
+class AnswerWorker : public sn::Worker<Nothing, u64> {
+ public:
+  void handle_message(Nothing&, sn::Envelope<u64>) {}
+  u64 handle_call(Nothing&, sn::Envelope<u64> e) { return sn_bench::call_answer(e.payload); }
+};
+
+/// The external caller of pool_call/external/*: a team member on cpu_for(0) that makes
+/// kPoolRoundTrips calls per round through `call(v, samples)` (false: stop, `error` says
+/// why); the main thread sleeps meanwhile. The callee runs on cpu_for(1).
+template <class Call>
+void external_calls(benchmark::State& state, std::string& error, Call call) {
+  std::vector<u64> round_samples(kPoolRoundTrips);
+  std::vector<u64> samples;
+  {
+    Team team;
+    team.spawn(cpu_for(0), [&](Team::Member& m) {
+      m.ready();
+      while (m.next()) {
+        (void)call(m.round() * kPoolRoundTrips + 1, round_samples);
+        m.done();
+      }
+    });
+    if (!team_ready(team, state)) return;
+    u64 round = 0;
+    for (auto _ : state) {
+      team.run_round(round);
+      if (!error.empty()) {
+        state.SkipWithError(("checksum mismatch in round " + std::to_string(round) + ": " + error).c_str());
+        break;
+      }
+      samples.insert(samples.end(), round_samples.begin(), round_samples.end());
+      ++round;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kPoolRoundTrips));
+  if (!state.error_occurred()) report_latency(state, samples);
+}
+
+// The deadline (kStallLimit) makes a lost reply fail the row instead of hanging it; it
+// costs the call two clock reads, which CAF's `infinite` peer does not pay.
+void external_call_sn(benchmark::State& state) {
+  auto made = sn::WorkerPool<AnswerWorker>::create(pinned_pool(1, 1).with_wait_policy(sn::WaitPolicy::low_latency()),
+                                                   [](std::size_t) { return std::make_unique<AnswerWorker>(); });
+  if (!made.ok()) {
+    state.SkipWithError(("pool: " + made.status().ToString()).c_str());
+    return;
+  }
+  sn::WorkerPool<AnswerWorker>& pool = **made;
+  const absl::Duration deadline = absl::FromChrono(kStallLimit);
+  std::string error;
+  external_calls(state, error, [&](u64 first, std::vector<u64>& out) {
+    u64 last = ticks();
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const u64 v = first + i;
+      const absl::StatusOr<u64> reply = pool.call<u64>(v, u64{v}, deadline).get();
+      const u64 now = ticks();
+      out[i] = now - last;
+      last = now;
+      if (!reply.ok() || *reply != sn_bench::call_answer(v)) {
+        error = reply.ok() ? "wrong reply " + std::to_string(*reply) + " to request " + std::to_string(v)
+                           : "call failed: " + reply.status().ToString();
+        return false;
+      }
+    }
+    return true;
+  });
+  shutdown_or_skip(pool, state);
+  state.SetLabel(cpu_label(2));
+}
+
+void external_call_caf(benchmark::State& state) {
+  std::string error;
+  try {
+    sn_bench::CafCalls caf(1);
+    external_calls(state, error, [&](u64 first, std::vector<u64>& out) {
+      if (caf.external_calls(first, out, ticks)) return true;
+      error = "a wrong reply or an error";
+      return false;
+    });
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string("CAF: ") + e.what()).c_str());
+  }
+  state.SetLabel("caller cpu=" + std::to_string(cpu_for(0)) + ", caf scheduler threads=1, not pinned");
 }
 
 // ------------------------------------------------------------------ ingress
@@ -744,6 +956,10 @@ void register_all() {
   }
   add("pool_rtt/sn", rtt_sn);
   add("pool_rtt/cacheline", round_trip_cacheline);
+  add("pool_call_rtt/sn", call_rtt_sn);
+  add("pool_call_rtt/caf", call_rtt_caf);
+  add("pool_call/external/sn", external_call_sn);
+  add("pool_call/external/caf", external_call_caf);
   benchmark::RegisterBenchmark("pool_idle/sn", idle_sn)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
   for (int p : {1, 2, 4, 8}) {
     if (p > 1 && p + 1 > cpus) break;
