@@ -10,7 +10,7 @@
 // written into the record and freed with it, and the callee's Reply sees `delivered`
 // (the call did complete; nobody read it). To tell the callee nobody waits, cancel().
 //
-// Experimental: a building block of request/response calls, not yet wired into WorkerPool.
+// WorkerPool::call returns a CallFuture; see docs/workers.md#calls.
 //
 // Memory ordering: everything the callee did before its answer is visible to the thread
 // that sees ready() (or a wait) return true, and so to get().

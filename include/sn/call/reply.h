@@ -7,7 +7,7 @@
 // with Cancelled ("the callee dropped the reply handle without answering"), so no caller
 // waits forever for a callee that forgot.
 //
-// Experimental: a building block of request/response calls, not yet wired into WorkerPool.
+// A deferred handle_call(State&, Envelope<Req>, sn::Reply<R>) answers through one; see docs/workers.md#calls.
 //
 // Memory ordering: everything the callee did before a `delivered` answer is visible to
 // the caller once it sees the result (the record's publish, sn/call/detail/call_state.h).

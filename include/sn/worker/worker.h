@@ -61,6 +61,15 @@ namespace sn {
 ///                                                   counts every message of the batch as
 ///                                                   failed. A std::variant Message arrives
 ///                                                   whole here (visit it yourself).
+///   X    handle_call(State&, Envelope<Req>)         Answers a call (WorkerPool::call,
+///   void handle_call(State&, Envelope<Req>, Reply<R>)  WorkerContext::call) whose
+///                                                   request is the Message or one of its
+///                                                   alternatives: X is R or
+///                                                   absl::StatusOr<R>; or later, through
+///                                                   the Reply. See docs/workers.md#calls.
+///   FaultPolicy on_fault(State&, const Fault&)      Decides what a fault of this worker
+///                                                   does (else PoolConfig::fault_policy);
+///                                                   see sn/pool/supervision.h.
 ///
 /// context() reaches the worker's index, its arena and heap, and sends to other
 /// workers. A worker object belongs to one pool and is used only by its thread.

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -82,9 +83,12 @@ CallOutcome answer_one(W& w, typename W::state_type& s, Envelope<T>&& e, AnyRepl
     try {
       return {absl::OkStatus(), typed.answer(w.handle_call(s, std::move(e))) == ReplyResult::too_late};
     } catch (...) {
-      absl::Status why = absl::InternalError(absl::StrCat("threw: ", describe_current_exception()));
-      const bool late = typed.fail(why) == ReplyResult::too_late;
-      return {std::move(why), late};
+      // Two statuses with one text: the caller's and the fault report's do not share a
+      // reference-counted payload across threads (the caller frees its copy whenever it
+      // likes, and parts of Abseil's count are in its uninstrumented library).
+      const std::string text = absl::StrCat("threw: ", describe_current_exception());
+      const bool late = typed.fail(absl::InternalError(text)) == ReplyResult::too_late;
+      return {absl::InternalError(text), late};
     }
   } else if constexpr (AnswersLater<W, T>) {
     try {
