@@ -66,7 +66,7 @@ namespace sn {
 ///                                                   request is the Message or one of its
 ///                                                   alternatives: X is R or
 ///                                                   absl::StatusOr<R>; or later, through
-///                                                   the Reply. See docs/workers.md#calls.
+///                                                   the Reply. See docs/workers.md, section Calls.
 ///   FaultPolicy on_fault(State&, const Fault&)      Decides what a fault of this worker
 ///                                                   does (else PoolConfig::fault_policy);
 ///                                                   see sn/pool/supervision.h.
