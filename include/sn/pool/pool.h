@@ -250,7 +250,8 @@ class WorkerPool final : public detail::PoolBase,
     auto* record = detail::make_callback_call<R>(detail::CallMemory::global(), detail::inline_sink(),
                                                  detail::call_deadline(deadline), std::move(guarded));
     if (record == nullptr) return;
-    post_call(key, Message(std::forward<Req>(request)), record);
+    post_call(key, Message(std::forward<Req>(request)), record);  // takes the answering side's reference
+    record->release();  // the waiting side's: nobody waits, the sink delivers on completion
   }
 
   /// Puts worker `index`, isolated by a fault (FaultPolicy::isolate, or a RestartLimit
