@@ -131,10 +131,12 @@ class AnyReply {
     std::exchange(call_, nullptr)->release();
     return answered;
   }
-  /// Completes the call with DeadlineExceeded when its deadline is at or before `now`,
-  /// and lets go of it; true then.
-  bool expired(absl::Time now) noexcept {
-    if (call_ == nullptr || now < call_->deadline()) return false;
+  /// Completes the call with DeadlineExceeded when its deadline has passed, and lets go
+  /// of it; true then. Reads the clock only for a call that has a deadline.
+  bool expired() noexcept {
+    if (call_ == nullptr || call_->deadline() == absl::InfiniteFuture()) return false;
+    const absl::Time now = absl::Now();
+    if (now < call_->deadline()) return false;
     (void)call_->expire_if_due(now);
     std::exchange(call_, nullptr)->release();
     return true;

@@ -238,7 +238,7 @@ class Dispatcher {
       std::move(reply).fail_with(CallErrors::unavailable());
       return;
     }
-    if (reply.expired(absl::Now())) return;
+    if (reply.expired()) return;
     Envelope<M> e{std::move(request.payload), request.key, request.source, std::nullopt, std::nullopt};
     CallOutcome out = answer_call(w_, *state_, std::move(e), std::move(reply));
     if (out.late) core_.owned.late_replies.add(1);

@@ -150,7 +150,7 @@ class WorkerCalls {
   /// Returns how many callbacks ran; `fault` gets each callback's exception.
   template <class Fault>
   std::size_t deliver(Fault&& fault) noexcept {
-    if (deadline_due()) table_.expire_due(absl::Now());
+    if (has_deadlines() && deadline_due()) table_.expire_due(absl::Now());
     return core_.replies.take_all([&](CallStateBase& c) {
       CallRef ref = c.table_id() == 0 ? CallRef::adopt(&c) : table_.take(c.table_id());
       CallbackContext ctx = context();
