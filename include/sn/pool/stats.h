@@ -47,8 +47,10 @@ struct WorkerStats {
   std::uint64_t calls_failed = 0;      ///< ... got an error other than DeadlineExceeded.
   std::uint64_t calls_timed_out = 0;   ///< ... got DeadlineExceeded.
   std::uint64_t calls_handled = 0;     ///< Requests it took as a callee.
-  std::uint64_t late_replies = 0;      ///< Its answers that came after the call had completed
-                                       ///< (a deadline, a cancel): dropped.
+  std::uint64_t late_replies = 0;      ///< Answers that came after the call had completed (a
+                                       ///< deadline, a cancel): dropped. Counted by the callee
+                                       ///< that answered through a Reply, or by the caller when
+                                       ///< the answer came back by value.
 
   /// Messages per batch, on average.
   double mean_batch_size() const noexcept {

@@ -84,7 +84,15 @@ class Mailbox {
 
   /// Any thread: appends `node` and rings the doorbell. False, with nothing done, once
   /// the mailbox is closed.
-  bool push(Node& node) noexcept;
+  bool push(Node& node) noexcept {
+    return push_with([&](auto&& append) { append(node); });
+  }
+  /// Any thread: runs `publish(append)` inside the push protocol, then rings the
+  /// doorbell; `publish` may pass nodes to `append(Node&)` or publish elsewhere (a queue
+  /// that spills into this list), and the close handshake covers whatever it publishes.
+  /// False, with `publish` not run, once the mailbox is closed.
+  template <class Publish>
+  bool push_with(Publish&& publish) noexcept;
   /// Whether a record waits. One load; the owner's wait loop polls it.
   bool published() const noexcept { return pushers_.head.load(std::memory_order_relaxed) != nullptr; }
   /// The owner: takes every record, oldest first, passing each to `f(Node&)`.
@@ -135,17 +143,20 @@ static_assert(sizeof(CallMailbox) == 2 * kFalseSharingRange);
 // ---------------------------------------------------------------- definitions
 
 template <class Node>
-bool Mailbox<Node>::push(Node& node) noexcept {
+template <class Publish>
+bool Mailbox<Node>::push_with(Publish&& publish) noexcept {
   pushers_.pushing.fetch_add(1, std::memory_order_seq_cst);  // (Q1), (X2)
   if (pushers_.closed.load(std::memory_order_seq_cst)) [[unlikely]] {
     pushers_.pushing.fetch_sub(1, std::memory_order_release);
     return false;
   }
-  Node* head = pushers_.head.load(std::memory_order_relaxed);
-  do {
-    node.mailbox_next = head;
-  } while (!pushers_.head.compare_exchange_weak(head, &node, std::memory_order_release,  // (M1) pairs with (M2)
-                                                std::memory_order_relaxed));
+  publish([this](Node& node) noexcept {
+    Node* head = pushers_.head.load(std::memory_order_relaxed);
+    do {
+      node.mailbox_next = head;
+    } while (!pushers_.head.compare_exchange_weak(head, &node, std::memory_order_release,  // (M1) pairs with (M2)
+                                                  std::memory_order_relaxed));
+  });
   SN_PERTURB_POINT("call.mailbox_pushed_before_notify");
   if (pushers_.doorbell != nullptr) pushers_.doorbell->notify(pushers_.asymmetric, 1);  // (P2), (P3)
   pushers_.pushing.fetch_sub(1, std::memory_order_release);                             // (Q2) pairs with (Q3)
@@ -168,6 +179,7 @@ template <class F>
 std::size_t Mailbox<Node>::take_all(F&& f) noexcept(noexcept(f(std::declval<Node&>()))) {
   [[maybe_unused]] auto role =
       owner_.role.enter("sn: CallMailbox::take_all is for its owner only, one thread at a time");
+  if (!published()) return 0;  // nothing to take: no read-modify-write on the pushers' line
   Node* newest = pushers_.head.exchange(nullptr, std::memory_order_acquire);  // (M2)
   Node* oldest = nullptr;
   while (newest != nullptr) {  // reverse: the chain runs newest to oldest

@@ -10,6 +10,9 @@
 //   - The claimer writes the result between claim and publish, then notifies the sink
 //     (see CallSink) on its own thread. Every completion kind takes this one path: the
 //     reply, an error from the callee, a dropped Reply, a deadline, a cancel, shutdown.
+//   - complete_here (the taker completes with an answer that came back by value): when
+//     no other thread can complete the record any more, pending goes straight to done
+//     with a load and a release store; nobody to wake, no sink to notify.
 //   - A completion that finds the phase past `pending` changes nothing and returns
 //     CompleteResult::refused. A claim is never undone, so "refused" is final.
 //   - kWaiter: a thread is parked (or about to park) on the word with futex_wait.
@@ -174,9 +177,10 @@ class CallStateBase {
       : ops_(&ops), sink_(sink), deadline_(deadline), free_block_(free_block), reply_tag_(reply_tag) {}
   ~CallStateBase() = default;
 
-  /// Claims the call, runs `write()` (which constructs the result), publishes, notifies.
+  /// Claims the call, runs `write()` (which constructs the result), publishes, and
+  /// notifies the sink unless `notify` is false (the completer is the taker itself).
   template <class Write>
-  CompleteResult complete_with(Write&& write) noexcept;
+  CompleteResult complete_with(Write&& write, bool notify = true) noexcept;
   /// Whether the result was written (for destructors: the claimer always publishes).
   bool written() const noexcept { return phase(state_.load(std::memory_order_acquire)) == kDone; }
 
@@ -232,6 +236,14 @@ class CallState : public CallStateBase {
   /// Completes with `result` (a value or an error) unless the call completed.
   CompleteResult complete(absl::StatusOr<R>&& result) noexcept {
     return complete_with([&] { ::new (storage_) absl::StatusOr<R>(std::move(result)); });
+  }
+  /// As complete(), by the thread that takes the record from its sink, which delivers it
+  /// itself, so the sink is not notified: an answer that came back by value through the
+  /// caller's reply ring (sn/call/detail/reply_parcel.h). Only for a record that no other
+  /// thread can complete any more (the answering side gave up its reference to the
+  /// taker, and nobody waits on the record): the claim is then a plain load and store.
+  CompleteResult complete_here(absl::StatusOr<R>&& result) noexcept {
+    return complete_with([&] { ::new (storage_) absl::StatusOr<R>(std::move(result)); }, false);
   }
   /// The result, once completed() returned true; its one reader may move from it.
   absl::StatusOr<R>& result() noexcept { return *std::launder(reinterpret_cast<absl::StatusOr<R>*>(storage_)); }
@@ -308,8 +320,13 @@ inline CompleteResult CallStateBase::fail(const absl::Status& error) noexcept {
 }
 
 template <class Write>
-CompleteResult CallStateBase::complete_with(Write&& write) noexcept {
+CompleteResult CallStateBase::complete_with(Write&& write, bool notify) noexcept {
   std::uint32_t word = state_.load(std::memory_order_relaxed);
+  if (!notify && word == kPending) {  // complete_here: no other completer, no waiter
+    write();
+    state_.store(kDone, std::memory_order_release);  // (D1) for completed()'s readers
+    return CompleteResult::completed;
+  }
   do {
     if (phase(word) != kPending) return CompleteResult::refused;
   } while (!state_.compare_exchange_weak(word, (word & kWaiter) | kClaimed, std::memory_order_relaxed));  // (K)
@@ -317,7 +334,7 @@ CompleteResult CallStateBase::complete_with(Write&& write) noexcept {
   write();
   const std::uint32_t before = state_.exchange(kDone, std::memory_order_acq_rel);  // (D1) pairs with (D2)
   if ((before & kWaiter) != 0) sync::futex_wake(&state_, 0);                       // 0: wake all
-  if (sink_.notify != nullptr) sink_.notify(sink_.context, *this);
+  if (notify && sink_.notify != nullptr) sink_.notify(sink_.context, *this);
   return CompleteResult::completed;
 }
 

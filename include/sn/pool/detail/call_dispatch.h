@@ -7,7 +7,7 @@
 //                                                        (dropping it fails the call)
 //
 // The caller names R too; a caller that asked for another R gets InvalidArgument (the
-// record's reply tag is checked, see AnyReply). A request W has no handle_call for fails
+// reply tag is checked, see IncomingCall::expects and AnyReply). A request W has no handle_call for fails
 // with Unimplemented; WorkerPool::call checks that at compile time.
 #pragma once
 
@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "sn/call/reply.h"
 #include "sn/detail/alternative.h"
+#include "sn/pool/detail/calls.h"
 #include "sn/worker/envelope.h"
 
 namespace sn::detail {
@@ -76,29 +77,29 @@ struct CallOutcome {
 };
 
 template <class W, class T>
-CallOutcome answer_one(W& w, typename W::state_type& s, Envelope<T>&& e, AnyReply&& reply) noexcept {
+CallOutcome answer_one(W& w, typename W::state_type& s, Envelope<T>&& e, IncomingCall&& call) noexcept {
   if constexpr (AnswersNow<W, T>) {
-    Reply<ImmediateReply<W, T>> typed = std::move(reply);  // fails the call on another reply type
-    if (!typed.valid()) return {};
+    using R = ImmediateReply<W, T>;
+    if (!call.expects<R>()) return {};  // the caller asked for another reply type
     try {
-      return {absl::OkStatus(), typed.answer(w.handle_call(s, std::move(e))) == ReplyResult::too_late};
+      return {absl::OkStatus(), std::move(call).answer(absl::StatusOr<R>(w.handle_call(s, std::move(e))))};
     } catch (...) {
       // Two statuses with one text: the caller's and the fault report's do not share a
       // reference-counted payload across threads (the caller frees its copy whenever it
       // likes, and parts of Abseil's count are in its uninstrumented library).
       const std::string text = absl::StrCat("threw: ", describe_current_exception());
-      const bool late = typed.fail(absl::InternalError(text)) == ReplyResult::too_late;
+      const bool late = std::move(call).answer(absl::StatusOr<R>(absl::InternalError(text)));
       return {absl::InternalError(text), late};
     }
   } else if constexpr (AnswersLater<W, T>) {
     try {
-      w.handle_call(s, std::move(e), std::move(reply));  // a throw drops the Reply: Cancelled
+      w.handle_call(s, std::move(e), std::move(call).any_reply());  // a throw drops the Reply: Cancelled
       return {};
     } catch (...) {
       return {absl::InternalError(absl::StrCat("threw: ", describe_current_exception())), false};
     }
   } else {
-    std::move(reply).fail_with(absl::UnimplementedError("sn: the callee has no handle_call for this request's type"));
+    (void)std::move(call).fail(absl::UnimplementedError("sn: the callee has no handle_call for this request's type"));
     return {};
   }
 }
@@ -107,14 +108,14 @@ CallOutcome answer_one(W& w, typename W::state_type& s, Envelope<T>&& e, AnyRepl
 /// (a variant Message) the one for the alternative it holds.
 template <class W>
 CallOutcome answer_call(W& w, typename W::state_type& s, Envelope<typename W::message_type>&& e,
-                        AnyReply&& reply) noexcept {
+                        IncomingCall&& call) noexcept {
   using M = typename W::message_type;
   if constexpr (HandlesCall<W, M> || !kIsVariant<M>) {
     if constexpr (!HandlesCall<W, M>) {
-      std::move(reply).fail_with(absl::UnimplementedError("sn: the callee has no handle_call for this request"));
+      (void)std::move(call).fail(absl::UnimplementedError("sn: the callee has no handle_call for this request"));
       return {};
     } else {
-      return answer_one<W, M>(w, s, std::move(e), std::move(reply));
+      return answer_one<W, M>(w, s, std::move(e), std::move(call));
     }
   } else {
     return std::visit(
@@ -122,9 +123,9 @@ CallOutcome answer_call(W& w, typename W::state_type& s, Envelope<typename W::me
           using T = std::remove_cvref_t<decltype(alternative)>;
           if constexpr (HandlesCall<W, T>) {
             return answer_one<W, T>(w, s, Envelope<T>{std::move(alternative), e.key, e.source, e.sequence, e.sent_at},
-                                    std::move(reply));
+                                    std::move(call));
           } else {
-            std::move(reply).fail_with(
+            (void)std::move(call).fail(
                 absl::UnimplementedError("sn: the callee has no handle_call for this request's type"));
             return {};
           }

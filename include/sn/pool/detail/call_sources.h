@@ -31,10 +31,7 @@ class RequestSource {
     if (!ready()) [[likely]]
       return 0;
     take.busy();
-    return core_.requests.take_all([&](Request<M>& r) {
-      dispatcher_.take_call(r);
-      Request<M>::destroy(&r, CallErrors::unavailable());
-    });
+    return core_.requests.take_all([&](RequestParcel<M>& r) { dispatcher_.take_call(r); });
   }
 
  private:
@@ -50,9 +47,9 @@ class ReplySource {
   ReplySource(WorkerCore<M>& core, WorkerCalls<M>& calls, Dispatcher<W>& dispatcher) noexcept
       : core_(core), calls_(calls), dispatcher_(dispatcher) {}
 
-  bool ready() const noexcept { return core_.replies.published() || (calls_.has_deadlines() && calls_.deadline_due()); }
-  /// Completions pushed by other threads; the deadlines are next_deadline() instead.
-  bool published() const noexcept { return core_.replies.published(); }
+  bool ready() const noexcept { return published() || (calls_.has_deadlines() && calls_.deadline_due()); }
+  /// Answers and completions pushed by other threads; the deadlines are next_deadline() instead.
+  bool published() const noexcept { return core_.reply_rx.ready() || core_.replies.published(); }
   std::int64_t next_deadline() const noexcept { return calls_.has_deadlines() ? calls_.next_deadline_ns() : INT64_MAX; }
 
   template <class Take>

@@ -1,22 +1,31 @@
 // Internal: calls in the pool. A call is a record (sn/call/detail/call_state.h) with two
 // references: the caller's side (a worker's CallTable, or an external CallFuture) and the
-// answering side (travelling with the request, then the callee's Reply).
+// answering side (travelling with the request, then the callee).
 //
-//   caller                          callee (the key's owner)
+//   caller                              callee (the key's owner)
 //   record, table entry, deadline
-//   Request{payload, key, record} --push--> requests mailbox (unbounded, never full)
-//                                   RequestSource drains it: Dispatcher::take_call runs
-//                                   handle_call and answers (or a deferred Reply does)
-//   replies mailbox <--completion sink--    (or a deadline, a stop: whoever wins the
-//   ReplySource drains it: the callback      record's state machine)
-//   runs with the caller's State
+//   RequestParcel{payload, key, record}
+//     --push--> RequestQueue: a ring of parcels by value, spilling into a list of
+//               blocks when the ring is full (never refused for room)
+//                                       RequestSource drains it: Dispatcher::take_call
+//                                       runs handle_call and answers through IncomingCall:
+//   reply ring  <--ReplyParcel{record, result}--   a worker caller, an answer at once that
+//                                                  fits a parcel, room in the ring
+//   replies mailbox <--record's completion sink--  anything else: a deferred Reply, an
+//                                                  external caller, a full ring, a big
+//                                                  reply, a deadline, a stop
+//   ReplySource drains both: the callback runs with the caller's State
 //
-// A reply never waits for room: it travels in its own record through an intrusive list.
-// Requests do not take lane slots either, so a request can never deadlock behind data.
+// The fast path (ring to ring) moves one line each way, as a plain message does; the
+// record never leaves the caller's cache (see reply_parcel.h). Every other completion
+// goes through the record's state machine, as before: whoever claims it first wins.
+// A reply never waits for room (a full reply ring falls back to the record), and
+// requests do not take lane slots, so a request can never deadlock behind data.
 //
-// Threads: a worker's CallTable and ReplySource are its own; requests are pushed by any
-// thread and taken by their callee. Memory ordering: the mailboxes' (call_mailbox.h)
-// and the records' (call_state.h); nothing else is shared.
+// Threads: a worker's CallTable, reply ring (consumer side) and ReplySource are its own;
+// requests are pushed by any thread and taken by their callee; reply parcels are pushed
+// by callee workers. Memory ordering: the rings' (sn/channel/detail/ring.h), the
+// mailboxes' (call_mailbox.h) and the records' (call_state.h); nothing else is shared.
 #pragma once
 
 #include <algorithm>
@@ -32,48 +41,204 @@
 #include "sn/call/detail/call_mailbox.h"
 #include "sn/call/detail/call_memory.h"
 #include "sn/call/detail/call_state.h"
+#include "sn/call/detail/reply_parcel.h"
+#include "sn/call/reply.h"
 #include "sn/call/detail/pending_calls.h"
+#include "sn/channel/receiver.h"
 #include "sn/channel/result.h"
+#include "sn/channel/sender.h"
+#include "sn/sync/parking_lot.h"
 #include "sn/worker/envelope.h"
 
 namespace sn::detail {
 
-/// One request on its way to its callee: the payload and the answering side's reference.
+/// One request on its way to its callee, by value: the payload, the answering side's
+/// reference, and what the callee needs to know of the record without reading it (its
+/// reply type and deadline: reading them there would pull the caller's line across).
 template <class M>
-struct Request {
-  Request* mailbox_next = nullptr;
+struct RequestParcel {
   M payload;
   std::uint64_t key;
   Source source;
-  CallStateBase* call;  // the answering side's reference; null once taken
-  CallMemory::Release free_block;
+  bool reply_by_ring;      // the caller is a worker that takes ReplyParcels (source names it)
+  CallStateBase* call;     // the answering reference; null once taken
+  const void* reply_tag;   // the record's reply_tag()
+  absl::Time deadline;     // the record's deadline()
 
-  /// Null when out of memory (then `payload` is destroyed with the argument's owner).
-  static Request* make(const CallMemory& memory, M&& payload, std::uint64_t key, Source source,
-                       CallStateBase* call) noexcept {
-    void* block = memory.allocate(memory.context, sizeof(Request), alignof(Request));
-    if (block == nullptr) return nullptr;
-    return ::new (block) Request{nullptr, std::move(payload), key, source, call, memory.release};
-  }
-  /// Ends the request; a call it still holds fails with `error` (nobody will answer it).
-  static void destroy(Request* r, const absl::Status& error) noexcept {
-    if (r->call != nullptr) {
-      (void)r->call->fail(error);
-      r->call->release();
+  RequestParcel(M&& p, std::uint64_t k, Source from, bool by_ring, CallStateBase* c) noexcept
+      : payload(std::move(p)), key(k), source(from), reply_by_ring(by_ring), call(c), reply_tag(c->reply_tag()),
+        deadline(c->deadline()) {}
+  RequestParcel(RequestParcel&& o) noexcept
+      : payload(std::move(o.payload)), key(o.key), source(o.source), reply_by_ring(o.reply_by_ring),
+        call(std::exchange(o.call, nullptr)), reply_tag(o.reply_tag), deadline(o.deadline) {}
+  RequestParcel& operator=(RequestParcel&&) = delete;
+  /// A request nobody took (its callee stopped): the call fails, Unavailable.
+  ~RequestParcel() {
+    if (call != nullptr) {
+      (void)call->fail(CallErrors::unavailable());
+      std::exchange(call, nullptr)->release();
     }
-    const CallMemory::Release free_block = r->free_block;
-    r->~Request();
-    free_block(r, sizeof(Request), alignof(Request));
   }
 };
 
+/// A request that did not fit its callee's ring: the same parcel in its own block.
 template <class M>
-using RequestQueue = Mailbox<Request<M>>;
+struct RequestBlock {
+  RequestBlock* mailbox_next = nullptr;
+  RequestParcel<M> parcel;
+  CallMemory::Release free_block;
 
-/// Sends `request` to the slot's queue; on a closed queue fails its call as Unavailable.
+  /// Null when out of memory (`parcel` is left as it was).
+  static RequestBlock* make(const CallMemory& memory, RequestParcel<M>& parcel) noexcept {
+    void* block = memory.allocate(memory.context, sizeof(RequestBlock), alignof(RequestBlock));
+    if (block == nullptr) return nullptr;
+    return ::new (block) RequestBlock{nullptr, std::move(parcel), memory.release};
+  }
+  static void destroy(RequestBlock* b) noexcept {
+    const CallMemory::Release free_block = b->free_block;
+    b->~RequestBlock();
+    free_block(b, sizeof(RequestBlock), alignof(RequestBlock));
+  }
+};
+
+/// How many requests (and, per caller, replies) travel by value before the queue spills.
+inline constexpr std::size_t kCallRingCapacity = 128;
+
+/// The requests for one worker, from any thread. A ring of parcels, with a list of blocks
+/// for what does not fit; one close handshake (the list's, call_mailbox.h) covers both, so
+/// once close() returns nothing more gets in, and the owner takes what did.
 template <class M>
-void post_request(RequestQueue<M>& queue, Request<M>* request) noexcept {
-  if (!queue.push(*request)) Request<M>::destroy(request, CallErrors::unavailable());
+class RequestQueue {
+ public:
+  using Tx = Sender<RequestParcel<M>, ChannelKind::mpsc>;
+  using Rx = Receiver<RequestParcel<M>, ChannelKind::mpsc>;
+
+  RequestQueue(sync::ParkingLot* doorbell, bool asymmetric) noexcept : spill_(doorbell, asymmetric) {}
+  /// Before the pool starts: the ring (without one, every request spills).
+  void attach(Tx tx, Rx rx) noexcept {
+    tx_ = std::move(tx);
+    rx_ = std::move(rx);
+  }
+
+  /// Any thread: queues the request and wakes the owner. A closed queue fails the call
+  /// (Unavailable); no memory for a spilled block fails it with ResourceExhausted.
+  void push(RequestParcel<M>&& parcel, const CallMemory& memory) noexcept {
+    (void)spill_.push_with([&](auto&& append) {
+      if (tx_.try_send_shared(parcel) == SendResult::ok) [[likely]]
+        return;
+      if (RequestBlock<M>* b = RequestBlock<M>::make(memory, parcel)) {
+        append(*b);
+      } else {
+        (void)parcel.call->fail(absl::ResourceExhaustedError("sn: no memory for the call's request"));
+      }
+    });
+  }  // a parcel still holding its call (closed) fails it as it goes
+  /// Whether a request waits (a hint except to the owner).
+  bool published() const noexcept { return rx_.ready() || spill_.published(); }
+  /// The owner: passes every request waiting to `f(RequestParcel<M>&)`, the ring's first.
+  template <class F>
+  std::size_t take_all(F&& f) noexcept {
+    std::size_t n = rx_.consume(static_cast<std::size_t>(-1), [&](RequestParcel<M>&& p) { f(p); }).count;
+    return n + spill_.take_all([&](RequestBlock<M>& b) {
+      f(b.parcel);
+      RequestBlock<M>::destroy(&b);
+    });
+  }
+  /// The owner, at its stop: refuses every later request, then fails those queued.
+  void close() noexcept {
+    spill_.close();
+    (void)take_all([](RequestParcel<M>&) {});  // each parcel fails its call as it is destroyed
+  }
+  /// Takes requests again (a slot that a resize reuses).
+  void reopen() noexcept { spill_.reopen(); }
+
+ private:
+  Mailbox<RequestBlock<M>> spill_;
+  Tx tx_;
+  Rx rx_;
+};
+
+/// Where calling workers take their answers by value (see reply_parcel.h).
+using ReplyTx = Sender<ReplyParcel, ChannelKind::mpsc>;
+using ReplyRx = Receiver<ReplyParcel, ChannelKind::mpsc>;
+
+/// The callee's side of one request: the answering reference and the way back. It
+/// answers through the caller's reply ring when it can (see the file comment), else
+/// through the record. Dropped without an answer, it fails the call as a dropped Reply
+/// does. Worker thread (the callee's).
+class IncomingCall {
+ public:
+  /// The way back through a caller's reply ring: the ring, and the caller's doorbell.
+  struct Back {
+    ReplyTx* ring = nullptr;  // null: answers go through the record
+    sync::ParkingLot* doorbell = nullptr;
+    bool asymmetric = false;
+  };
+  template <class M>
+  IncomingCall(RequestParcel<M>& r, Back back) noexcept
+      : call_(std::exchange(r.call, nullptr)), reply_tag_(r.reply_tag), back_(back) {}
+  IncomingCall(IncomingCall&& other) noexcept
+      : call_(std::exchange(other.call_, nullptr)), reply_tag_(other.reply_tag_), back_(other.back_) {}
+  IncomingCall& operator=(IncomingCall&&) = delete;
+  ~IncomingCall() { (void)std::move(*this).any_reply(); }
+
+  /// Whether the caller asked for an R; when not, fails the call (InvalidArgument).
+  template <class R>
+  bool expects() noexcept {
+    if (reply_tag_ == reply_tag_of<R>()) return true;
+    (void)std::move(*this).fail(absl::InvalidArgumentError("sn: the callee answers this request with another reply type"));
+    return false;
+  }
+  /// Answers with `result` (the caller asked for R: see expects). Returns whether the
+  /// answer came too late (known here only when it went through the record).
+  template <class R>
+  bool answer(absl::StatusOr<R>&& result) && noexcept;
+  /// Answers with `error`; returns whether it came too late.
+  bool fail(const absl::Status& error) && noexcept {
+    if (call_ == nullptr) return false;
+    const bool late = call_->fail(error) == CompleteResult::refused;
+    std::exchange(call_, nullptr)->release();
+    return late;
+  }
+  /// Completes the call with DeadlineExceeded when `deadline` (its own) has passed.
+  bool expire_if_due(absl::Time deadline) noexcept {
+    if (call_ == nullptr || deadline == absl::InfiniteFuture()) return false;
+    const absl::Time now = absl::Now();
+    if (now < deadline) return false;
+    (void)call_->expire_if_due(now);
+    std::exchange(call_, nullptr)->release();
+    return true;
+  }
+  /// The handle a deferred handle_call takes (answers go through the record).
+  AnyReply any_reply() && noexcept { return AnyReply::adopt(std::exchange(call_, nullptr)); }
+
+ private:
+  CallStateBase* call_;
+  const void* reply_tag_;
+  Back back_;
+};
+
+template <class R>
+bool IncomingCall::answer(absl::StatusOr<R>&& result) && noexcept {
+  if (call_ == nullptr) return false;
+  if constexpr (ReplyParcel::kFits<R>) {
+    if (back_.ring != nullptr) {
+      ReplyParcel parcel(std::exchange(call_, nullptr), std::move(result));
+      if (back_.ring->try_send_shared(parcel) == SendResult::ok) [[likely]] {
+        back_.doorbell->notify(back_.asymmetric, 1);
+        return false;
+      }
+      call_ = std::move(parcel).hand_back(result);  // the ring is full: through the record
+    }
+  }
+  return Reply<R>::adopt(static_cast<CallState<R>*>(std::exchange(call_, nullptr))).answer(std::move(result)) ==
+         ReplyResult::too_late;
+}
+
+/// Sends `request` to the slot's queue (see RequestQueue::push).
+template <class M>
+void post_request(RequestQueue<M>& queue, RequestParcel<M>&& request, const CallMemory& memory) noexcept {
+  queue.push(std::move(request), memory);
 }
 
 /// A worker's calls in progress: the table that holds the caller's references, and their

@@ -144,8 +144,12 @@ struct WorkerCore final : CoreBase {
   std::vector<LaneRx> lanes_in;   // [i]: from worker i
   std::vector<LaneTx> lanes_out;  // [j]: to worker j
   // Calls (calls.h): requests for this slot from anyone, and this worker's own calls
-  // coming back completed. Unbounded: neither ever refuses for lack of room.
+  // coming back, answered by value through reply_tx (shared by every callee worker,
+  // try_send_shared) or completed through their records. Neither ever refuses for lack
+  // of room: a full ring spills into a list.
   RequestQueue<M> requests{&doorbell, sync::asymmetric_barriers_available()};
+  ReplyTx reply_tx;
+  ReplyRx reply_rx;
   CallMailbox replies{&doorbell, sync::asymmetric_barriers_available()};
   // ---- set when the pool is wired, then constant: for discard_queued().
   const DeadLetterPost<M>* dead_letters = nullptr;  // the pool's
@@ -159,7 +163,7 @@ struct WorkerCore final : CoreBase {
     };
     add(inbox_rx.stats());
     for (const LaneRx& lane : lanes_in) add(lane.stats());
-    quiet = quiet && !requests.published() && !replies.published();
+    quiet = quiet && !requests.published() && !replies.published() && !reply_rx.ready();
   }
   std::uint64_t queued() const noexcept override {
     std::uint64_t depth = inbox_rx.stats().approx_depth;

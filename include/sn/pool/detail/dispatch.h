@@ -153,7 +153,7 @@ struct ByAlternative<W, std::variant<Ts...>> {
   static Result one(W& w, State& s, Envelope<Message>& e) {
     using T = std::variant_alternative_t<I, Message>;
     if constexpr (AlternativeHandlerCheck<W, T>::value) {
-      Envelope<T> alternative{std::move(*std::get_if<I>(&e.payload)), e.key, e.source, e.sequence, e.sent_at};
+      Envelope<T> alternative{std::move(std::get<I>(e.payload)), e.key, e.source, e.sequence, e.sent_at};
       if constexpr (std::is_void_v<AlternativeResult<W, T>>) {
         w.handle_message(s, std::move(alternative));
         return Result();
@@ -231,16 +231,21 @@ class Dispatcher {
   /// A request taken from this worker's queue: answers it (see call_dispatch.h). A call
   /// whose deadline passed while it waited is not run; an out-of-service worker answers
   /// Unavailable. A handle_call that throws is a fault (FaultSite::handle_call).
-  void take_call(Request<M>& request) noexcept {
-    AnyReply reply = AnyReply::adopt(std::exchange(request.call, nullptr));
+  void take_call(RequestParcel<M>& request) noexcept {
+    IncomingCall::Back back;
+    if (request.reply_by_ring) {
+      WorkerCore<M>& caller = *shared_.cores[request.source.worker_index()];
+      back = {&caller.reply_tx, &caller.doorbell, caller.asymmetric};
+    }
+    IncomingCall call(request, back);
     core_.owned.calls_handled.add(1);
     if (out_of_service_) [[unlikely]] {
-      std::move(reply).fail_with(CallErrors::unavailable());
+      (void)std::move(call).fail(CallErrors::unavailable());
       return;
     }
-    if (reply.expired()) return;
+    if (call.expire_if_due(request.deadline)) return;
     Envelope<M> e{std::move(request.payload), request.key, request.source, std::nullopt, std::nullopt};
-    CallOutcome out = answer_call(w_, *state_, std::move(e), std::move(reply));
+    CallOutcome out = answer_call(w_, *state_, std::move(e), std::move(call));
     if (out.late) core_.owned.late_replies.add(1);
     if (!out.fault.ok()) fault(FaultSite::handle_call, request.key, std::move(out.fault), 0);
   }

@@ -306,7 +306,6 @@ bool WorkerLoop<W>::back_off(std::uint32_t flags) {
 template <class W>
 void WorkerLoop<W>::finish_calls() noexcept {
   core_.requests.close();
-  (void)core_.requests.take_all([](Request<M>& r) { Request<M>::destroy(&r, CallErrors::unavailable()); });
   calls_.set_state(dispatcher_.state_or_null());
   calls_.finish([&](absl::Status why) { dispatcher_.callback_fault(std::move(why)); });
 }

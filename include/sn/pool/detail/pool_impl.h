@@ -104,6 +104,13 @@ absl::Status WorkerPool<W>::wire(const PoolConfig& config, std::vector<ResolvedW
     if (!inbox.ok()) return inbox.status();
     core->inbox_tx = std::move(inbox.sender());
     core->inbox_rx = std::move(inbox.receiver());
+    auto requests = Channel<detail::RequestParcel<Message>>::mpsc(detail::kCallRingCapacity);
+    auto replies = Channel<detail::ReplyParcel>::mpsc(detail::kCallRingCapacity);
+    if (!requests.ok()) return requests.status();
+    if (!replies.ok()) return replies.status();
+    core->requests.attach(std::move(requests.sender()), std::move(requests.receiver()));
+    core->reply_tx = std::move(replies.sender());
+    core->reply_rx = std::move(replies.receiver());
     core->asymmetric = sync::asymmetric_barriers_available();
     shared.add_core(std::move(core));
   }
@@ -217,7 +224,8 @@ void WorkerPool<W>::post_call(std::uint64_t key, Message&& request, detail::Call
     call->release();
     return;
   }
-  detail::send_request(shared, detail::CallMemory::global(), key, std::move(request), Source::external(), call);
+  detail::send_request(shared, detail::CallMemory::global(), key, std::move(request), Source::external(), false,
+                       call);
 }
 
 // A timer made outside the pool: held by the key's owner now, through the gate of a

@@ -91,22 +91,14 @@ inline absl::Time call_deadline(absl::Duration d) noexcept {
 
 /// Hands `request` to the key's owner with the answering reference `call` (which it
 /// fails, Unavailable, when no worker takes that key now). Any thread; `memory` is the
-/// caller's.
+/// caller's; `reply_by_ring`: the caller is worker `from` and takes answers by value.
 template <class M>
 void send_request(PoolShared<M>& shared, const CallMemory& memory, std::uint64_t key, M&& request, Source from,
-                  CallStateBase* call) noexcept {
-  Request<M>* r = Request<M>::make(memory, std::move(request), key, from, call);
-  if (r == nullptr) {
-    (void)call->fail(absl::ResourceExhaustedError("sn: no memory for the call's request"));
-    call->release();
-    return;
-  }
+                  bool reply_by_ring, CallStateBase* call) noexcept {
+  RequestParcel<M> parcel(std::move(request), key, from, reply_by_ring, call);
   const std::size_t to = shared.router.route(key).worker;
-  if (!shared.accepts(to)) {
-    Request<M>::destroy(r, CallErrors::unavailable());
-    return;
-  }
-  post_request(shared.cores[to]->requests, r);
+  if (!shared.accepts(to)) return;  // the parcel fails its call as it goes (Unavailable)
+  post_request(shared.cores[to]->requests, std::move(parcel), memory);
 }
 
 /// The calls worker `index` makes. Worker thread only.
@@ -143,7 +135,7 @@ class WorkerCalls {
       record->release();
       return;
     }
-    send_request(shared_, CallMemory::heap(heap_), key, std::move(request), Source::worker(index_), record);
+    send_request(shared_, CallMemory::heap(heap_), key, std::move(request), Source::worker(index_), true, record);
   }
 
   /// Delivers every completed call waiting in the mailbox, after expiring due deadlines.
@@ -151,12 +143,23 @@ class WorkerCalls {
   template <class Fault>
   std::size_t deliver(Fault&& fault) noexcept {
     if (has_deadlines() && deadline_due()) table_.expire_due(absl::Now());
-    return core_.replies.take_all([&](CallStateBase& c) {
+    auto run = [&](CallStateBase& c) {
       CallRef ref = c.table_id() == 0 ? CallRef::adopt(&c) : table_.take(c.table_id());
       CallbackContext ctx = context();
       c.deliver(&ctx);
       if (!ctx.threw.ok()) fault(std::move(ctx.threw));
+    };
+    std::size_t ran = 0;
+    (void)core_.reply_rx.consume(static_cast<std::size_t>(-1), [&](ReplyParcel&& p) {
+      CallStateBase& c = *p.call();  // the table's reference keeps it alive past settle()
+      if (p.settle() == CompleteResult::refused) {
+        core_.owned.late_replies.add(1);  // a deadline or the stop completed it first
+        return;
+      }
+      run(c);
+      ++ran;
     });
+    return ran + core_.replies.take_all(run);
   }
   bool deadline_due() const noexcept { return table_.next_deadline() <= absl::Now(); }
   bool has_deadlines() const noexcept { return table_.next_deadline() != absl::InfiniteFuture(); }

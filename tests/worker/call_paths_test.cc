@@ -1,0 +1,201 @@
+// The ways a call's request and answer travel (sn/pool/detail/calls.h): a request by value
+// through its callee's ring, or spilled into a list when the ring is full; an answer by
+// value through the calling worker's reply ring, or through the call's record when that
+// ring is full or the answer is too big for a parcel. Whichever way, every call is
+// answered exactly once, with the right value, and a late answer is counted.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "sn/worker_pool.h"
+#include "worker_test_support.h"
+
+namespace sn::test {
+namespace {
+
+/// An answer too big for a reply parcel (40 bytes as an absl::StatusOr).
+struct Big {
+  std::array<std::uint64_t, 16> words{};
+};
+struct Echo {  // answered at once with echo_of(n)
+  std::uint64_t n;
+};
+struct EchoBig {  // answered at once with a Big full of n
+  std::uint64_t n;
+};
+struct Slow {  // answered at once, after sleeping
+  std::uint64_t n;
+  int sleep_ms;
+};
+struct Hold {};  // a plain message: blocks the worker on the gate
+struct Burst {   // a plain message: makes `count` calls to `target`'s owner
+  enum Kind { echo, big, slow };
+  std::uint64_t target;
+  std::uint64_t count;
+  Kind kind;
+  std::int64_t deadline_ms;
+  int slow_ms = 0;  // for `slow`: how long the callee takes
+};
+using Msg = std::variant<Echo, EchoBig, Slow, Hold, Burst>;
+
+struct Empty {};
+
+constexpr std::uint64_t echo_of(std::uint64_t n) { return n * 3 + 1; }
+
+struct Tally {
+  std::atomic<std::uint64_t> ok{0}, wrong{0}, deadline{0}, other_error{0};
+  std::uint64_t callbacks() const { return ok.load() + wrong.load() + deadline.load() + other_error.load(); }
+  void count(const absl::Status& s) {
+    if (absl::IsDeadlineExceeded(s)) {
+      deadline.fetch_add(1);
+    } else {
+      other_error.fetch_add(1);
+    }
+  }
+};
+
+struct Paths : Worker<Empty, Msg> {
+  Paths(Tally* tally, Gate* gate) : tally_(tally), gate_(gate) {}
+
+  std::uint64_t handle_call(Empty&, Envelope<Echo> e) { return echo_of(e.payload.n); }
+  Big handle_call(Empty&, Envelope<EchoBig> e) {
+    Big b;
+    b.words.fill(e.payload.n);
+    return b;
+  }
+  std::uint64_t handle_call(Empty&, Envelope<Slow> e) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(e.payload.sleep_ms));
+    return echo_of(e.payload.n);
+  }
+
+  void handle_message(Empty&, Envelope<Hold>) { (void)gate_->wait(); }
+  void handle_message(Empty&, Envelope<Burst> e) {
+    const Burst b = e.payload;
+    for (std::uint64_t i = 0; i < b.count; ++i) {
+      if (b.kind == Burst::slow) {
+        context().call<std::uint64_t>(b.target, Slow{i, b.slow_ms}, absl::Milliseconds(b.deadline_ms),
+                                      [t = tally_, i](Empty&, absl::StatusOr<std::uint64_t> r) {
+                                        if (!r.ok()) return t->count(r.status());
+                                        (*r == echo_of(i) ? t->ok : t->wrong).fetch_add(1);
+                                      });
+      } else if (b.kind == Burst::big) {
+        context().call<Big>(b.target, EchoBig{i}, absl::Milliseconds(b.deadline_ms),
+                            [t = tally_, i](Empty&, absl::StatusOr<Big> r) {
+                              if (!r.ok()) return t->count(r.status());
+                              bool right = true;
+                              for (std::uint64_t w : r->words) right = right && w == i;
+                              (right ? t->ok : t->wrong).fetch_add(1);
+                            });
+      } else {
+        context().call<std::uint64_t>(b.target, Echo{i}, absl::Milliseconds(b.deadline_ms),
+                                      [t = tally_, i](Empty&, absl::StatusOr<std::uint64_t> r) {
+                                        if (!r.ok()) return t->count(r.status());
+                                        (*r == echo_of(i) ? t->ok : t->wrong).fetch_add(1);
+                                      });
+      }
+    }
+  }
+  template <class T>
+  void handle_message(Empty&, Envelope<T>) {}  // requests sent as plain messages are ignored
+
+  Tally* tally_;
+  Gate* gate_;
+};
+
+std::unique_ptr<WorkerPool<Paths>> paths_pool(Tally& tally, Gate& gate, std::size_t workers) {
+  return create_pool<Paths>(PoolConfig().with_num_workers(workers).with_fault_observer(nullptr),
+                            each_worker_gets<Paths>(&tally, &gate));
+}
+
+/// The first key the pool gives worker `index` (the default partitioner, HashPartitioner).
+std::uint64_t key_of_worker(std::size_t index, std::size_t workers) {
+  std::uint64_t key = 0;
+  while (HashPartitioner{}(key, workers) != index) ++key;
+  return key;
+}
+
+/// Waits for `calls` callbacks, shuts the pool down, and checks that every call was
+/// answered once, with its value, and nothing counted late.
+template <class Pool>
+void expect_all_answered(Pool& pool, const Tally& tally, std::uint64_t calls) {
+  ASSERT_TRUE(wait_until([&] { return tally.callbacks() == calls; })) << tally.callbacks() << " of " << calls;
+  ASSERT_TRUE(shutdown_or_fail(pool).ok());
+  EXPECT_EQ(tally.ok.load(), calls);
+  EXPECT_EQ(tally.wrong.load(), 0u);
+  const PoolStats s = pool.stats();
+  EXPECT_EQ(s.calls_started, calls);
+  EXPECT_EQ(s.calls_handled, calls);
+  EXPECT_EQ(s.calls_completed, calls);
+  EXPECT_EQ(s.late_replies, 0u);
+}
+
+constexpr std::int64_t kNoHurry = 60'000;  // ms: a deadline that does not pass in a test
+
+// A worker calling itself cannot drain its own request ring while its handler runs, so
+// its requests spill; it then answers them all in one drain, before it takes any answer,
+// so its reply ring fills and the rest of the answers go through the records.
+TEST(CallPaths, CallsBeyondEitherRingSpillAndEveryOneIsAnsweredOnceWithItsValue) {
+  Tally tally;
+  Gate gate;
+  auto pool = paths_pool(tally, gate, 1);
+  ASSERT_NE(pool, nullptr);
+  constexpr std::uint64_t kCalls = 1000;  // several times a ring's 128
+  ASSERT_EQ(pool->send(0, Burst{0, kCalls, Burst::echo, kNoHurry}), SendResult::ok);
+  expect_all_answered(*pool, tally, kCalls);
+}
+
+TEST(CallPaths, AnswersTooBigForAParcelArriveThroughTheRecord) {
+  Tally tally;
+  Gate gate;
+  auto pool = paths_pool(tally, gate, 2);
+  ASSERT_NE(pool, nullptr);
+  constexpr std::uint64_t kCalls = 300;
+  ASSERT_EQ(pool->send_to(0, Burst{key_of_worker(1, 2), kCalls, Burst::big, kNoHurry}), SendResult::ok);
+  expect_all_answered(*pool, tally, kCalls);
+}
+
+// The callee is held while the caller sends more requests than its ring holds; then
+// it answers them all at once, faster than the caller may take them.
+TEST(CallPaths, ABlockedCalleeGetsEveryRequestAndEveryAnswerReachesTheCaller) {
+  Tally tally;
+  Gate gate;
+  auto pool = paths_pool(tally, gate, 2);
+  ASSERT_NE(pool, nullptr);
+  constexpr std::uint64_t kCalls = 2000;
+  ASSERT_EQ(pool->send_to(1, Hold{}), SendResult::ok);
+  ASSERT_TRUE(gate.wait_until_entered(1));
+  ASSERT_EQ(pool->send_to(0, Burst{key_of_worker(1, 2), kCalls, Burst::echo, kNoHurry}), SendResult::ok);
+  ASSERT_TRUE(wait_until([&] { return pool->stats().calls_started == kCalls; }));
+  gate.open();
+  expect_all_answered(*pool, tally, kCalls);
+  EXPECT_EQ(gate.stalls(), 0u);
+}
+
+// The callee answers at once, by value, but only after the caller's deadline passed:
+// the caller has had DeadlineExceeded, and drops and counts the answer when it arrives.
+TEST(CallPaths, AnAnswerByValueAfterTheDeadlineIsDroppedAndCountedLate) {
+  Tally tally;
+  Gate gate;
+  auto pool = paths_pool(tally, gate, 2);
+  ASSERT_NE(pool, nullptr);
+  ASSERT_EQ(pool->send_to(0, Burst{key_of_worker(1, 2), 1, Burst::slow, 20, 300}), SendResult::ok);
+  ASSERT_TRUE(wait_until([&] { return pool->stats().late_replies == 1; })) << "the late answer was not counted";
+  ASSERT_TRUE(shutdown_or_fail(*pool).ok());
+  EXPECT_EQ(tally.deadline.load(), 1u);
+  EXPECT_EQ(tally.callbacks(), 1u) << "the late answer must not run the callback again";
+  const PoolStats s = pool->stats();
+  EXPECT_EQ(s.calls_timed_out, 1u);
+  EXPECT_EQ(s.late_replies, 1u);
+}
+
+}  // namespace
+}  // namespace sn::test
