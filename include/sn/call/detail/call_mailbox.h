@@ -72,7 +72,7 @@ class Mailbox {
   /// A mailbox that rings `doorbell` after each push (none: nobody to wake; the owner polls).
   /// `asymmetric`: as the owner's heavy barrier is (sync::asymmetric_barriers_available()).
   explicit Mailbox(sync::ParkingLot* doorbell = nullptr, bool asymmetric = false) noexcept
-      : pushers_{{nullptr}, doorbell, asymmetric} {}
+      : pushers_{doorbell, asymmetric} {}
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
   /// Waits for pushes in progress (quiesce()). The owner must have taken every record (a
@@ -94,7 +94,7 @@ class Mailbox {
   template <class Publish>
   bool push_with(Publish&& publish) noexcept;
   /// Whether a record waits. One load; the owner's wait loop polls it.
-  bool published() const noexcept { return pushers_.head.load(std::memory_order_relaxed) != nullptr; }
+  bool published() const noexcept { return list_.head.load(std::memory_order_relaxed) != nullptr; }
   /// The owner: takes every record, oldest first, passing each to `f(Node&)`.
   /// `f` may release the record. Returns how many.
   template <class F>
@@ -112,9 +112,14 @@ class Mailbox {
   void reopen() noexcept { pushers_.closed.store(false, std::memory_order_release); }
 
  private:
-  // ---- written by every pusher (head, pushing); the rest constant, read by pushers right after.
+  // ---- the list: written by pushers that append, polled by the owner (published()).
+  struct alignas(kFalseSharingRange) List {
+    std::atomic<Node*> head{nullptr};
+  } list_;
+  // ---- the push protocol: written by every pusher (pushing), read by the closer. Apart
+  // from `list_`, so that a push_with() that publishes elsewhere (a ring) does not take
+  // the line the owner polls; the rest constant, read by pushers.
   struct alignas(kFalseSharingRange) Pushers {
-    std::atomic<Node*> head;
     sync::ParkingLot* doorbell;
     bool asymmetric;
     std::atomic<bool> closed{false};
@@ -138,7 +143,7 @@ class CallMailbox : public Mailbox<CallStateBase> {
     (void)static_cast<CallMailbox*>(mailbox)->push(call);  // never closed: it lives as long as its slot
   }
 };
-static_assert(sizeof(CallMailbox) == 2 * kFalseSharingRange);
+static_assert(sizeof(CallMailbox) == 3 * kFalseSharingRange);
 
 // ---------------------------------------------------------------- definitions
 
@@ -151,10 +156,10 @@ bool Mailbox<Node>::push_with(Publish&& publish) noexcept {
     return false;
   }
   publish([this](Node& node) noexcept {
-    Node* head = pushers_.head.load(std::memory_order_relaxed);
+    Node* head = list_.head.load(std::memory_order_relaxed);
     do {
       node.mailbox_next = head;
-    } while (!pushers_.head.compare_exchange_weak(head, &node, std::memory_order_release,  // (M1) pairs with (M2)
+    } while (!list_.head.compare_exchange_weak(head, &node, std::memory_order_release,  // (M1) pairs with (M2)
                                                   std::memory_order_relaxed));
   });
   SN_PERTURB_POINT("call.mailbox_pushed_before_notify");
@@ -180,7 +185,7 @@ std::size_t Mailbox<Node>::take_all(F&& f) noexcept(noexcept(f(std::declval<Node
   [[maybe_unused]] auto role =
       owner_.role.enter("sn: CallMailbox::take_all is for its owner only, one thread at a time");
   if (!published()) return 0;  // nothing to take: no read-modify-write on the pushers' line
-  Node* newest = pushers_.head.exchange(nullptr, std::memory_order_acquire);  // (M2)
+  Node* newest = list_.head.exchange(nullptr, std::memory_order_acquire);  // (M2)
   Node* oldest = nullptr;
   while (newest != nullptr) {  // reverse: the chain runs newest to oldest
     Node* next = newest->mailbox_next;

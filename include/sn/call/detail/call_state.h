@@ -39,7 +39,8 @@
 //     result is published by D1).
 //   - (R1) release(): refs_.fetch_sub(1, acq_rel); the thread that drops the count to 0
 //     sees every write of the other holders (a release sequence of RMWs) before it
-//     destroys the record.
+//     destroys the record. release(n) by a thread that holds every reference left reads
+//     the count with an acquire load instead, which reads the last other holder's RMW.
 //   - The sink, the deadline and the ops never change after creation; the record
 //     reaches other threads through a channel or a table (release/acquire of their own).
 //
@@ -148,6 +149,13 @@ class CallStateBase {
   /// Drops one reference; the last one destroys the record.
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) ops_->destroy(*this);  // (R1)
+  }
+  /// Drops `n` references, all held by the calling thread. When they are all there are,
+  /// nobody else can reach the record: it is destroyed without a read-modify-write.
+  void release(std::uint32_t n) noexcept {
+    if (refs_.load(std::memory_order_acquire) == n || refs_.fetch_sub(n, std::memory_order_acq_rel) == n) {  // (R1)
+      ops_->destroy(*this);
+    }
   }
 
   // ---------------------------------------------------------------- the taker

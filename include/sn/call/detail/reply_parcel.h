@@ -60,13 +60,12 @@ class ReplyParcel {
   CallStateBase* call() const noexcept { return call_; }
 
   /// The taker: completes the call with the answer unless it completed already
-  /// (refused: a late reply), then drops the answering reference. The taker's own
-  /// reference keeps the record alive.
+  /// (refused: a late reply). The answering reference passes to the taker, who must
+  /// release it (with its own, in one step: CallStateBase::release(n)).
   CompleteResult settle() noexcept {
     CallStateBase* call = std::exchange(call_, nullptr);
     const CompleteResult r = ops_->settle(*call, box_);
     ops_->destroy(box_);
-    call->release();
     return r;
   }
 

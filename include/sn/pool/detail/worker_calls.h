@@ -143,23 +143,28 @@ class WorkerCalls {
   template <class Fault>
   std::size_t deliver(Fault&& fault) noexcept {
     if (has_deadlines() && deadline_due()) table_.expire_due(absl::Now());
-    auto run = [&](CallStateBase& c) {
+    // Runs the callback of `c`, then drops the caller's reference and `held` more.
+    auto run = [&](CallStateBase& c, std::uint32_t held) {
       CallRef ref = c.table_id() == 0 ? CallRef::adopt(&c) : table_.take(c.table_id());
       CallbackContext ctx = context();
       c.deliver(&ctx);
       if (!ctx.threw.ok()) fault(std::move(ctx.threw));
+      if (ref) held += 1;
+      (void)ref.leak();
+      if (held != 0) c.release(held);
     };
     std::size_t ran = 0;
     (void)core_.reply_rx.consume(static_cast<std::size_t>(-1), [&](ReplyParcel&& p) {
-      CallStateBase& c = *p.call();  // the table's reference keeps it alive past settle()
+      CallStateBase& c = *p.call();
       if (p.settle() == CompleteResult::refused) {
         core_.owned.late_replies.add(1);  // a deadline or the stop completed it first
+        c.release();                      // the answering reference
         return;
       }
-      run(c);
+      run(c, 1);  // with the answering reference
       ++ran;
     });
-    return ran + core_.replies.take_all(run);
+    return ran + core_.replies.take_all([&](CallStateBase& c) { run(c, 0); });
   }
   bool deadline_due() const noexcept { return table_.next_deadline() <= absl::Now(); }
   bool has_deadlines() const noexcept { return table_.next_deadline() != absl::InfiniteFuture(); }
