@@ -9,8 +9,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -195,6 +197,78 @@ TEST(CallPaths, AnAnswerByValueAfterTheDeadlineIsDroppedAndCountedLate) {
   const PoolStats s = pool->stats();
   EXPECT_EQ(s.calls_timed_out, 1u);
   EXPECT_EQ(s.late_replies, 1u);
+}
+
+// Late answers whose type is one of the pool's message types become dead letters
+// (late_reply), addressed to the caller, with the call's key: one that came back by value
+// to a calling worker, and one that went through the record to a caller outside the pool.
+struct Slowly {  // answered with Answer{n} after sleep_ms
+  std::uint64_t n;
+  int sleep_ms;
+};
+struct Answer {
+  std::uint64_t n;
+};
+struct AskSlowly {  // a plain message: makes worker 0 call Slowly{n, 300} with a 20 ms deadline
+  std::uint64_t target;
+  std::uint64_t n;
+};
+using LateMsg = std::variant<Slowly, Answer, AskSlowly>;
+
+struct LateLetters {
+  std::mutex mu;
+  std::vector<DeadLetter<LateMsg>> letters;
+  std::atomic<int> deadlines{0};
+};
+
+struct Late : Worker<Empty, LateMsg> {
+  explicit Late(LateLetters* l) : l_(l) {}
+  Answer handle_call(Empty&, Envelope<Slowly> e) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(e.payload.sleep_ms));
+    return Answer{e.payload.n};
+  }
+  void handle_message(Empty&, Envelope<AskSlowly> e) {
+    context().call<Answer>(e.payload.target, Slowly{e.payload.n, 300}, absl::Milliseconds(20),
+                           [l = l_](Empty&, absl::StatusOr<Answer> r) {
+                             if (absl::IsDeadlineExceeded(r.status())) l->deadlines.fetch_add(1);
+                           });
+  }
+  template <class T>
+  void handle_message(Empty&, Envelope<T>) {}
+  LateLetters* l_;
+};
+
+TEST(CallPaths, LateAnswersOfAMessageTypeGoToTheDeadLetterSinkAddressedToTheCaller) {
+  LateLetters l;
+  auto pool = create_pool<Late>(PoolConfig()
+                                    .with_num_workers(2)
+                                    .with_fault_observer(nullptr)
+                                    .with_dead_letters<LateMsg>([&l](DeadLetter<LateMsg>&& d) {
+                                      std::lock_guard<std::mutex> lock(l.mu);
+                                      l.letters.push_back(std::move(d));
+                                    }),
+                                each_worker_gets<Late>(&l));
+  ASSERT_NE(pool, nullptr);
+  const std::uint64_t callee_key = key_of_worker(1, 2);
+  // One at a time: a request still queued when its deadline passes is not run at all.
+  auto future = pool->call<Answer>(callee_key, Slowly{42, 300}, absl::Milliseconds(20));  // through the record
+  EXPECT_TRUE(absl::IsDeadlineExceeded(future.get().status()));
+  ASSERT_TRUE(wait_until([&] { return pool->stats().late_replies == 1; })) << pool->stats().late_replies;
+  ASSERT_EQ(pool->send_to(0, AskSlowly{callee_key, 41}), SendResult::ok);  // by value, to worker 0
+  ASSERT_TRUE(wait_until([&] { return pool->stats().late_replies == 2; })) << pool->stats().late_replies;
+  ASSERT_TRUE(shutdown_or_fail(*pool).ok());
+  EXPECT_EQ(l.deadlines.load(), 1);
+  std::lock_guard<std::mutex> lock(l.mu);
+  ASSERT_EQ(l.letters.size(), 2u);
+  for (DeadLetter<LateMsg>& d : l.letters) {
+    EXPECT_EQ(d.reason, DeadLetterReason::late_reply);
+    EXPECT_EQ(d.key, callee_key);
+    ASSERT_TRUE(std::holds_alternative<Answer>(d.message));
+    const std::uint64_t n = std::get<Answer>(d.message).n;
+    EXPECT_TRUE(n == 41 || n == 42) << n;
+    EXPECT_EQ(d.worker, n == 41 ? std::size_t{0} : DeadLetter<LateMsg>::kUnknownWorker) << n;
+  }
+  EXPECT_EQ(pool->stats().dead_letters, 2u);
 }
 
 }  // namespace

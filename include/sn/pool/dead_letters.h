@@ -25,8 +25,9 @@ enum class DeadLetterReason : std::uint8_t {
   left_at_stop,
   /// Sent to a worker that FaultPolicy::isolate had taken out of service.
   isolated_worker,
-  /// An answer to a call that had already completed (deadline, cancel, shutdown): used by
-  /// the request/response calls, never by plain sends.
+  /// An answer handle_call returned for a call that had already completed (deadline,
+  /// shutdown), when it is a value of the Message type (or of one of its alternatives).
+  /// Not in `dropped`: it was never accepted as a message.
   late_reply,
 };
 

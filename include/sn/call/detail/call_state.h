@@ -178,6 +178,9 @@ class CallStateBase {
   void set_table_id(std::uint64_t id) noexcept { table_id_ = id; }
   /// The intrusive link of CallMailbox (the pusher writes it, the owner reads it after taking).
   CallStateBase* mailbox_next = nullptr;
+  /// The key the call was sent to, for the caller's own use (a late answer's dead
+  /// letter); set by the starting thread before the request leaves.
+  std::uint64_t call_key = 0;
 
  protected:
   CallStateBase(const Ops& ops, CallSink sink, absl::Time deadline, CallMemory::Release free_block,

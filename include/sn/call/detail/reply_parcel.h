@@ -36,45 +36,58 @@ class ReplyParcel {
   template <class R>
   static constexpr bool kFits = sizeof(absl::StatusOr<R>) <= kInline && alignof(absl::StatusOr<R>) <= alignof(void*);
 
-  /// Takes over the answering reference to `call` (a CallState<R>) and the result.
+  /// What the taker may do with an answer that came too late (a dead letter, say):
+  /// `late(result, context)` may move from the result. Supplied by whoever builds the
+  /// parcel, as a stateless type with a static `late`.
   template <class R>
-  ReplyParcel(CallStateBase* call, absl::StatusOr<R>&& result) noexcept : call_(call), ops_(&kOps<R>) {
+  struct NoLateHandling {
+    static void late(absl::StatusOr<R>&, const void*) noexcept {}
+  };
+
+  /// Takes over the answering reference to `call` (a CallState<R>) and the result.
+  template <class R, class Late = NoLateHandling<R>>
+  ReplyParcel(CallStateBase* call, absl::StatusOr<R>&& result, Late = {}) noexcept
+      : call_(call), ops_(&kOps<R, Late>) {
     static_assert(kFits<R>);
     ::new (box_) absl::StatusOr<R>(std::move(result));
   }
-  ReplyParcel(ReplyParcel&& other) noexcept : call_(std::exchange(other.call_, nullptr)), ops_(other.ops_) {
-    if (call_ != nullptr) ops_->relocate(other.box_, box_);
+  ReplyParcel(ReplyParcel&& other) noexcept
+      : call_(std::exchange(other.call_, nullptr)), ops_(std::exchange(other.ops_, nullptr)) {
+    if (ops_ != nullptr) ops_->relocate(other.box_, box_);
   }
   ReplyParcel& operator=(ReplyParcel&&) = delete;
   ReplyParcel(const ReplyParcel&) = delete;
   ReplyParcel& operator=(const ReplyParcel&) = delete;
-  /// A parcel never taken (its pool is destroyed): drops the answer and the reference;
-  /// by then its call has completed some other way.
+  /// Drops what it still holds: the answer, and the reference of a parcel never taken
+  /// (its pool is destroyed; by then its call has completed some other way).
   ~ReplyParcel() {
-    if (call_ == nullptr) return;
-    ops_->destroy(box_);
-    std::exchange(call_, nullptr)->release();
+    if (ops_ != nullptr) ops_->destroy(box_);
+    if (call_ != nullptr) call_->release();
   }
 
   /// The call it answers (null once settled or handed back).
   CallStateBase* call() const noexcept { return call_; }
 
   /// The taker: completes the call with the answer unless it completed already
-  /// (refused: a late reply). The answering reference passes to the taker, who must
-  /// release it (with its own, in one step: CallStateBase::release(n)).
+  /// (refused: a late reply, whose answer stays here for late()). Either way the
+  /// answering reference passes to the taker, who must release it (with its own, in one
+  /// step: CallStateBase::release(n)).
   CompleteResult settle() noexcept {
     CallStateBase* call = std::exchange(call_, nullptr);
     const CompleteResult r = ops_->settle(*call, box_);
-    ops_->destroy(box_);
+    if (r == CompleteResult::completed) std::exchange(ops_, nullptr)->destroy(box_);
     return r;
+  }
+  /// After a refused settle(): hands the answer to the parcel's late handling.
+  void late(const void* context) noexcept {
+    if (ops_ != nullptr) ops_->late(box_, context);
   }
 
   /// A parcel that could not be sent: gives the reference and the result back.
   template <class R>
   CallStateBase* hand_back(absl::StatusOr<R>& result) && noexcept {
-    auto* boxed = std::launder(reinterpret_cast<absl::StatusOr<R>*>(box_));
-    result = std::move(*boxed);
-    boxed->~StatusOr();
+    result = std::move(boxed<R>(box_));
+    std::exchange(ops_, nullptr)->destroy(box_);
     return std::exchange(call_, nullptr);
   }
 
@@ -83,12 +96,13 @@ class ReplyParcel {
     void (*relocate)(unsigned char* from, unsigned char* to) noexcept;
     void (*destroy)(unsigned char* box) noexcept;
     CompleteResult (*settle)(CallStateBase& call, unsigned char* box) noexcept;
+    void (*late)(unsigned char* box, const void* context) noexcept;
   };
   template <class R>
   static absl::StatusOr<R>& boxed(unsigned char* box) noexcept {
     return *std::launder(reinterpret_cast<absl::StatusOr<R>*>(box));
   }
-  template <class R>
+  template <class R, class Late>
   static constexpr Ops kOps{
       [](unsigned char* from, unsigned char* to) noexcept {
         ::new (to) absl::StatusOr<R>(std::move(boxed<R>(from)));
@@ -97,10 +111,11 @@ class ReplyParcel {
       [](unsigned char* box) noexcept { boxed<R>(box).~StatusOr(); },
       [](CallStateBase& call, unsigned char* box) noexcept {
         return static_cast<CallState<R>&>(call).complete_here(std::move(boxed<R>(box)));
-      }};
+      },
+      [](unsigned char* box, const void* context) noexcept { Late::late(boxed<R>(box), context); }};
 
   CallStateBase* call_;
-  const Ops* ops_;
+  const Ops* ops_;  // null once the answer is gone (settled, handed back, moved from)
   alignas(void*) unsigned char box_[kInline];
 };
 

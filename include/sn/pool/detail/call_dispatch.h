@@ -77,10 +77,11 @@ struct CallOutcome {
 };
 
 template <class W, class T>
-CallOutcome answer_one(W& w, typename W::state_type& s, Envelope<T>&& e, IncomingCall&& call) noexcept {
+CallOutcome answer_one(W& w, typename W::state_type& s, Envelope<T>&& e,
+                       IncomingCall<typename W::message_type>&& call) noexcept {
   if constexpr (AnswersNow<W, T>) {
     using R = ImmediateReply<W, T>;
-    if (!call.expects<R>()) return {};  // the caller asked for another reply type
+    if (!call.template expects<R>()) return {};  // the caller asked for another reply type
     try {
       return {absl::OkStatus(), std::move(call).answer(absl::StatusOr<R>(w.handle_call(s, std::move(e))))};
     } catch (...) {
@@ -108,7 +109,7 @@ CallOutcome answer_one(W& w, typename W::state_type& s, Envelope<T>&& e, Incomin
 /// (a variant Message) the one for the alternative it holds.
 template <class W>
 CallOutcome answer_call(W& w, typename W::state_type& s, Envelope<typename W::message_type>&& e,
-                        IncomingCall&& call) noexcept {
+                        IncomingCall<typename W::message_type>&& call) noexcept {
   using M = typename W::message_type;
   if constexpr (HandlesCall<W, M> || !kIsVariant<M>) {
     if constexpr (!HandlesCall<W, M>) {

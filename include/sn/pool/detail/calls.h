@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
+#include <type_traits>
 #include <new>
 #include <utility>
 #include <vector>
@@ -47,6 +48,8 @@
 #include "sn/channel/receiver.h"
 #include "sn/channel/result.h"
 #include "sn/channel/sender.h"
+#include "sn/pool/dead_letters.h"
+#include "sn/pool/detail/dead_letter_post.h"
 #include "sn/sync/parking_lot.h"
 #include "sn/worker/envelope.h"
 
@@ -162,10 +165,42 @@ class RequestQueue {
 using ReplyTx = Sender<ReplyParcel, ChannelKind::mpsc>;
 using ReplyRx = Receiver<ReplyParcel, ChannelKind::mpsc>;
 
+/// Where a late answer goes as a dead letter (DeadLetterReason::late_reply): the pool's
+/// post, the call's key, and the worker it was addressed to (the caller, or
+/// DeadLetter<M>::kUnknownWorker for a caller outside the pool).
+template <class M>
+struct LateLetterTo {
+  const DeadLetterPost<M>* post = nullptr;
+  std::uint64_t key = 0;
+  std::size_t worker = DeadLetter<M>::kUnknownWorker;
+
+  /// Posts `answer` when it holds a value the pool's Message can be made from (an R that
+  /// is M, or an alternative of a variant M); any other answer is only counted.
+  template <class R>
+  void post_answer(absl::StatusOr<R>& answer) const noexcept {
+    if constexpr (std::is_constructible_v<M, R&&>) {
+      if (post == nullptr || !answer.ok()) return;
+      try {
+        post->post(M(std::move(*answer)), key, worker, DeadLetterReason::late_reply);
+      } catch (...) {  // making the message threw: the answer is dropped, as without a sink
+      }
+    }
+  }
+};
+
+/// A ReplyParcel's late handling in a pool of M: a dead letter (see LateLetterTo).
+template <class M, class R>
+struct LateLetter {
+  static void late(absl::StatusOr<R>& answer, const void* to) noexcept {
+    static_cast<const LateLetterTo<M>*>(to)->post_answer(answer);
+  }
+};
+
 /// The callee's side of one request: the answering reference and the way back. It
 /// answers through the caller's reply ring when it can (see the file comment), else
 /// through the record. Dropped without an answer, it fails the call as a dropped Reply
 /// does. Worker thread (the callee's).
+template <class M>
 class IncomingCall {
  public:
   /// The way back through a caller's reply ring: the ring, and the caller's doorbell.
@@ -174,11 +209,12 @@ class IncomingCall {
     sync::ParkingLot* doorbell = nullptr;
     bool asymmetric = false;
   };
-  template <class M>
-  IncomingCall(RequestParcel<M>& r, Back back) noexcept
-      : call_(std::exchange(r.call, nullptr)), reply_tag_(r.reply_tag), back_(back) {}
+  IncomingCall(RequestParcel<M>& r, Back back, const DeadLetterPost<M>* dead_letters) noexcept
+      : call_(std::exchange(r.call, nullptr)), reply_tag_(r.reply_tag), back_(back),
+        late_{dead_letters, r.key, r.source.is_worker() ? r.source.worker_index() : DeadLetter<M>::kUnknownWorker} {}
   IncomingCall(IncomingCall&& other) noexcept
-      : call_(std::exchange(other.call_, nullptr)), reply_tag_(other.reply_tag_), back_(other.back_) {}
+      : call_(std::exchange(other.call_, nullptr)), reply_tag_(other.reply_tag_), back_(other.back_),
+        late_(other.late_) {}
   IncomingCall& operator=(IncomingCall&&) = delete;
   ~IncomingCall() { (void)std::move(*this).any_reply(); }
 
@@ -190,7 +226,8 @@ class IncomingCall {
     return false;
   }
   /// Answers with `result` (the caller asked for R: see expects). Returns whether the
-  /// answer came too late (known here only when it went through the record).
+  /// answer came too late (known here only when it went through the record; then it is
+  /// a dead letter, see LateLetterTo).
   template <class R>
   bool answer(absl::StatusOr<R>&& result) && noexcept;
   /// Answers with `error`; returns whether it came too late.
@@ -216,14 +253,16 @@ class IncomingCall {
   CallStateBase* call_;
   const void* reply_tag_;
   Back back_;
+  LateLetterTo<M> late_;
 };
 
+template <class M>
 template <class R>
-bool IncomingCall::answer(absl::StatusOr<R>&& result) && noexcept {
+bool IncomingCall<M>::answer(absl::StatusOr<R>&& result) && noexcept {
   if (call_ == nullptr) return false;
   if constexpr (ReplyParcel::kFits<R>) {
     if (back_.ring != nullptr) {
-      ReplyParcel parcel(std::exchange(call_, nullptr), std::move(result));
+      ReplyParcel parcel(std::exchange(call_, nullptr), std::move(result), LateLetter<M, R>{});
       if (back_.ring->try_send_shared(parcel) == SendResult::ok) [[likely]] {
         back_.doorbell->notify(back_.asymmetric, 1);
         return false;
@@ -231,8 +270,11 @@ bool IncomingCall::answer(absl::StatusOr<R>&& result) && noexcept {
       call_ = std::move(parcel).hand_back(result);  // the ring is full: through the record
     }
   }
-  return Reply<R>::adopt(static_cast<CallState<R>*>(std::exchange(call_, nullptr))).answer(std::move(result)) ==
-         ReplyResult::too_late;
+  auto* call = static_cast<CallState<R>*>(std::exchange(call_, nullptr));
+  const bool late = call->complete(std::move(result)) == CompleteResult::refused;  // leaves `result` when refused
+  if (late) late_.post_answer(result);
+  call->release();
+  return late;
 }
 
 /// Sends `request` to the slot's queue (see RequestQueue::push).

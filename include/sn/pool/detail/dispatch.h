@@ -232,12 +232,12 @@ class Dispatcher {
   /// whose deadline passed while it waited is not run; an out-of-service worker answers
   /// Unavailable. A handle_call that throws is a fault (FaultSite::handle_call).
   void take_call(RequestParcel<M>& request) noexcept {
-    IncomingCall::Back back;
+    typename IncomingCall<M>::Back back;
     if (request.reply_by_ring) {
       WorkerCore<M>& caller = *shared_.cores[request.source.worker_index()];
       back = {&caller.reply_tx, &caller.doorbell, caller.asymmetric};
     }
-    IncomingCall call(request, back);
+    IncomingCall<M> call(request, back, &shared_.dead_letter_post);
     core_.owned.calls_handled.add(1);
     if (out_of_service_) [[unlikely]] {
       (void)std::move(call).fail(CallErrors::unavailable());

@@ -126,6 +126,7 @@ class WorkerCalls {
       core_.owned.calls_failed.add(1);
       return;
     }
+    record->call_key = key;
     CallRef waiting = CallRef::adopt(record);
     if (!table_.insert(waiting, due)) {
       (void)record->fail(absl::ResourceExhaustedError("sn: no memory for the call's table entry"));
@@ -156,9 +157,11 @@ class WorkerCalls {
     std::size_t ran = 0;
     (void)core_.reply_rx.consume(static_cast<std::size_t>(-1), [&](ReplyParcel&& p) {
       CallStateBase& c = *p.call();
-      if (p.settle() == CompleteResult::refused) {
-        core_.owned.late_replies.add(1);  // a deadline or the stop completed it first
-        c.release();                      // the answering reference
+      if (p.settle() == CompleteResult::refused) {  // a deadline or the stop completed it first
+        core_.owned.late_replies.add(1);
+        const LateLetterTo<M> to{core_.dead_letters, c.call_key, index_};
+        p.late(&to);
+        c.release();  // the answering reference
         return;
       }
       run(c, 1);  // with the answering reference
