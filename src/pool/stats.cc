@@ -87,6 +87,7 @@ PoolStats PoolBase::stats() const {
   total.rejected += s.external_rejected.load(std::memory_order_relaxed);
   total.hook_faults = s.hook_faults.load(std::memory_order_relaxed);
   total.calls_started += s.external_calls.load(std::memory_order_relaxed);
+  total.late_replies += s.reply_late.load(std::memory_order_relaxed);
   total.dead_letters = s.dead_letters_posted.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(s.fault_mu);

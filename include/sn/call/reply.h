@@ -89,6 +89,9 @@ class Reply {
   ReplyResult settle(Attempt&& attempt) noexcept {
     if (!call_) return ReplyResult::no_call;
     const detail::CompleteResult r = attempt(*call_.get());
+    if (r == detail::CompleteResult::refused && call_->late_answers != nullptr) {
+      call_->late_answers->fetch_add(1, std::memory_order_relaxed);
+    }
     call_.reset();
     return r == detail::CompleteResult::completed ? ReplyResult::delivered : ReplyResult::too_late;
   }

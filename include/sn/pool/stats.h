@@ -47,10 +47,10 @@ struct WorkerStats {
   std::uint64_t calls_failed = 0;      ///< ... got an error other than DeadlineExceeded.
   std::uint64_t calls_timed_out = 0;   ///< ... got DeadlineExceeded.
   std::uint64_t calls_handled = 0;     ///< Requests it took as a callee.
-  std::uint64_t late_replies = 0;      ///< Answers that came after the call had completed (a
-                                       ///< deadline, a cancel): dropped. Counted by the callee
-                                       ///< that answered through a Reply, or by the caller when
-                                       ///< the answer came back by value.
+  std::uint64_t late_replies = 0;      ///< Answers handle_call returned after the call had
+                                       ///< completed (a deadline, a cancel): dropped. Counted by
+                                       ///< the callee, or by the caller when the answer came back
+                                       ///< by value. A Reply's late answers count in PoolStats only.
 
   /// Messages per batch, on average.
   double mean_batch_size() const noexcept {
@@ -97,7 +97,9 @@ struct PoolStats {
   std::uint64_t calls_failed = 0;      ///< Sum of WorkerStats::calls_failed (workers' calls).
   std::uint64_t calls_timed_out = 0;   ///< Sum of WorkerStats::calls_timed_out (workers' calls).
   std::uint64_t calls_handled = 0;     ///< Sum of WorkerStats::calls_handled.
-  std::uint64_t late_replies = 0;      ///< Sum of WorkerStats::late_replies.
+  std::uint64_t late_replies = 0;      ///< Sum of WorkerStats::late_replies, plus the late
+                                       ///< answers given through a Reply (counted for the pool
+                                       ///< only: a Reply may answer from any thread).
   std::uint64_t timers_pending = 0;    ///< Timers that have yet to fire (periodic ones
                                        ///< until cancelled); 0 after shutdown or stop.
   bool running = false;                ///< False once shutdown or stop has begun (or a fault stopped it).

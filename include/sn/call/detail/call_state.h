@@ -181,6 +181,9 @@ class CallStateBase {
   /// The key the call was sent to, for the caller's own use (a late answer's dead
   /// letter); set by the starting thread before the request leaves.
   std::uint64_t call_key = 0;
+  /// Where a Reply counts an answer that came too late (null: nowhere); set by the
+  /// starting thread before the request leaves.
+  std::atomic<std::uint64_t>* late_answers = nullptr;
 
  protected:
   CallStateBase(const Ops& ops, CallSink sink, absl::Time deadline, CallMemory::Release free_block,

@@ -219,6 +219,8 @@ template <class W>
 void WorkerPool<W>::post_call(std::uint64_t key, Message&& request, detail::CallStateBase* call) noexcept {
   Shared& shared = *shared_;
   shared.external_calls.fetch_add(1, std::memory_order_relaxed);
+  call->call_key = key;
+  call->late_answers = &shared.reply_late;
   if (call->completed() || !shared.running()) {
     (void)call->fail(detail::CallErrors::unavailable());  // refused when the deadline completed it
     call->release();

@@ -54,6 +54,7 @@ struct PoolState {
   // Exceptions from hooks that handle no message, the dead-letter sink included.
   std::atomic<std::uint64_t> hook_faults{0};
   std::atomic<std::uint64_t> external_calls{0};  // calls made from outside the pool (pool->call)
+  std::atomic<std::uint64_t> reply_late{0};      // answers through a Reply that came too late (any thread)
   // Messages passed to the dead-letter sink (each also counted where it was dropped).
   std::atomic<std::uint64_t> dead_letters_posted{0};
   // Timers made outside the pool and cancelled (those of a slot count at its core).

@@ -127,6 +127,7 @@ class WorkerCalls {
       return;
     }
     record->call_key = key;
+    record->late_answers = &shared_.reply_late;
     CallRef waiting = CallRef::adopt(record);
     if (!table_.insert(waiting, due)) {
       (void)record->fail(absl::ResourceExhaustedError("sn: no memory for the call's table entry"));
