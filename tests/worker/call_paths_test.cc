@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "sn/partitioners/consistent_hash.h"
 #include "sn/worker_pool.h"
 #include "worker_test_support.h"
 
@@ -269,6 +270,83 @@ TEST(CallPaths, LateAnswersOfAMessageTypeGoToTheDeadLetterSinkAddressedToTheCall
     EXPECT_EQ(d.worker, n == 41 ? std::size_t{0} : DeadLetter<LateMsg>::kUnknownWorker) << n;
   }
   EXPECT_EQ(pool->stats().dead_letters, 2u);
+}
+
+// Workers call each other and outside threads call the pool while a worker is removed
+// and another added: every call completes exactly once (an answer, or Unavailable when
+// its callee left, or DeadlineExceeded), and the stats agree.
+struct Chat {  // a plain message: makes `count` calls to pseudo-random keys
+  std::uint64_t seed;
+  std::uint64_t count;
+};
+using ChatMsg = std::variant<Echo, Hold, Chat>;
+
+struct ChatLog {
+  std::atomic<std::uint64_t> callbacks{0}, ok{0}, wrong{0};
+};
+
+struct Chatty : Worker<Empty, ChatMsg> {
+  explicit Chatty(ChatLog* log) : log_(log) {}
+  std::uint64_t handle_call(Empty&, Envelope<Echo> e) { return echo_of(e.payload.n); }
+  void handle_call(Empty&, Envelope<Hold>, Reply<std::uint64_t> r) {  // answers later, at stop or never
+    if (held_.size() < 16) held_.push_back(std::move(r));
+  }
+  void handle_message(Empty&, Envelope<Chat> e) {
+    std::uint64_t x = e.payload.seed;
+    for (std::uint64_t i = 0; i < e.payload.count; ++i) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      const std::uint64_t n = x >> 33;
+      auto cb = [log = log_, n](Empty&, absl::StatusOr<std::uint64_t> r) {
+        log->callbacks.fetch_add(1);
+        if (r.ok()) (*r == echo_of(n) ? log->ok : log->wrong).fetch_add(1);
+      };
+      if (n % 8 == 0) {
+        context().call<std::uint64_t>(x, Hold{}, absl::Milliseconds(n % 50), cb);
+      } else {
+        context().call<std::uint64_t>(x, Echo{n}, absl::Milliseconds(n % 7 == 0 ? 0 : 200), cb);
+      }
+    }
+  }
+  template <class T>
+  void handle_message(Empty&, Envelope<T>) {}
+  std::vector<Reply<std::uint64_t>> held_;
+  ChatLog* log_;
+};
+
+TEST(CallPaths, CallsInFlightWhileWorkersAreRemovedAndAddedCompleteExactlyOnce) {
+  ChatLog log;
+  auto pool = create_pool<Chatty>(PoolConfig().with_num_workers(3).with_max_workers(4).with_fault_observer(nullptr),
+                                  ConsistentHashPartitioner(3), each_worker_gets<Chatty>(&log));
+  ASSERT_NE(pool, nullptr);
+  constexpr std::uint64_t kChats = 60, kPerChat = 50, kExternal = 300;
+  std::atomic<std::uint64_t> external_done{0}, external_wrong{0};
+  std::thread outside([&] {
+    for (std::uint64_t i = 0; i < kExternal; ++i) {
+      absl::StatusOr<std::uint64_t> r = pool->call<std::uint64_t>(i * 7919, Echo{i}, absl::Seconds(5)).get();
+      if (r.ok() && *r != echo_of(i)) external_wrong.fetch_add(1);
+      external_done.fetch_add(1);
+    }
+  });
+  for (std::uint64_t c = 0; c < kChats; ++c) {
+    ASSERT_EQ(pool->send(c, Chat{c + 1, kPerChat}), SendResult::ok);
+    if (c == kChats / 3) {
+      EXPECT_TRUE(pool->remove_worker(1).ok());
+    }
+    if (c == 2 * kChats / 3) {
+      EXPECT_TRUE(pool->add_worker().ok());
+    }
+  }
+  outside.join();
+  ASSERT_TRUE(wait_until([&] { return log.callbacks.load() == kChats * kPerChat; }))
+      << log.callbacks.load() << " of " << kChats * kPerChat;
+  ASSERT_TRUE(shutdown_or_fail(*pool).ok());
+  EXPECT_EQ(log.callbacks.load(), kChats * kPerChat) << "exactly one callback per call";
+  EXPECT_EQ(log.wrong.load(), 0u);
+  EXPECT_EQ(external_done.load(), kExternal);
+  EXPECT_EQ(external_wrong.load(), 0u);
+  const PoolStats s = pool->stats();
+  EXPECT_EQ(s.calls_started, kChats * kPerChat + kExternal);
+  EXPECT_EQ(s.calls_completed + s.calls_failed + s.calls_timed_out, kChats * kPerChat);
 }
 
 }  // namespace

@@ -11,6 +11,34 @@
 
 namespace sn {
 
+namespace detail {
+
+/// Runs `f` where routing cannot change under it, from a thread outside the pool: at
+/// once on a fixed pool; on a resizable one inside the send gate, waiting while a resize
+/// holds it. False, with `f` not run, when the pool is stopping or this thread has no
+/// seat (no memory).
+template <class F>
+bool with_stable_routing(PoolState& shared, F&& f) {
+  if (!shared.resizable()) {
+    f();
+    return true;
+  }
+  auto stopping = [&] { return shared.closing.load(std::memory_order_acquire); };
+  GateSeat::Use seat;
+  if (!seat) return false;
+  while (!stopping()) {
+    if (shared.gate.enter(*seat)) {
+      f();
+      SendGate::leave(*seat);
+      return true;
+    }
+    shared.gate.wait_open(shared.wait, stopping);
+  }
+  return false;
+}
+
+}  // namespace detail
+
 template <class W>
 template <class P, class Factory>
 absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create(const PoolConfig& config, P partitioner,
@@ -221,13 +249,18 @@ void WorkerPool<W>::post_call(std::uint64_t key, Message&& request, detail::Call
   shared.external_calls.fetch_add(1, std::memory_order_relaxed);
   call->call_key = key;
   call->late_answers = &shared.reply_late;
-  if (call->completed() || !shared.running()) {
+  auto refuse = [&] {
     (void)call->fail(detail::CallErrors::unavailable());  // refused when the deadline completed it
     call->release();
-    return;
-  }
-  detail::send_request(shared, detail::CallMemory::global(), key, std::move(request), Source::external(), false,
-                       call);
+  };
+  if (call->completed() || !shared.running()) return refuse();
+  // Through the gate of a resizable pool: the route must not change (nor the router be
+  // replaced) while the request goes to the key's owner.
+  const bool sent = detail::with_stable_routing(shared, [&] {
+    detail::send_request(shared, detail::CallMemory::global(), key, std::move(request), Source::external(), false,
+                         call);
+  });
+  if (!sent) refuse();
 }
 
 // A timer made outside the pool: held by the key's owner now, through the gate of a
@@ -254,18 +287,7 @@ TimerId WorkerPool<W>::schedule_external(absl::Duration delay, std::uint64_t key
     return id;
   };
   TimerId id;
-  if (!shared.resizable()) {
-    id = schedule();
-  } else if (detail::GateSeat::Use seat; seat) {
-    while (!stopping()) {
-      if (shared.gate.enter(*seat)) {
-        id = schedule();
-        detail::SendGate::leave(*seat);
-        break;
-      }
-      shared.gate.wait_open(shared.wait, stopping);
-    }
-  }
+  (void)detail::with_stable_routing(shared, [&] { id = schedule(); });
   if (!id.valid()) shared.external_rejected.fetch_add(1, std::memory_order_relaxed);
   return id;
 }
