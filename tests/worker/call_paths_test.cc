@@ -241,14 +241,13 @@ struct Late : Worker<Empty, LateMsg> {
 
 TEST(CallPaths, LateAnswersOfAMessageTypeGoToTheDeadLetterSinkAddressedToTheCaller) {
   LateLetters l;
-  auto pool = create_pool<Late>(PoolConfig()
-                                    .with_num_workers(2)
-                                    .with_fault_observer(nullptr)
-                                    .with_dead_letters<LateMsg>([&l](DeadLetter<LateMsg>&& d) {
-                                      std::lock_guard<std::mutex> lock(l.mu);
-                                      l.letters.push_back(std::move(d));
-                                    }),
-                                each_worker_gets<Late>(&l));
+  auto pool =
+      create_pool<Late>(PoolConfig().with_num_workers(2).with_fault_observer(nullptr).with_dead_letters<LateMsg>(
+                            [&l](DeadLetter<LateMsg>&& d) {
+                              std::lock_guard<std::mutex> lock(l.mu);
+                              l.letters.push_back(std::move(d));
+                            }),
+                        each_worker_gets<Late>(&l));
   ASSERT_NE(pool, nullptr);
   const std::uint64_t callee_key = key_of_worker(1, 2);
   // One at a time: a request still queued when its deadline passes is not run at all.

@@ -160,7 +160,7 @@ bool Mailbox<Node>::push_with(Publish&& publish) noexcept {
     do {
       node.mailbox_next = head;
     } while (!list_.head.compare_exchange_weak(head, &node, std::memory_order_release,  // (M1) pairs with (M2)
-                                                  std::memory_order_relaxed));
+                                               std::memory_order_relaxed));
   });
   SN_PERTURB_POINT("call.mailbox_pushed_before_notify");
   if (pushers_.doorbell != nullptr) pushers_.doorbell->notify(pushers_.asymmetric, 1);  // (P2), (P3)

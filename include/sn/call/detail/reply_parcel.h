@@ -46,8 +46,7 @@ class ReplyParcel {
 
   /// Takes over the answering reference to `call` (a CallState<R>) and the result.
   template <class R, class Late = NoLateHandling<R>>
-  ReplyParcel(CallStateBase* call, absl::StatusOr<R>&& result, Late = {}) noexcept
-      : call_(call), ops_(&kOps<R, Late>) {
+  ReplyParcel(CallStateBase* call, absl::StatusOr<R>&& result, Late = {}) noexcept : call_(call), ops_(&kOps<R, Late>) {
     static_assert(kFits<R>);
     ::new (box_) absl::StatusOr<R>(std::move(result));
   }

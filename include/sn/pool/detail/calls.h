@@ -32,8 +32,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
-#include <type_traits>
 #include <new>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -42,9 +42,9 @@
 #include "sn/call/detail/call_mailbox.h"
 #include "sn/call/detail/call_memory.h"
 #include "sn/call/detail/call_state.h"
+#include "sn/call/detail/pending_calls.h"
 #include "sn/call/detail/reply_parcel.h"
 #include "sn/call/reply.h"
-#include "sn/call/detail/pending_calls.h"
 #include "sn/channel/receiver.h"
 #include "sn/channel/result.h"
 #include "sn/channel/sender.h"
@@ -63,17 +63,27 @@ struct RequestParcel {
   M payload;
   std::uint64_t key;
   Source source;
-  bool reply_by_ring;      // the caller is a worker that takes ReplyParcels (source names it)
-  CallStateBase* call;     // the answering reference; null once taken
-  const void* reply_tag;   // the record's reply_tag()
-  absl::Time deadline;     // the record's deadline()
+  bool reply_by_ring;     // the caller is a worker that takes ReplyParcels (source names it)
+  CallStateBase* call;    // the answering reference; null once taken
+  const void* reply_tag;  // the record's reply_tag()
+  absl::Time deadline;    // the record's deadline()
 
   RequestParcel(M&& p, std::uint64_t k, Source from, bool by_ring, CallStateBase* c) noexcept
-      : payload(std::move(p)), key(k), source(from), reply_by_ring(by_ring), call(c), reply_tag(c->reply_tag()),
+      : payload(std::move(p)),
+        key(k),
+        source(from),
+        reply_by_ring(by_ring),
+        call(c),
+        reply_tag(c->reply_tag()),
         deadline(c->deadline()) {}
   RequestParcel(RequestParcel&& o) noexcept
-      : payload(std::move(o.payload)), key(o.key), source(o.source), reply_by_ring(o.reply_by_ring),
-        call(std::exchange(o.call, nullptr)), reply_tag(o.reply_tag), deadline(o.deadline) {}
+      : payload(std::move(o.payload)),
+        key(o.key),
+        source(o.source),
+        reply_by_ring(o.reply_by_ring),
+        call(std::exchange(o.call, nullptr)),
+        reply_tag(o.reply_tag),
+        deadline(o.deadline) {}
   RequestParcel& operator=(RequestParcel&&) = delete;
   /// A request nobody took (its callee stopped): the call fails, Unavailable.
   ~RequestParcel() {
@@ -210,10 +220,14 @@ class IncomingCall {
     bool asymmetric = false;
   };
   IncomingCall(RequestParcel<M>& r, Back back, const DeadLetterPost<M>* dead_letters) noexcept
-      : call_(std::exchange(r.call, nullptr)), reply_tag_(r.reply_tag), back_(back),
+      : call_(std::exchange(r.call, nullptr)),
+        reply_tag_(r.reply_tag),
+        back_(back),
         late_{dead_letters, r.key, r.source.is_worker() ? r.source.worker_index() : DeadLetter<M>::kUnknownWorker} {}
   IncomingCall(IncomingCall&& other) noexcept
-      : call_(std::exchange(other.call_, nullptr)), reply_tag_(other.reply_tag_), back_(other.back_),
+      : call_(std::exchange(other.call_, nullptr)),
+        reply_tag_(other.reply_tag_),
+        back_(other.back_),
         late_(other.late_) {}
   IncomingCall& operator=(IncomingCall&&) = delete;
   ~IncomingCall() { (void)std::move(*this).any_reply(); }
@@ -222,7 +236,8 @@ class IncomingCall {
   template <class R>
   bool expects() noexcept {
     if (reply_tag_ == reply_tag_of<R>()) return true;
-    (void)std::move(*this).fail(absl::InvalidArgumentError("sn: the callee answers this request with another reply type"));
+    (void)std::move(*this).fail(
+        absl::InvalidArgumentError("sn: the callee answers this request with another reply type"));
     return false;
   }
   /// Answers with `result` (the caller asked for R: see expects). Returns whether the
