@@ -134,16 +134,6 @@ class AnyReply {
     std::exchange(call_, nullptr)->release();
     return answered;
   }
-  /// Completes the call with DeadlineExceeded when its deadline has passed, and lets go
-  /// of it; true then. Reads the clock only for a call that has a deadline.
-  bool expired() noexcept {
-    if (call_ == nullptr || call_->deadline() == absl::InfiniteFuture()) return false;
-    const absl::Time now = absl::Now();
-    if (now < call_->deadline()) return false;
-    (void)call_->expire_if_due(now);
-    std::exchange(call_, nullptr)->release();
-    return true;
-  }
   /// Whether the caller asked for reply type R.
   template <class R>
   bool holds() const noexcept {

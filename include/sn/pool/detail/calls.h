@@ -292,12 +292,6 @@ bool IncomingCall<M>::answer(absl::StatusOr<R>&& result) && noexcept {
   return late;
 }
 
-/// Sends `request` to the slot's queue (see RequestQueue::push).
-template <class M>
-void post_request(RequestQueue<M>& queue, RequestParcel<M>&& request, const CallMemory& memory) noexcept {
-  queue.push(std::move(request), memory);
-}
-
 /// A worker's calls in progress: the table that holds the caller's references, and their
 /// deadlines, earliest first. Worker thread only.
 class CallTable {

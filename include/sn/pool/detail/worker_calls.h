@@ -98,7 +98,7 @@ void send_request(PoolShared<M>& shared, const CallMemory& memory, std::uint64_t
   RequestParcel<M> parcel(std::move(request), key, from, reply_by_ring, call);
   const std::size_t to = shared.router.route(key).worker;
   if (!shared.accepts(to)) return;  // the parcel fails its call as it goes (Unavailable)
-  post_request(shared.cores[to]->requests, std::move(parcel), memory);
+  shared.cores[to]->requests.push(std::move(parcel), memory);
 }
 
 /// The calls worker `index` makes. Worker thread only.
