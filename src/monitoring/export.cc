@@ -147,6 +147,8 @@ void PrometheusText::add_channel(const NamedChannelStats& c) {
   };
   counter("sn_channel_sent_total", "Values the channel accepted.", c.stats.sent);
   counter("sn_channel_received_total", "Values receivers took out.", c.stats.received);
+  counter("sn_channel_discarded_total", "Values destroyed unreceived because the last receiver left.",
+          c.stats.discarded);
   counter("sn_channel_send_full_total", "Sends refused, in whole or in part, because the channel was full.",
           c.stats.send_full);
   counter("sn_channel_send_closed_total", "Sends that failed because the channel was closed.", c.stats.send_closed);
@@ -184,10 +186,10 @@ std::string to_json(const PoolStats& s) {
 }
 
 std::string to_json(const ChannelStats& s) {
-  return absl::StrCat("{\"sent\":", s.sent, ",\"received\":", s.received, ",\"send_full\":", s.send_full,
-                      ",\"send_closed\":", s.send_closed, ",\"send_blocked\":", s.send_blocked,
-                      ",\"approx_depth\":", s.approx_depth, ",\"capacity\":", s.capacity,
-                      ",\"closed\":", s.closed ? "true" : "false", "}");
+  return absl::StrCat("{\"sent\":", s.sent, ",\"received\":", s.received, ",\"discarded\":", s.discarded,
+                      ",\"send_full\":", s.send_full, ",\"send_closed\":", s.send_closed,
+                      ",\"send_blocked\":", s.send_blocked, ",\"approx_depth\":", s.approx_depth,
+                      ",\"capacity\":", s.capacity, ",\"closed\":", s.closed ? "true" : "false", "}");
 }
 
 }  // namespace sn

@@ -136,7 +136,8 @@ TEST(StatsJson, WritesAPoolAsOneObjectWithItsWorkers) {
 
 TEST(StatsJson, WritesAChannel) {
   EXPECT_EQ(to_json(ChannelStats{5, 4, 1, 0, 2, 1, 8, true}),
-            "{\"sent\":5,\"received\":4,\"send_full\":1,\"send_closed\":0,\"send_blocked\":2,\"approx_depth\":1,"
+            "{\"sent\":5,\"received\":4,\"discarded\":0,\"send_full\":1,\"send_closed\":0,\"send_blocked\":2,\"approx_"
+            "depth\":1,"
             "\"capacity\":8,\"closed\":true}");
 }
 

@@ -316,6 +316,56 @@ TYPED_TEST(ChannelStress, EveryMessageArrivesOnceInProducerOrderUnderPerturbatio
   }
 }
 
+/// One round of the release race: producers send Tracked values until the channel
+/// closes while the only receiver takes a few and leaves. Returns whether the census was
+/// back to `baseline` once every send had returned (before the senders' handles go).
+template <ChannelKind K>
+bool release_round(std::mt19937_64& rng, long baseline) {
+  constexpr std::size_t P = kProducers<K>;
+  auto ends = open<Tracked, K>(std::size_t{1} << (rng() % 7), ChannelOptions().with_wait_policy(WaitPolicy{64, 4}));
+  std::vector<std::thread> threads;
+  std::vector<Sender<Tracked, K>> keep;  // the producers' handles outlive their sends
+  for (std::size_t p = 0; p < P; ++p) keep.push_back(share(ends.tx, p + 1 == P));
+  for (std::size_t p = 0; p < P; ++p) {
+    threads.emplace_back([&tx = keep[p], p] {
+      for (int i = 0;; ++i) {
+        const SendResult r = tx.try_send(Tracked(static_cast<int>(p) * 1'000'000 + i));
+        if (r == SendResult::closed) return;
+        if (r == SendResult::full) std::this_thread::yield();
+      }
+    });
+  }
+  const std::uint64_t take = rng() % 64;
+  for (std::uint64_t i = 0; i < take; ++i) {
+    Tracked out;
+    if (ends.rx.try_recv(out) != RecvResult::ok) std::this_thread::yield();
+  }
+  { auto gone = std::move(ends.rx); }
+  for (auto& t : threads) t.join();
+  return Tracked::live.load() == baseline;
+}
+
+TYPED_TEST(ChannelStress, TheLastReceiverLeavingMidStreamReleasesEveryValueOnceUnderPerturbation) {
+  constexpr ChannelKind kKind = TestFixture::K;
+  const Budget budget;
+  std::mt19937_64 rng(budget.seed ^ static_cast<std::uint64_t>(kKind));
+  const TrackedCounts start;
+  const absl::Time began = absl::Now(), give_up = began + absl::Seconds(10);
+  const detail::PerturbCounts before = detail::perturb_counts();
+  std::uint64_t rounds = 0, leftover_rounds = 0;
+  for (; rounds < 20'000 && absl::Now() < give_up; ++rounds) {
+    if (!release_round<kKind>(rng, start.live)) ++leftover_rounds;
+  }
+  report(kKind == ChannelKind::spsc   ? "release spsc"
+         : kKind == ChannelKind::mpsc ? "release mpsc"
+                                      : "release mpmc",
+         budget, before, rounds, absl::Now() - began);
+  std::printf("  (rounds, not messages: each a fresh channel whose receiver leaves mid-stream)\n");
+  EXPECT_EQ(leftover_rounds, 0u) << "rounds that left a value alive after every send returned (seed " << budget.seed
+                                 << ")";
+  expect_no_leaks_since(start);
+}
+
 // ------------------------------------------------------------------------ pool
 
 /// A worker that checks each producer's order per key, sums what it handles, and forwards

@@ -256,6 +256,17 @@ struct TrackedCounts {
   long bad_destructions = Tracked::bad_destructions.load();
 };
 
+/// Sends and receives `n` Tracked values one at a time, so that whatever is sent next
+/// lands `n` slots further round the ring; fails the test if a value does not go through.
+template <class Ends>
+void move_round(Ends& ch, int n) {
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(ch.tx.try_send(Tracked(i)), SendResult::ok);
+    Tracked out;
+    ASSERT_EQ(ch.rx.try_recv(out), RecvResult::ok);
+  }
+}
+
 /// Every Tracked created since `start` is gone, and none was destroyed twice.
 inline void expect_no_leaks_since(const TrackedCounts& start) {
   EXPECT_EQ(Tracked::live.load(), start.live) << "Tracked instances leaked (>) or destroyed twice (<)";

@@ -6,7 +6,9 @@
 // Every channel is bounded. The requested capacity is rounded up to the next power of
 // two (so that an index maps to a slot with a mask), and MPMC channels have at least two
 // slots; capacity() reports the real size.
-// Capacity 0, more than 2^30 slots, or a ring over 64 GiB is an InvalidArgument error.
+// Capacity 0, more than 2^30 slots, or a ring over 64 GiB is an InvalidArgument error;
+// a ring larger than the memory available when it is created is ResourceExhausted.
+// Memory is committed as slots are first written: an empty channel costs address space.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +24,8 @@ namespace sn {
 
 /// Creates bounded channels that carry values of type T. The requested capacity is rounded
 /// up to the next power of two, and MPMC channels have at least two slots; capacity 0,
-/// more than 2^30 slots, or a ring over 64 GiB is an InvalidArgument error.
+/// more than 2^30 slots, or a ring over 64 GiB is an InvalidArgument error; a ring larger
+/// than the memory available now is ResourceExhausted.
 template <class T>
 struct Channel {
   /// What creating a channel of kind K returns: the status and the two handles.

@@ -7,6 +7,8 @@
 //     channel open; dropping the last one closes it.
 //   - MpscReceiver<T> is move-only; all receives come from one thread at a time.
 //   - close(), stats(), capacity() and is_closed() may be called from any thread holding a handle.
+//   - Dropping the sender (the last sender) closes the channel; the receiver drains what is
+//     left. Dropping the receiver closes it and destroys the values still inside at once.
 //
 // Ordering: FIFO per producer. Values from one producer (one thread using its handle)
 // are received in the order it sent them; values from different producers interleave

@@ -53,7 +53,9 @@ class Receiver : public detail::Endpoint<T, K> {
   }
 
   /// Dropping the last receiver closes the channel: further sends fail with `closed`,
-  /// and values still inside are destroyed with the channel.
+  /// and the values still inside are destroyed at once (counted in stats().discarded),
+  /// as in Go and Rust. A value that a sender was publishing at that moment is
+  /// destroyed by that sender before its send returns.
   ~Receiver() { reset(); }
 
   /// Receives without waiting: `ok` (the value is move-assigned to `out`), `empty`, or

@@ -20,9 +20,13 @@ struct ChannelStats {
   std::uint64_t send_closed = 0;   ///< Sends that failed because the channel was closed.
   std::uint64_t send_blocked = 0;  ///< Blocking sends (send, send_for) that had to wait for
                                    ///< space, whatever their outcome: the backpressure count.
-  std::uint64_t approx_depth = 0;  ///< Values inside right now; approximate while others run.
+  std::uint64_t approx_depth = 0;  ///< Values inside right now (sent - received - discarded);
+                                   ///< approximate while others run.
   std::uint64_t capacity = 0;      ///< Slots in the ring (a power of two).
   bool closed = false;             ///< Whether the channel was closed when the snapshot was taken.
+  std::uint64_t discarded = 0;     ///< Values destroyed unreceived because the last receiver
+                                   ///< left while they were inside (last, so that positional
+                                   ///< initialisers written before it keep their meaning).
 
   /// Send calls that did not deliver everything they were given.
   constexpr std::uint64_t send_errors() const noexcept { return send_full + send_closed; }

@@ -29,6 +29,9 @@ class Endpoint {
   explicit operator bool() const noexcept { return valid(); }
   /// Slots in the channel (a power of two); 0 for an empty handle.
   std::size_t capacity() const noexcept { return ring_ == nullptr ? 0 : ring_->capacity(); }
+  /// Bytes the channel's ring reserves: address space, committed as slots are first
+  /// written (docs/tuning.md, "Memory"); 0 for an empty handle.
+  std::size_t ring_bytes() const noexcept { return ring_ == nullptr ? 0 : ring_->bytes(); }
   /// A snapshot of the channel's counters; zeros for an empty handle.
   ChannelStats stats() const noexcept { return ring_ == nullptr ? ChannelStats{} : ring_->stats(); }
 

@@ -8,11 +8,12 @@
 //     copy and re-read it only when the ring looks full. Many consumers (MPMC) claim with
 //     a CAS on `head` and free each slot through its sequence word (Vyukov's bounded queue).
 //
-// Every slot carries a 32-bit sequence word next to its value. A value in slot i is
-// ready for the consumer at index h when seq == h + 1. A waiting consumer therefore
-// polls the very cache line the value arrives in: one line transfer per message, which
-// is what keeps the round trip at the hardware floor.
-//
+// Every slot carries a 32-bit sequence word next to its value (ring_slots.h; SPSC rings
+// of small trivially copyable values use one word per 64-byte line instead). A value in
+// slot i is ready for the consumer at index h when seq == h + 1. A waiting consumer
+// therefore polls the very cache line the value arrives in: one line transfer per
+// message, which is what keeps the round trip at the hardware floor.
+
 // Cached indices: the producers keep a copy of the consumer's head and read the real
 // one only when the ring looks full; the SPSC consumer keeps a copy of the producer's
 // tail for batch receives. A single receive needs no copy: the sequence word in the slot
@@ -20,8 +21,8 @@
 // side; each side reads the other's progress from the slot's sequence word.
 //
 // Synchronizing pairs (labels used in the code below):
-//   (S1) producer: slot.seq.store(t + 1, release)   ->  (S2) consumer: slot.seq.load(acquire)
-//        publishes the constructed value.
+//   (S1) producer: slots.published() (release)     ->  (S2) consumer: slots.ready_count() (acquire)
+//        publishes the constructed value (a slot's or a line's word, ring_slots.h).
 //   (H1) consumer: head.store(h + n, release)        ->  (H2) producer: head.load(acquire)
 //        single consumer only: the slot was moved from and destroyed; it may be reused.
 //   (F1) consumer: slot.seq.store(h + cap, release)  ->  (F2) producer: slot.seq.load(acquire)
@@ -29,6 +30,11 @@
 //   (T1) SPSC producer: tail.store(t + n, release)   ->  (T2) consumer: tail.load(acquire)
 //        everything before index t + n is published (used by batch receives).
 //   (C1..C4) the close handshake, see close().
+//   (D1..D3) the last receiver's release of what is left, see drop_receiver().
+//
+// Slot words are kept so that zeroed memory is every slot's initial state
+// (ring_slots.h): a ring's pages are committed as they are first written (ring_memory.h),
+// not when the channel is created.
 #pragma once
 
 #include <algorithm>
@@ -49,11 +55,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "sn/cache_line.h"
+#include "sn/channel/detail/ring_memory.h"
+#include "sn/channel/detail/ring_slots.h"
+#include "sn/channel/detail/send_counters.h"
 #include "sn/channel/kind.h"
 #include "sn/channel/result.h"
 #include "sn/channel/stats.h"
 #include "sn/channel/wait_policy.h"
 #include "sn/detail/perturb.h"
+#include "sn/sync/backoff.h"
 #include "sn/sync/block_on.h"
 #include "sn/sync/parking_lot.h"
 
@@ -65,29 +75,6 @@ namespace sn::detail {
 inline constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 30;
 /// Largest slot array a channel allocates.
 inline constexpr std::uint64_t kMaxRingBytes = std::uint64_t{1} << 36;
-
-/// Failure counters of one sender handle. Written only by the thread using that handle
-/// (plain load + store, no read-modify-write); read by stats() from any thread.
-struct alignas(kFalseSharingRange) SendCounterCell {
-  std::atomic<std::uint64_t> full{0};
-  std::atomic<std::uint64_t> closed{0};
-  std::atomic<std::uint64_t> blocked{0};
-  SendCounterCell* prev = nullptr;  // guarded by the ring's registry mutex
-  SendCounterCell* next = nullptr;
-
-  static void bump(std::atomic<std::uint64_t>& c) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-};
-static_assert(sizeof(SendCounterCell) == kFalseSharingRange);
-
-template <class T>
-struct Slot {
-  std::atomic<std::uint32_t> seq;
-  alignas(T) unsigned char storage[sizeof(T)];
-
-  T* value() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
-};
 
 template <class T, ChannelKind K>
 class Ring {
@@ -113,19 +100,18 @@ class Ring {
     // when the two indices differ, so that kind needs at least two slots.
     const std::uint64_t capacity =
         std::max<std::uint64_t>(std::bit_ceil(static_cast<std::uint64_t>(requested)), kMultiConsumer ? 2 : 1);
-    if (capacity > kMaxRingBytes / sizeof(Slot<T>)) {
-      return absl::InvalidArgumentError(absl::StrCat("sn::Channel: ", capacity, " slots of ", sizeof(Slot<T>),
+    const std::uint64_t slot_bytes = Slots::bytes_for(capacity, kMaxRingBytes);
+    if (slot_bytes == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("sn::Channel: ", capacity, " slots of ", sizeof(T),
                                                      " bytes exceed the maximum ring size of ", kMaxRingBytes,
                                                      " bytes"));
     }
-    const std::size_t bytes = kPad + capacity * sizeof(Slot<T>) + kPad;
-    void* raw = ::operator new (bytes, std::align_val_t{kPad}, std::nothrow);
-    if (raw == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat("sn::Channel: cannot allocate ", bytes, " bytes for the ring"));
-    }
-    auto* ring = new (std::nothrow) Ring(raw, capacity, options);
+    const std::size_t bytes = kPad + slot_bytes + kPad;
+    absl::StatusOr<void*> raw = allocate_ring(bytes, kPad);
+    if (!raw.ok()) return raw.status();
+    auto* ring = new (std::nothrow) Ring(*raw, bytes, capacity, options);
     if (ring == nullptr) {
-      ::operator delete (raw, std::align_val_t{kPad});
+      free_ring(*raw, bytes, kPad);
       return absl::ResourceExhaustedError("sn::Channel: cannot allocate the channel");
     }
     return ring;
@@ -215,59 +201,52 @@ class Ring {
     if (life_.senders.fetch_sub(1, std::memory_order_acq_rel) == 1) close();
     drop_ref();
   }
-  /// Drops a receiver reference; the last one closes the channel.
+  /// Drops a receiver reference. The last one closes the channel and destroys the values
+  /// still inside, as Go's and Rust's channels do: a value that holds a handle to another
+  /// channel (a reply sender in a request, say) must not outlive every receiver, or its
+  /// own receiver waits forever. Nobody can receive them any more; stats() counts them as
+  /// `discarded`.
+  ///
+  /// A producer that claimed a slot before the close may publish it after this release
+  /// has passed: it then releases it itself (see release_if_receivers_gone).
+  ///   (D1) last receiver: receivers_gone = 1; heavy barrier; read the slots' sequences.
+  ///        many producers: publish (S1); light barrier; read receivers_gone -- Dekker,
+  ///        so either the release sees the value, or its producer sees that all
+  ///        receivers are gone; both may, and the release lock makes that harmless.
+  ///   (D2) releaser: released.store(index, release)  ->  (D3) stats(), the destructor.
   void drop_receiver() noexcept {
-    if (life_.receivers.fetch_sub(1, std::memory_order_acq_rel) == 1) close();
+    if (life_.receivers.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      close();
+      shared_.receivers_gone.store(1, std::memory_order_relaxed);  // (D1)
+      if constexpr (kMultiProducer) sync::heavy_barrier(shared_.asymmetric);
+      release_values();
+    }
     drop_ref();
   }
 
   /// Registers a failure-counter cell for a new sender handle; nullptr when out of memory.
-  SendCounterCell* new_counter_cell() noexcept {
-    auto* cell = new (std::nothrow) SendCounterCell;
-    if (cell == nullptr) return nullptr;
-    std::lock_guard lock(life_.mu);
-    cell->next = life_.cells;
-    if (life_.cells != nullptr) life_.cells->prev = cell;
-    life_.cells = cell;
-    return cell;
-  }
+  SendCounterCell* new_counter_cell() noexcept { return life_.counters.add(); }
   /// Folds a cell's counts into the channel's totals and frees it.
-  void retire_counter_cell(SendCounterCell* cell) noexcept {
-    if (cell == nullptr) return;
-    {
-      std::lock_guard lock(life_.mu);
-      life_.retired_full += cell->full.load(std::memory_order_relaxed);
-      life_.retired_closed += cell->closed.load(std::memory_order_relaxed);
-      life_.retired_blocked += cell->blocked.load(std::memory_order_relaxed);
-      if (cell->prev != nullptr) cell->prev->next = cell->next;
-      if (cell->next != nullptr) cell->next->prev = cell->prev;
-      if (life_.cells == cell) life_.cells = cell->next;
-    }
-    delete cell;
-  }
+  void retire_counter_cell(SendCounterCell* cell) noexcept { life_.counters.retire(cell); }
 
   ChannelStats stats() const noexcept {
     ChannelStats s;
     // Read head before tail: both only grow. SPSC publishes each slot before its tail,
     // so the consumer may briefly be ahead of the tail; report sent >= received anyway.
+    // `released` is read first: once it is set, the head is final (no receiver is left).
+    const std::uint64_t released = cons_.released.load(std::memory_order_acquire);  // (D3) pairs with (D2)
     s.received = cons_.head.load(std::memory_order_acquire);
-    s.sent = std::max(s.received, prod_.tail.load(std::memory_order_acquire) & ~kClosedBit);
-    s.approx_depth = s.sent - s.received;
+    s.discarded = released > s.received ? released - s.received : 0;
+    s.sent = std::max(s.received + s.discarded, prod_.tail.load(std::memory_order_acquire) & ~kClosedBit);
+    s.approx_depth = s.sent - s.received - s.discarded;
     s.capacity = shared_.capacity;
     s.closed = is_closed();
-    std::lock_guard lock(life_.mu);
-    s.send_full = life_.retired_full;
-    s.send_closed = life_.retired_closed;
-    s.send_blocked = life_.retired_blocked;
-    for (const SendCounterCell* c = life_.cells; c != nullptr; c = c->next) {
-      s.send_full += c->full.load(std::memory_order_relaxed);
-      s.send_closed += c->closed.load(std::memory_order_relaxed);
-      s.send_blocked += c->blocked.load(std::memory_order_relaxed);
-    }
+    life_.counters.add_to(s);
     return s;
   }
 
   std::uint64_t capacity() const noexcept { return shared_.capacity; }
+  std::size_t bytes() const noexcept { return shared_.bytes; }
 
   /// What a receive would report if nothing were ready: `empty` or `closed` (drained).
   RecvResult state_when_nothing_ready() const noexcept {
@@ -284,47 +263,78 @@ class Ring {
   /// receive at this point would see.
   bool has_ready() const noexcept {
     const std::uint64_t h = cons_.head.load(kMultiConsumer ? std::memory_order_acquire : std::memory_order_relaxed);
-    return slot(h).seq.load(std::memory_order_acquire) == static_cast<std::uint32_t>(h + 1);  // (S2)
+    return shared_.slots.ready_count(h, 1) == 1;  // (S2)
   }
 
  private:
   // Bytes before and after the slots, and the alignment of the allocation: at least one
   // false-sharing range, and enough for an over-aligned T.
-  static constexpr std::size_t kPad = std::max(kFalseSharingRange, alignof(Slot<T>));
+  using Slots = SlotsFor<T, kMultiProducer || kMultiConsumer>;
+  static constexpr std::size_t kPad = std::max(kFalseSharingRange, Slots::kAlign);
   static constexpr std::uint64_t kClosedBit = std::uint64_t{1} << 63;
   static constexpr std::uint32_t kOpen = 0, kClosing = 1, kClosed = 2;
 
-  Ring(void* raw, std::uint64_t capacity, const ChannelOptions& options) noexcept {
+  Ring(void* raw, std::size_t bytes, std::uint64_t capacity, const ChannelOptions& options) noexcept {
     shared_.raw = raw;
-    shared_.slots = reinterpret_cast<Slot<T>*>(static_cast<unsigned char*>(raw) + kPad);
-    shared_.mask = capacity - 1;
+    shared_.bytes = bytes;
+    shared_.slots.attach(static_cast<unsigned char*>(raw) + kPad, capacity);
     shared_.capacity = capacity;
     shared_.wait = options.wait;
     shared_.asymmetric = sync::asymmetric_barriers_available();
-    for (std::uint64_t i = 0; i < capacity; ++i) {
-      // A slot is free for the producer at index t when seq == t (checked by many
-      // consumers' producers) and ready for the consumer at index h when seq == h + 1.
-      new (&shared_.slots[i].seq) std::atomic<std::uint32_t>(static_cast<std::uint32_t>(i));
-    }
+    // The memory is zero: every slot's stored word is 0, i.e. seq == position, free for
+    // the producer at index t == position (checked by many consumers' producers).
   }
 
   ~Ring() {
     // All handles are gone (refs reached zero with acq_rel), so nothing runs concurrently
     // and every claimed slot was published. Destroy what was never received: exactly once.
     const std::uint64_t tail = prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit;
-    for (std::uint64_t i = cons_.head.load(std::memory_order_relaxed); i < tail; ++i) {
-      slot(i).value()->~T();
-    }
-    for (std::uint64_t i = 0; i < shared_.capacity; ++i) shared_.slots[i].seq.~atomic();
-    ::operator delete (shared_.raw, std::align_val_t{kPad});
-    for (SendCounterCell* c = life_.cells; c != nullptr;) delete std::exchange(c, c->next);
+    const std::uint64_t from =
+        std::max(cons_.head.load(std::memory_order_relaxed), cons_.released.load(std::memory_order_relaxed));
+    for (std::uint64_t i = from; i < tail; ++i) value(i)->~T();
+    free_ring(shared_.raw, shared_.bytes, kPad);
   }
 
   void drop_ref() noexcept {
     if (life_.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
-  Slot<T>& slot(std::uint64_t index) const noexcept { return shared_.slots[index & shared_.mask]; }
+  /// Destroys the published values nobody can receive any more, in index order, up to
+  /// the first slot still being written. The channel is closed, so the tail is final.
+  /// Serialised by a lock: the last receiver and late producers may both get here.
+  void release_values() noexcept {
+    while (cons_.releasing.exchange(1, std::memory_order_acquire) != 0) std::this_thread::yield();
+    SN_PERTURB_POINT("ring.release.locked");
+    std::uint64_t i =
+        std::max(cons_.head.load(std::memory_order_relaxed), cons_.released.load(std::memory_order_relaxed));
+    const std::uint64_t tail = prod_.tail.load(std::memory_order_acquire) & ~kClosedBit;
+    // A single producer published everything below its tail before the close completed.
+    while (i < tail && (!kMultiProducer || shared_.slots.ready_count(i, 1) == 1)) {  // (S2)
+      value(i)->~T();
+      ++i;
+    }
+    cons_.released.store(i, std::memory_order_release);  // (D2)
+    cons_.releasing.store(0, std::memory_order_release);
+  }
+
+  /// Called by a producer after publishing: if the channel closed meanwhile and the last
+  /// receiver is gone, the value it just published is nobody's; release it (D1).
+  void release_if_receivers_gone() noexcept {
+    sync::light_barrier(shared_.asymmetric);  // (D1) Dekker with drop_receiver()
+    if (shared_.state.load(std::memory_order_relaxed) != kOpen &&
+        shared_.receivers_gone.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      release_values();
+    }
+  }
+
+  T* value(std::uint64_t index) const noexcept { return shared_.slots.value(index); }
+  // Many producers or many consumers only (SeqSlots).
+  std::uint32_t load_seq(std::uint64_t index, std::memory_order order) const noexcept {
+    return shared_.slots.load_seq(index, order);
+  }
+  void store_seq(std::uint64_t index, std::uint64_t seq, std::memory_order order) noexcept {
+    shared_.slots.store_seq(index, seq, order);
+  }
 
   /// How many parked threads a publication of n values (or n freed slots) wakes; 0 = all.
   /// One is enough when slots complete in index order, so that whatever a woken thread
@@ -363,10 +373,9 @@ class Ring {
   template <class Make>
   void construct_and_publish(std::uint64_t t, std::uint64_t n, Make& make) noexcept {
     for (std::uint64_t i = 0; i < n; ++i) {
-      Slot<T>& s = slot(t + i);
-      new (s.storage) T(make(i));
+      new (value(t + i)) T(make(i));
       SN_PERTURB_POINT("ring.push.before_publish");
-      s.seq.store(static_cast<std::uint32_t>(t + i + 1), std::memory_order_release);  // (S1)
+      shared_.slots.published(t + i, t + n);  // (S1)
     }
   }
 
@@ -397,6 +406,7 @@ class Ring {
   SendBatchResult try_push_many_producers(std::uint64_t want, Make& make) noexcept {
     std::uint64_t t = prod_.tail.load(std::memory_order_relaxed);
     std::uint64_t n;
+    [[maybe_unused]] sync::Backoff backoff;
     for (;;) {
       if (t & kClosedBit) [[unlikely]]
         return {0, SendResult::closed};
@@ -404,7 +414,7 @@ class Ring {
         n = 0;
         bool stale = false;
         while (n < want) {
-          const std::uint32_t seq = slot(t + n).seq.load(std::memory_order_acquire);  // (F2)
+          const std::uint32_t seq = load_seq(t + n, std::memory_order_acquire);  // (F2)
           const auto diff = static_cast<std::int32_t>(seq - static_cast<std::uint32_t>(t + n));
           if (diff == 0) {
             ++n;
@@ -413,7 +423,11 @@ class Ring {
             break;
           }
         }
-        if (n == 0 && stale) {
+        // Not free, and not claimed by another producer: full, unless a consumer has
+        // claimed the value there and is still moving it out (then wait for it, so that
+        // `full` is only said of a full channel).
+        if (n == 0 && (stale || consumer_in_flight(t))) {
+          if (!stale) backoff.pause();  // waits for the other thread's half of the slot
           t = prod_.tail.load(std::memory_order_relaxed);
           continue;
         }
@@ -438,8 +452,26 @@ class Ring {
     }
     SN_PERTURB_POINT("ring.mp_push.claimed_not_published");
     construct_and_publish(t, n, make);
+    release_if_receivers_gone();
     not_empty_.notify(shared_.asymmetric, wake_count(n));
     return {n, n == want ? SendResult::ok : SendResult::full};
+  }
+
+  /// Many consumers, after slot t was found neither free nor claimed: whether a consumer
+  /// has claimed the value in it (index t - capacity) and not freed the slot yet. If no
+  /// consumer has, the channel held `capacity` values when the head was read: full.
+  /// The fence orders the head's load after the slot's, as crossbeam's ArrayQueue does.
+  bool consumer_in_flight(std::uint64_t t) const noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return cons_.head.load(std::memory_order_relaxed) + shared_.capacity > t;
+  }
+
+  /// Many consumers, after slot h was found neither ready nor taken: whether a producer
+  /// has claimed it and not published it yet. If none has, the channel was empty when
+  /// the tail was read. A closed channel keeps claims from starting, not from finishing.
+  bool producer_in_flight(std::uint64_t h) const noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return (prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit) > h;
   }
 
   /// Called when the slot at head is not ready: empty, or closed and fully drained.
@@ -474,10 +506,7 @@ class Ring {
     }
     if (n == 0) {
       // Per-slot check: the consumer polls the line the value arrives in.
-      while (n < max && slot(h + n).seq.load(std::memory_order_acquire) ==  // (S2) pairs with (S1)
-                            static_cast<std::uint32_t>(h + n + 1)) {
-        ++n;
-      }
+      n = shared_.slots.ready_count(h, max);  // (S2) pairs with (S1)
       if (n == 0) return empty_or_closed(h);
     }
     // Publish head even if `take` throws, so that no value is taken twice.
@@ -494,7 +523,7 @@ class Ring {
     } publish{this, h};
     SN_PERTURB_POINT("ring.sc_pop.seen_not_taken");
     for (; publish.done < n;) {
-      T* v = slot(h + publish.done).value();
+      T* v = value(h + publish.done);
       T value(std::move(*v));
       v->~T();
       ++publish.done;
@@ -507,11 +536,12 @@ class Ring {
   RecvBatchResult try_pop_many_consumers(std::uint64_t max, Take& take) {
     std::uint64_t h = cons_.head.load(std::memory_order_relaxed);
     std::uint64_t n;
+    sync::Backoff backoff;
     for (;;) {
       n = 0;
       bool stale = false;
       while (n < max) {
-        const std::uint32_t seq = slot(h + n).seq.load(std::memory_order_acquire);  // (S2)
+        const std::uint32_t seq = load_seq(h + n, std::memory_order_acquire);  // (S2)
         const auto diff = static_cast<std::int32_t>(seq - static_cast<std::uint32_t>(h + n + 1));
         if (diff == 0) {
           ++n;
@@ -521,7 +551,11 @@ class Ring {
         }
       }
       if (n == 0) {
-        if (!stale) return empty_or_closed(h);
+        // Not ready, and not taken by another consumer: empty (or closed), unless a
+        // producer has claimed the slot and is still writing it (then wait for it, so
+        // that `empty` is only said of an empty channel).
+        if (!stale && !producer_in_flight(h)) return empty_or_closed(h);
+        if (!stale) backoff.pause();  // waits for the other thread's half of the slot
         h = cons_.head.load(std::memory_order_relaxed);
         continue;
       }
@@ -535,11 +569,10 @@ class Ring {
     // throwing `take` cannot strand claimed slots.
     std::uint64_t i = 0;
     auto free_slot = [&](std::uint64_t k) {
-      slot(h + k).seq.store(static_cast<std::uint32_t>(h + k + shared_.capacity),
-                            std::memory_order_release);  // (F1) pairs with (F2)
+      store_seq(h + k, h + k + shared_.capacity, std::memory_order_release);  // (F1) pairs with (F2)
     };
     if (n == 1) {
-      T* v = slot(h).value();
+      T* v = value(h);
       T value(std::move(*v));
       v->~T();
       free_slot(0);
@@ -550,7 +583,7 @@ class Ring {
     // Batch takes (recv_batch) only move-assign into the caller's storage, which is
     // required to be noexcept, so no claimed slot can be stranded by an exception.
     for (; i < n; ++i) {
-      T* v = slot(h + i).value();
+      T* v = value(h + i);
       take(std::move(*v));
       v->~T();
       free_slot(i);
@@ -561,13 +594,15 @@ class Ring {
 
   // Read-mostly: written in the constructor, and `state` once more at close.
   struct alignas(kFalseSharingRange) Shared {
-    Slot<T>* slots = nullptr;
+    Slots slots;  // the slot array and its index mask
     void* raw = nullptr;
+    std::size_t bytes = 0;  // of the allocation at raw
     std::uint64_t mask = 0;
     std::uint64_t capacity = 0;
     WaitPolicy wait{};
     bool asymmetric = false;
     std::atomic<std::uint32_t> state{kOpen};
+    std::atomic<std::uint32_t> receivers_gone{0};  // set once, by the last receiver (D1)
   };
   // Written by producers.
   struct alignas(kFalseSharingRange) ProducerSide {
@@ -579,17 +614,16 @@ class Ring {
   struct alignas(kFalseSharingRange) ConsumerSide {
     std::atomic<std::uint64_t> head{0};  // SC: taken count; MC: claim index
     std::uint64_t cached_tail = 0;       // SPSC: consumer's copy of the producer's tail
+    // Written once no receiver is left, by whoever releases what remains (D2).
+    std::atomic<std::uint64_t> released{0};   // every value below this index is destroyed
+    std::atomic<std::uint32_t> releasing{0};  // the release lock
   };
   // Written when handles are created, copied or destroyed.
   struct alignas(kFalseSharingRange) Lifecycle {
     std::atomic<std::uint32_t> senders{1};
     std::atomic<std::uint32_t> receivers{1};
     std::atomic<std::uint32_t> refs{2};
-    mutable std::mutex mu;  // std::mutex: ThreadSanitizer sees it even in uninstrumented builds of dependencies
-    SendCounterCell* cells = nullptr;   // guarded by mu
-    std::uint64_t retired_full = 0;     // guarded by mu
-    std::uint64_t retired_closed = 0;   // guarded by mu
-    std::uint64_t retired_blocked = 0;  // guarded by mu
+    SendCounters counters;
   };
 
   Shared shared_;
