@@ -175,6 +175,12 @@ PoolBase::Quiet PoolBase::wait_until_quiescent(absl::Time deadline) {
   }
 }
 
+std::uint64_t PoolBase::ring_bytes() const noexcept {
+  std::uint64_t bytes = 0;
+  for (const CoreBase* core : state_->bases) bytes += core->ring_bytes();
+  return bytes;
+}
+
 // One wave of the four-counter check: every channel's consumed then published count,
 // every outbox, then every activity word. Two equal waves in a row, each quiet, prove
 // that at an instant between them nothing was queued, owed or in progress; with external

@@ -276,6 +276,10 @@ class WorkerPool final : public detail::PoolBase,
   absl::Status status() const { return PoolBase::status(); }
   /// A snapshot of every worker and the totals, readable from any thread at any time.
   PoolStats stats() const { return PoolBase::stats(); }
+  /// Bytes of address space the pool's channel rings reserve, for every slot (max_workers):
+  /// the formula in docs/tuning.md ("Memory"). Memory is committed as slots are first
+  /// written, so an idle pool's resident size is far smaller. Any thread.
+  std::uint64_t ring_bytes() const noexcept { return PoolBase::ring_bytes(); }
 
  private:
   friend Overloads;

@@ -146,6 +146,8 @@ class RequestQueue {
       }
     });
   }  // a parcel still holding its call (closed) fails it as it goes
+  /// Bytes the ring reserves.
+  std::size_t ring_bytes() const noexcept { return tx_.ring_bytes(); }
   /// Whether a request waits (a hint except to the owner).
   bool published() const noexcept { return rx_.ready() || spill_.published(); }
   /// The owner: passes every request waiting to `f(RequestParcel<M>&)`, the ring's first.

@@ -120,6 +120,9 @@ struct CoreBase {
   virtual void channel_counts(std::vector<std::uint64_t>& out, bool& quiet) const = 0;
   /// Messages waiting in the inbox and incoming lanes (a snapshot).
   virtual std::uint64_t queued() const noexcept = 0;
+  /// Bytes the rings this slot's channels send into reserve: its inbox, request and
+  /// reply rings, and its lanes out.
+  virtual std::uint64_t ring_bytes() const noexcept = 0;
   /// Messages external senders put into the inbox.
   virtual std::uint64_t inbox_accepted() const noexcept = 0;
   /// Refuses external sends from now on.
@@ -169,6 +172,11 @@ struct WorkerCore final : CoreBase {
     std::uint64_t depth = inbox_rx.stats().approx_depth;
     for (const LaneRx& lane : lanes_in) depth += lane.stats().approx_depth;
     return depth;
+  }
+  std::uint64_t ring_bytes() const noexcept override {
+    std::uint64_t bytes = inbox_tx.ring_bytes() + requests.ring_bytes() + reply_tx.ring_bytes();
+    for (const LaneTx& lane : lanes_out) bytes += lane.ring_bytes();
+    return bytes;
   }
   std::uint64_t inbox_accepted() const noexcept override { return inbox_tx.stats().sent; }
   void close_inbox() noexcept override { inbox_tx.close(); }

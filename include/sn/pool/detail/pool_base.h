@@ -61,6 +61,7 @@ class PoolBase {
 
   std::size_t size() const noexcept { return state_->active.load(std::memory_order_relaxed); }
   std::size_t capacity() const noexcept { return state_->size(); }
+  std::uint64_t ring_bytes() const noexcept;
   bool has_worker(std::size_t index) const noexcept { return state_->accepts(index); }
   bool running() const noexcept { return state_->running(); }
   absl::Status status() const;
