@@ -65,7 +65,7 @@ void register_all() {
   add_throughput<MoodycamelUnbounded, Mode::single>("spsc", 1, 1, "moodycamel_unbounded");
 
   add_throughput<SnSpsc, Mode::batch>("spsc_batch", 1, 1, "sn");
-  add_throughput<BoostSpsc, Mode::batch>("spsc_batch", 1, 1, "boost_lockfree");
+  add_throughput<BoostSpsc, Mode::batch>("spsc_batch", 1, 1, "boost_lockfree_batch");
   add_throughput<Moodycamel, Mode::batch>("spsc_batch", 1, 1, "moodycamel");
   add_throughput<MoodycamelUnbounded, Mode::batch>("spsc_batch", 1, 1, "moodycamel_unbounded");
 

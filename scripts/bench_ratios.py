@@ -28,6 +28,7 @@ import sys
 MESSAGE_PASSING_RATIOS = [
     ("spsc sn vs boost spsc_queue", "spsc/1x1/sn", "spsc/1x1/boost_lockfree", "items_per_second", 1.5, ">="),
     ("spsc_batch sn vs boost spsc_queue (single)", "spsc_batch/1x1/sn", "spsc/1x1/boost_lockfree", "items_per_second", 3.0, ">="),
+    ("spsc_batch sn vs boost spsc_queue (batch)", "spsc_batch/1x1/sn", "spsc_batch/1x1/boost_lockfree_batch", "items_per_second", 1.0, ">="),
     ("mpsc sn vs moodycamel", "mpsc/1x1/sn", "mpsc/1x1/moodycamel", "items_per_second", 1.5, ">="),
     ("mpmc sn vs moodycamel", "mpmc/1x1/sn", "mpmc/1x1/moodycamel", "items_per_second", 1.0, ">="),
     ("mpmc sn vs tbb", "mpmc/1x1/sn", "mpmc/1x1/tbb", "items_per_second", 3.0, ">="),
