@@ -8,7 +8,8 @@
 //                    checking that each is the previous one plus 1, and answers worker 0
 //                    with a message; worker 0 hands the answer to the main thread. All but
 //                    256 of the increments pass through worker 0's outbox (FullPolicy::block:
-//                    a worker never waits).
+//                    a worker never waits). Counter outbox_peak_bytes: the most memory
+//                    worker 0's outbox held (WorkerStats::outbox_peak_bytes).
 //   pool_burst/sn_lane_fits  the same with lanes of 2 * kBurst slots, so that nothing
 //                    spills: the lane's own throughput, what pool_burst/sn aims at.
 //   pool_burst/caf   the same through CAF: an event-based actor sends the increments to
@@ -139,6 +140,7 @@ void burst_sn(benchmark::State& state, std::size_t mesh_capacity) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kBurst));
   state.SetLabel(cpu_label(2));
   state.counters["parks"] = static_cast<double>(stats.parks);
+  state.counters["outbox_peak_bytes"] = static_cast<double>(stats.workers[0].outbox_peak_bytes);
 }
 
 void burst_caf(benchmark::State& state) {

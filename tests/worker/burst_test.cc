@@ -31,18 +31,18 @@ constexpr std::size_t kMaxWorkers = 3;
 /// What the test sets up before the pool starts, and what the workers report.
 struct BurstLog {
   // ---- set before the pool starts.
-  std::uint64_t burst = 0;             // items worker 0 sends on a `burst`
-  std::vector<std::size_t> targets;    // item i goes to targets[i % targets.size()]
-  std::uint64_t overlap_target = 0;    // when set: send until worker 1 has this many, instead of `burst`
+  std::uint64_t burst = 0;           // items worker 0 sends on a `burst`
+  std::vector<std::size_t> targets;  // item i goes to targets[i % targets.size()]
+  std::uint64_t overlap_target = 0;  // when set: send until worker 1 has this many, instead of `burst`
   // ---- worker 0, read after burst_done.
   std::atomic<bool> burst_done{false};
-  std::uint64_t refused = 0;           // sends that did not return ok
-  std::uint64_t sent = 0;              // items sent
-  bool overlapped = false;             // worker 1 reached overlap_target while the handler sent
-  std::size_t heap_before_burst = 0;   // worker 0's heap in use
+  std::uint64_t refused = 0;          // sends that did not return ok
+  std::uint64_t sent = 0;             // items sent
+  bool overlapped = false;            // worker 1 reached overlap_target while the handler sent
+  std::size_t heap_before_burst = 0;  // worker 0's heap in use
   std::atomic<std::size_t> heap_after_drain{0};
   // ---- the receivers.
-  Gate gate;                                      // worker 1 holds on `hold` until it opens
+  Gate gate;  // worker 1 holds on `hold` until it opens
   std::atomic<std::uint64_t> received[kMaxWorkers]{};
   std::atomic<std::uint64_t> out_of_order{0};
 };
@@ -139,9 +139,9 @@ TEST(BurstsLargerThanALane, AHundredThousandMessagesThroughAnEightSlotLaneArrive
 
 TEST(BurstsLargerThanALane, OneHandlerFillingTwoLanesKeepsEachLaneInOrder) {
   BurstLog log;
-  log.burst = 100'000;
+  log.burst = 50'000;
   log.targets = {1, 2, 2, 1, 1};  // uneven, so that the two backlogs fill and drain apart
-  auto pool = create_pool<Burster>(small_lanes(3, 4), each_worker_gets<Burster>(&log));
+  auto pool = create_pool<Burster>(small_lanes(3, 8), each_worker_gets<Burster>(&log));
   ASSERT_NE(pool, nullptr);
   start_burst(*pool, log);
   expect_delivered_in_order(log);
@@ -161,6 +161,40 @@ TEST(BurstsLargerThanALane, TheReceiverTakesPartOfABurstWhileTheHandlerStillSend
   expect_delivered_in_order(log);
   ASSERT_TRUE(shutdown_or_fail(*pool).ok());
   expect_balanced(pool->stats());
+}
+
+TEST(BurstsLargerThanALane, TheOutboxReportsItsPeakMemoryAndGivesItBackOnceDrained) {
+  constexpr std::uint64_t kBurst = 20'000;
+  constexpr std::size_t kLane = 16;
+  BurstLog log;
+  log.burst = kBurst;
+  log.targets = {1};
+  auto pool = create_pool<Burster>(small_lanes(2, kLane), each_worker_gets<Burster>(&log));
+  ASSERT_NE(pool, nullptr);
+  EXPECT_EQ(pool->stats().outbox_peak_bytes, 0u);
+  // Worker 1 holds, so all but a lane's worth of the burst waits in worker 0's outbox.
+  ASSERT_EQ(pool->send_to(1, Item{Item::hold, 0}), SendResult::ok);
+  ASSERT_TRUE(log.gate.wait_until_entered(1));
+  start_burst(*pool, log);
+  const PoolStats held = pool->stats();
+  const std::uint64_t waiting = kBurst - kLane;
+  EXPECT_GE(held.workers[0].outbox_peak_bytes, waiting * sizeof(Item)) << "the peak must cover what waits";
+  EXPECT_LE(held.workers[0].outbox_peak_bytes, waiting * (sizeof(Item) + 32) + 64 * 1024)
+      << "the outbox must not hold much more than what waits";
+  EXPECT_EQ(held.workers[1].outbox_peak_bytes, 0u) << "worker 1 sent nothing";
+  EXPECT_EQ(held.outbox_peak_bytes, held.workers[0].outbox_peak_bytes) << "the pool's is the workers' sum";
+
+  log.gate.open();
+  expect_delivered_in_order(log);
+  // The inbox waits while the outbox owes: the probe runs once it has drained.
+  ASSERT_EQ(pool->send_to(0, Item{Item::probe, 0}), SendResult::ok);
+  ASSERT_TRUE(wait_until([&] { return log.heap_after_drain.load() != 0; }));
+  EXPECT_LE(log.heap_after_drain.load(), log.heap_before_burst + 1024)
+      << "a drained outbox must give its chunks back to the worker's heap";
+  ASSERT_TRUE(shutdown_or_fail(*pool).ok());
+  const PoolStats after = pool->stats();
+  EXPECT_EQ(after.workers[0].outbox_peak_bytes, held.workers[0].outbox_peak_bytes) << "a peak stays";
+  expect_balanced(after);
 }
 
 }  // namespace

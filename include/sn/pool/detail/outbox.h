@@ -34,7 +34,11 @@ class Outbox {
   static constexpr std::size_t kMoveEvery = 64;
 
   Outbox(std::size_t self, PoolShared<M>& shared, WorkerHeap& heap)
-      : self_(self), shared_(shared), core_(*shared.cores[self]), store_(&heap, nullptr), backlogs_(shared.size()) {
+      : self_(self),
+        shared_(shared),
+        core_(*shared.cores[self]),
+        store_(&heap, &core_.owned.outbox_peak_bytes),
+        backlogs_(shared.size()) {
     for (auto& backlog : backlogs_) backlog.attach(&store_);
   }
   Outbox(const Outbox&) = delete;
