@@ -10,7 +10,7 @@
 //                    256 of the increments pass through worker 0's outbox (FullPolicy::block:
 //                    a worker never waits). Counter outbox_peak_bytes: the most memory
 //                    worker 0's outbox held (WorkerStats::outbox_peak_bytes).
-//   pool_burst/sn_lane_fits  the same with lanes of 2 * kBurst slots, so that nothing
+//   pool_burst/sn_lane_fits  the same with lanes of kBurst + 1 slots, so that nothing
 //                    spills: the lane's own throughput, what pool_burst/sn aims at.
 //   pool_burst/caf   the same through CAF: an event-based actor sends the increments to
 //                    another (send(counter, i)) in one handler call, then
@@ -169,7 +169,7 @@ void register_pool_burst() {
     benchmark::RegisterBenchmark(name, fn)->UseRealTime()->Unit(benchmark::kMillisecond);
   };
   add("pool_burst/sn", [](benchmark::State& s) { burst_sn(s, 0); });
-  add("pool_burst/sn_lane_fits", [](benchmark::State& s) { burst_sn(s, std::size_t{2} * kBurst); });
+  add("pool_burst/sn_lane_fits", [](benchmark::State& s) { burst_sn(s, std::size_t{kBurst} + 1); });
   add("pool_burst/caf", burst_caf);
   benchmark::AddCustomContext("burst_messages_per_iteration", std::to_string(kBurst));
 }
