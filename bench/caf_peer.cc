@@ -9,6 +9,9 @@
 // actor for its tally, and an actor holds that request (a response promise) until its
 // last marker arrives. The counts are exact, not a timing guess.
 //
+// CafBurst: one actor's send loop into another's unbounded mailbox (an allocation per
+// message), then a request for the total, which CAF orders after the sends.
+//
 // CafCalls: calls the way CAF 0.17 writes them, request(...) with
 // a `then` continuation inside an actor and a blocking `receive` on a scoped_actor
 // outside one. The callee answers from its handler's return value.
@@ -21,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <absl/container/flat_hash_map.h>
 #include <caf/all.hpp>
@@ -89,6 +93,21 @@ struct Config : caf::actor_system_config {
   }
 };
 
+/// A CAF actor system and the actors spawned in it, which the destructor tells to exit:
+/// ~actor_system waits for every actor to terminate, and these never do on their own.
+struct ActorSystem {
+  explicit ActorSystem(int scheduler_threads) : cfg(scheduler_threads), system(cfg) {}
+  ~ActorSystem() {
+    for (const caf::actor& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  ActorSystem(const ActorSystem&) = delete;
+  ActorSystem& operator=(const ActorSystem&) = delete;
+
+  Config cfg;  // outlives `system`, which keeps a reference to it
+  caf::actor_system system;
+  std::vector<caf::actor> actors;  // told to exit in this order
+};
+
 // ---------------------------------------------------------------- calls
 
 caf::behavior answering_callee(caf::event_based_actor*) {
@@ -154,18 +173,13 @@ bool ask_bool(caf::actor_system& system, const caf::actor& to, go_atom request) 
 
 }  // namespace
 
-struct CafCalls::Impl {
-  explicit Impl(int scheduler_threads) : cfg(scheduler_threads), system(cfg) {
+struct CafCalls::Impl : ActorSystem {
+  explicit Impl(int scheduler_threads) : ActorSystem(scheduler_threads) {
     callee = system.spawn(answering_callee);
     caller = system.spawn(requester, callee, &params);
-  }
-  ~Impl() {
-    caf::anon_send_exit(caller, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(callee, caf::exit_reason::user_shutdown);
+    actors = {caller, callee};
   }
 
-  Config cfg;  // outlives `system`, which keeps a reference to it
-  caf::actor_system system;
   caf::actor callee;
   caf::actor caller;
   RttRun params;  // the requester's current run
@@ -198,9 +212,79 @@ bool CafCalls::external_calls(std::uint64_t first, std::vector<std::uint64_t>& s
   return ok;
 }
 
-struct CafKeyed::Impl {
-  Impl(int producers, int workers, int scheduler_threads)
-      : cfg(scheduler_threads), system(cfg), producer_count(producers) {
+// ---------------------------------------------------------------- burst
+
+namespace {
+
+using total_atom = caf::atom_constant<caf::atom("total")>;
+
+struct BurstCounterState {
+  std::uint64_t total = 0;
+  std::uint64_t last = 0;  // the previous increment: each run sends 1, 2, ..., count
+  bool in_order = true;
+};
+
+caf::behavior burst_counter(caf::stateful_actor<BurstCounterState>* self) {
+  // The increment handler comes first: CAF tries a behavior's handlers in order.
+  return {
+      [self](std::uint64_t v) {
+        auto& s = self->state;
+        s.in_order = s.in_order && v == s.last + 1;
+        s.last = v;
+        s.total += v;
+      },
+      [self](total_atom) {
+        auto& s = self->state;
+        const std::uint64_t answer = s.in_order ? s.total : 0;  // 0: out of order, a wrong total
+        s = BurstCounterState{};
+        return answer;
+      },
+  };
+}
+
+caf::behavior burst_sender(caf::event_based_actor* self, caf::actor counter) {
+  return {[self, counter](go_atom, std::uint64_t count) {
+    for (std::uint64_t i = 1; i <= count; ++i) self->send(counter, i);
+    auto promise = self->make_response_promise();
+    self->request(counter, caf::infinite, total_atom::value)
+        .then([promise](std::uint64_t total) mutable { promise.deliver(total); },
+              [promise](caf::error& e) mutable { promise.deliver(std::move(e)); });
+    return promise;  // delivered with the counter's answer
+  }};
+}
+
+}  // namespace
+
+struct CafBurst::Impl : ActorSystem {
+  explicit Impl(int scheduler_threads) : ActorSystem(scheduler_threads) {
+    counter = system.spawn(burst_counter);
+    sender = system.spawn(burst_sender, counter);
+    actors = {sender, counter};
+  }
+
+  caf::actor counter;
+  caf::actor sender;
+};
+
+CafBurst::CafBurst(int scheduler_threads) {
+  if (scheduler_threads < 1) throw std::invalid_argument("CafBurst: scheduler_threads must be >= 1");
+  impl_ = std::make_unique<Impl>(scheduler_threads);
+}
+CafBurst::~CafBurst() = default;
+
+std::uint64_t CafBurst::run(std::uint64_t count) {
+  caf::scoped_actor self{impl_->system};
+  std::uint64_t total = 0;
+  std::string failure;
+  self->request(impl_->sender, caf::infinite, go_atom::value, count)
+      .receive([&](std::uint64_t answer) { total = answer; },
+               [&](caf::error& e) { failure = impl_->system.render(e); });
+  if (!failure.empty()) throw std::runtime_error("CafBurst::run: " + failure);
+  return total;
+}
+
+struct CafKeyed::Impl : ActorSystem {
+  Impl(int producers, int workers, int scheduler_threads) : ActorSystem(scheduler_threads), producer_count(producers) {
     actors.reserve(static_cast<std::size_t>(workers));
     for (int w = 0; w < workers; ++w) actors.push_back(system.spawn(counter, producers));
     team.reserve(static_cast<std::size_t>(producers));
@@ -213,10 +297,7 @@ struct CafKeyed::Impl {
       stopping = true;
     }
     go.notify_all();
-    for (auto& t : team) t.join();
-    // ~actor_system waits for every actor to terminate, and these never do on their own.
-    for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    actors.clear();
+    for (auto& t : team) t.join();  // then ~ActorSystem tells the actors to exit
   }
 
   void produce(int p) {
@@ -290,9 +371,6 @@ struct CafKeyed::Impl {
     return result;
   }
 
-  Config cfg;  // outlives `system`, which keeps a reference to it
-  caf::actor_system system;
-  std::vector<caf::actor> actors;
   const int producer_count;
 
   std::mutex mutex;

@@ -1,6 +1,7 @@
 // The CAF (C++ Actor Framework 0.17) peer of the worker-pool benchmark: keyed messages
 // from plain producer threads to event-based actors, each owning its own per-key counts;
-// and calls (request/response) between two actors, and from a plain thread to an actor.
+// calls (request/response) between two actors, and from a plain thread to an actor; and
+// one actor's burst of sends to another.
 // CAF stays behind this header (its headers are heavy and not held to our warning
 // flags), so only caf_peer.cc includes them.
 #pragma once
@@ -69,6 +70,31 @@ class CafCalls {
   /// `request(callee, infinite, v).receive(...)` at a time. The scoped actor is made once
   /// per call of this function, before the first sample's clock starts.
   bool external_calls(std::uint64_t first, std::vector<std::uint64_t>& samples, TickClock clock);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// One actor's burst to another, far more messages than any bounded queue would hold:
+/// a sender actor, on each run, sends `count` increments 1, 2, ..., count to a counter
+/// actor from one handler invocation (`send(counter, i)`), then asks it for its total
+/// (`request(counter, infinite, total)`; CAF keeps one sender's messages in order, so
+/// the request comes after every increment). The counter answers the sum of what it took
+/// since the last question and starts again from zero. Two actors on CAF's scheduler with
+/// `scheduler_threads` threads (not pinned). Build it once per benchmark case, outside
+/// the timed region.
+class CafBurst {
+ public:
+  explicit CafBurst(int scheduler_threads);
+  ~CafBurst();
+  CafBurst(const CafBurst&) = delete;
+  CafBurst& operator=(const CafBurst&) = delete;
+
+  /// Runs one burst of `count` increments and returns the counter's answer: the sum
+  /// count * (count + 1) / 2 when every increment arrived once and in order, 0 when one
+  /// came out of order. Throws std::runtime_error when the request failed.
+  std::uint64_t run(std::uint64_t count);
 
  private:
   struct Impl;

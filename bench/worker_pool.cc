@@ -38,6 +38,8 @@
 //                        10 s).get() in a loop, timed per call; p50/p99 and items_per_second.
 //   pool_call/external/caf  the same through a caf::scoped_actor: request(callee, infinite,
 //                        v).receive(...) against one event-based actor, 1 scheduler thread.
+//   pool_burst/...       one worker's burst of 10^6 messages, far more than its lane holds,
+//                        against CAF: see pool_burst.cc.
 //   pool_idle/sn         one worker per usable CPU, left alone for a second: cpu_percent is
 //                        the process's CPU time over that second. Then 200 wake-ups of a
 //                        parked worker: wake_p50_us / wake_p99_us from send to handler.
@@ -73,6 +75,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "caf_peer.h"
 #include "harness.h"
+#include "pool_helpers.h"
 #include "sn/channel/channel.h"
 #include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
@@ -124,25 +127,7 @@ struct alignas(sn::kFalseSharingRange) WorkerTally {
   std::atomic<bool> failed{false};  // a send was refused, or a check inside the worker failed
 };
 
-/// Pins worker j of the pool to cpu_for(first_cpu + j).
-sn::PoolConfig pinned_pool(std::size_t workers, int first_cpu) {
-  sn::PoolConfig config =
-      sn::PoolConfig().with_num_workers(workers).with_cpu_affinity(true).with_oversubscription(true);
-  for (std::size_t j = 0; j < workers; ++j) {
-    config.with_worker(j, sn::WorkerConfig().with_cpu(cpu_for(first_cpu + static_cast<int>(j))));
-  }
-  return config;
-}
-
 std::string shape(int a, int b) { return std::to_string(a) + "x" + std::to_string(b); }
-
-/// Shuts the pool down; a failure marks the case unless it already failed.
-template <class W>
-void shutdown_or_skip(sn::WorkerPool<W>& pool, benchmark::State& state) {
-  if (const absl::Status s = pool.shutdown(); !s.ok() && !state.error_occurred()) {
-    state.SkipWithError(("shutdown: " + s.ToString()).c_str());
-  }
-}
 
 // ------------------------------------------------------------------ pool_keyed
 
@@ -667,13 +652,6 @@ void idle_sn(benchmark::State& state) {
 
 // ------------------------------------------------------------------ pool_call
 
-/// The first key that the pool's HashPartitioner gives worker `index` of `workers`.
-u64 key_of_worker(std::size_t index, std::size_t workers) {
-  u64 key = 0;
-  while (sn::HashPartitioner{}(key, workers) != index) ++key;
-  return key;
-}
-
 /// pool_rtt/sn's shared part, and why a round failed (set by worker 0, or by worker 1 at
 /// start; published by the latch's arrive), empty when fine.
 struct CallRttShared : RttShared {
@@ -960,6 +938,7 @@ void register_all() {
   add("pool_call_rtt/caf", call_rtt_caf);
   add("pool_call/external/sn", external_call_sn);
   add("pool_call/external/caf", external_call_caf);
+  register_pool_burst();
   benchmark::RegisterBenchmark("pool_idle/sn", idle_sn)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
   for (int p : {1, 2, 4, 8}) {
     if (p > 1 && p + 1 > cpus) break;

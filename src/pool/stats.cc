@@ -56,6 +56,7 @@ WorkerStats read_worker(std::size_t index, const CoreBase& core) {
   w.sent = core.owned.sent.get();
   w.rejected = core.owned.rejected.get();
   w.queue_depth = core.queued() + core.owned.outbox_pending.load(std::memory_order_relaxed);
+  w.outbox_peak_bytes = core.owned.outbox_peak_bytes.load(std::memory_order_relaxed);
   w.timers_scheduled = core.owned.timers_scheduled.get() + core.remote.timers_scheduled.load(std::memory_order_relaxed);
   w.timers_fired = core.owned.timers_fired.get();
   w.timers_cancelled = core.remote.timers_cancelled.load(std::memory_order_relaxed);

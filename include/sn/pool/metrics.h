@@ -128,6 +128,7 @@ inline constexpr PoolMetric kPoolMetrics[] = {
     metric_rows::summed("parks", &WorkerStats::parks, &PoolStats::parks, "Times the worker slept in the kernel for lack of work."),
     metric_rows::named(metric_rows::summed("", &WorkerStats::time_parked, &PoolStats::time_parked, "Time the worker spent asleep in the kernel."), "time_parked_seconds", "parked_seconds"),
     metric_rows::gauge(metric_rows::summed("queue_depth", &WorkerStats::queue_depth, &PoolStats::queue_depth, "Messages waiting in the worker's inbox, lanes and outbox.")),
+    metric_rows::gauge(metric_rows::summed("outbox_peak_bytes", &WorkerStats::outbox_peak_bytes, &PoolStats::outbox_peak_bytes, "The most memory the worker's outbox held at once, in bytes.")),
     metric_rows::per_pool("hook_faults", &PoolStats::hook_faults, "Exceptions from tick, on_stop and resize hooks."),
     metric_rows::per_worker("sent", &WorkerStats::sent, "Messages the worker sent to workers that were accepted."),
     metric_rows::summed("timers_scheduled", &WorkerStats::timers_scheduled, &PoolStats::timers_scheduled, "Timers the worker made, and timers made outside the pool that it holds."),

@@ -70,6 +70,7 @@ struct CoreBase {
     OwnedCounter late_replies;               // its answers that came after the call had completed
     std::atomic<std::uint64_t> activity{0};  // odd while a batch, flush or firing is in progress
     std::atomic<std::uint64_t> outbox_pending{0};
+    std::atomic<std::uint64_t> outbox_peak_bytes{0};  // the most memory its outbox held at once
     std::atomic<int> cpu{-1};
     std::atomic<bool> memory_bound{false};
     std::atomic<bool> isolated{false};  // FaultPolicy::isolate took it out of service
