@@ -32,8 +32,8 @@ struct IgnoreParking {
 /// The spin and yield phases learn from, and feed, the calling thread's SpinHistory.
 ///
 /// Woken, the thread re-tries before it registers again, so that the wake-up's reason is
-/// taken without another heavy barrier; a thread woken from its own CPU yields first (see
-/// ParkingLot::woken_from).
+/// taken without another heavy barrier; a thread woken from its own CPU yields once
+/// before its next wait (see ParkingLot::woken_from).
 template <class Result, class Attempt, class Parked = IgnoreParking>
 Result block_on(ParkingLot& lot, const WaitPolicy& policy, bool asymmetric, absl::Time deadline, Result would_block,
                 Result timed_out, Attempt&& attempt, Parked&& parked = {}) {
@@ -67,7 +67,7 @@ Result block_on(ParkingLot& lot, const WaitPolicy& policy, bool asymmetric, absl
     // (W4) an epoch other than e was bumped by a wake-up (P4), whose publication it orders
     // before this attempt.
     if (lot.epoch.load(std::memory_order_acquire) != e) {
-      if (lot.woken_from(current_cpu())) ::sched_yield();
+      if (lot.woken_from(current_cpu())) this_thread_spin_history().note_woken_by_neighbour();
       Result r = attempt();
       if (r != would_block) return r;
     }

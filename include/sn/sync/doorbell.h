@@ -23,8 +23,9 @@
 // the ringers' when available).
 //
 // Sharing a CPU: as ParkingLot, the ringer notes its CPU, and an owner woken on that CPU
-// yields once before it takes the work, so that the ringer (a producer beside a pinned
-// worker) goes on publishing and the owner takes a batch, not one message per wake-up.
+// takes the work at once but yields once before it waits again (SpinHistory), so that
+// the ringer (a producer beside a pinned worker) goes on publishing and the owner comes
+// back to a batch, rather than parking and being woken once per message.
 #pragma once
 
 #include <sched.h>
@@ -108,7 +109,7 @@ Result block_on(Doorbell& bell, const WaitPolicy& policy, bool asymmetric, SpinH
       if constexpr (!std::is_same_v<std::remove_cvref_t<Parked>, IgnoreParking>) parked(absl::Now() - now);
       if (bell.state.load(std::memory_order_acquire) == Doorbell::kAwake) {  // (W4) pairs with (P4)
         const int cpu = current_cpu();
-        if (cpu >= 0 && bell.waker_cpu.load(std::memory_order_relaxed) == cpu) ::sched_yield();
+        if (cpu >= 0 && bell.waker_cpu.load(std::memory_order_relaxed) == cpu) history.note_woken_by_neighbour();
       }
       r = attempt();
       if (r != would_block) return r;

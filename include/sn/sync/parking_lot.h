@@ -24,9 +24,9 @@
 //
 // Sharing a CPU: the publisher notes the CPU it wakes from. A waiter woken on that same
 // CPU preempted the publisher, which is still runnable with more to publish (a producer
-// and a consumer pinned together, or more threads than CPUs): the waiter yields once
-// before it takes the work (see block_on), so that it takes a batch rather than one value
-// and parks again per value.
+// and a consumer pinned together, or more threads than CPUs): the waiter takes the work
+// at once but yields once before it waits again (see block_on), so that it comes back to
+// a batch rather than parking and being woken once per value.
 #pragma once
 
 #include <sched.h>

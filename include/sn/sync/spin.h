@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -60,6 +61,11 @@ class SpinHistory {
   }
   /// The phases ran their course (or found work) without a sign of contention.
   void note_quiet() noexcept { window_ns_ = 0; }
+  /// The last wake-up came from this thread's own CPU: its waker is runnable there, so the
+  /// next wait begins with one sched_yield() (after the work the wake-up brought).
+  void note_woken_by_neighbour() noexcept { yield_first_ = true; }
+  /// Whether the next wait begins with a yield; clears it.
+  bool take_yield_first() noexcept { return std::exchange(yield_first_, false); }
   /// Signs of contention seen so far (for tests and counters).
   std::uint64_t contentions() const noexcept { return contentions_; }
 
@@ -67,6 +73,7 @@ class SpinHistory {
   std::int64_t skip_until_ns_ = 0;
   std::int64_t window_ns_ = 0;
   std::uint64_t contentions_ = 0;
+  bool yield_first_ = false;
 };
 
 /// The calling thread's own history, for waits that are given none.
@@ -76,12 +83,17 @@ inline SpinHistory& this_thread_spin_history() noexcept {
 }
 
 /// Phases 1 and 2 of `policy`: re-tries `attempt` with a CPU pause, then with
-/// sched_yield(), in between. Returns what `attempt` returned when it succeeded,
+/// sched_yield(), in between (after one yield first, whatever the policy, when the last
+/// wake-up came from this CPU). Returns what `attempt` returned when it succeeded,
 /// `timed_out` once `deadline` passed, or `would_block` when the caller is to park:
 /// both phases over, or skipped or cut short because the CPU is wanted (see above).
 template <class Result, class Attempt>
 Result spin_then_yield(const WaitPolicy& policy, SpinHistory& history, absl::Time deadline, Result would_block,
                        Result timed_out, Attempt& attempt) {
+  if (history.take_yield_first()) {  // whatever the policy: the waker may have more
+    ::sched_yield();
+    if (Result r = attempt(); r != would_block) return r;
+  }
   if (policy.spin_iterations == 0 && policy.yield_iterations == 0) return would_block;
   std::int64_t last = spin_clock_ns();
   if (history.contended(last)) return would_block;
