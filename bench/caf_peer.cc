@@ -40,6 +40,7 @@ struct CounterState {
   absl::flat_hash_map<std::uint64_t, std::uint64_t> counts;
   std::uint64_t handled = 0;
   std::uint64_t checksum = 0;
+  double sines = 0;  // KeyedWork::count_and_sine: kept in the state, so that it is computed
   int producers_done = 0;
   caf::response_promise tally;  // pending until producers_done reaches P
 };
@@ -54,14 +55,15 @@ void answer_tally(CounterState& s) {
   s.producers_done = 0;
 }
 
-caf::behavior counter(caf::stateful_actor<CounterState>* self, int producers) {
+caf::behavior counter(caf::stateful_actor<CounterState>* self, int producers, KeyedWork work) {
   // The key handler comes first: CAF tries a behavior's handlers in order.
   return {
-      [self](std::uint64_t key) {
+      [self, work](std::uint64_t key) {
         auto& s = self->state;
         ++s.counts[key];
         ++s.handled;
         s.checksum += key;
+        if (work == KeyedWork::count_and_sine) s.sines += keyed_sine(key);
       },
       [self, producers](done_atom) {
         auto& s = self->state;
@@ -284,9 +286,10 @@ std::uint64_t CafBurst::run(std::uint64_t count) {
 }
 
 struct CafKeyed::Impl : ActorSystem {
-  Impl(int producers, int workers, int scheduler_threads) : ActorSystem(scheduler_threads), producer_count(producers) {
+  Impl(int producers, int workers, int scheduler_threads, KeyedWork work)
+      : ActorSystem(scheduler_threads), producer_count(producers) {
     actors.reserve(static_cast<std::size_t>(workers));
-    for (int w = 0; w < workers; ++w) actors.push_back(system.spawn(counter, producers));
+    for (int w = 0; w < workers; ++w) actors.push_back(system.spawn(counter, producers, work));
     team.reserve(static_cast<std::size_t>(producers));
     for (int p = 0; p < producers; ++p) team.emplace_back([this, p] { produce(p); });
   }
@@ -384,10 +387,10 @@ struct CafKeyed::Impl : ActorSystem {
   std::vector<std::thread> team;
 };
 
-CafKeyed::CafKeyed(int producers, int workers, int scheduler_threads) {
+CafKeyed::CafKeyed(int producers, int workers, int scheduler_threads, KeyedWork work) {
   if (producers < 1 || workers < 1 || scheduler_threads < 1)
     throw std::invalid_argument("CafKeyed: producers, workers and scheduler_threads must be >= 1");
-  impl_ = std::make_unique<Impl>(producers, workers, scheduler_threads);
+  impl_ = std::make_unique<Impl>(producers, workers, scheduler_threads, work);
 }
 
 CafKeyed::~CafKeyed() = default;

@@ -6,6 +6,7 @@
 // flags), so only caf_peer.cc includes them.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,14 +19,22 @@ struct KeyedResult {
   std::uint64_t checksum = 0;
 };
 
+/// What a keyed handler does besides counting the key: nothing, or also keyed_sine(key)
+/// (a little arithmetic per message, as a handler that computes something would).
+enum class KeyedWork : std::uint8_t { count, count_and_sine };
+
+/// The sine of the colocated workload's handlers, the same on both sides: the key's low
+/// 16 bits scaled into [0, 6.6), where std::sin needs no long argument reduction.
+inline double keyed_sine(std::uint64_t key) noexcept { return std::sin(static_cast<double>(key & 0xffff) * 1e-4); }
+
 /// A CAF actor system with `workers` event-based actors, each counting messages per key
-/// in its own absl::flat_hash_map<std::uint64_t, std::uint64_t>, fed by a persistent team
-/// of `producers` threads. Build it once per benchmark case, outside the timed region:
-/// the constructor starts the scheduler, spawns the actors and starts the producer
-/// threads, so run() only releases them.
+/// in its own absl::flat_hash_map<std::uint64_t, std::uint64_t> (and doing `work`), fed
+/// by a persistent team of `producers` threads (not pinned). Build it once per benchmark
+/// case, outside the timed region: the constructor starts the scheduler, spawns the
+/// actors and starts the producer threads, so run() only releases them.
 class CafKeyed {
  public:
-  CafKeyed(int producers, int workers, int scheduler_threads);
+  CafKeyed(int producers, int workers, int scheduler_threads, KeyedWork work = KeyedWork::count);
   ~CafKeyed();
   CafKeyed(const CafKeyed&) = delete;
   CafKeyed& operator=(const CafKeyed&) = delete;

@@ -178,6 +178,9 @@ class Spinner {
 /// thread sleeps meanwhile, so it takes no CPU from the pinned threads.
 class Team {
  public:
+  /// The `cpu` of a member that the scheduler places (and moves) as it likes.
+  static constexpr int kUnpinned = -1;
+
   class Member {
    public:
     /// Called once on the member's thread after its setup (queue handles built).
@@ -223,13 +226,14 @@ class Team {
     for (std::thread& t : threads_) t.join();
   }
 
-  /// Starts a thread pinned to `cpu` that runs `body(Member&)`. All spawns come before
-  /// wait_ready(). The body builds its handles, calls ready(), then loops on next()/done().
+  /// Starts a thread pinned to `cpu` (kUnpinned: left to the scheduler) that runs
+  /// `body(Member&)`. All spawns come before wait_ready(). The body builds its handles,
+  /// calls ready(), then loops on next()/done().
   template <class Body>
   void spawn(int cpu, Body body) {
     ++size_;
     threads_.emplace_back([this, cpu, body = std::move(body)]() mutable {
-      const absl::Status pinned = sn::pin_current_thread(cpu);
+      const absl::Status pinned = cpu == kUnpinned ? absl::OkStatus() : sn::pin_current_thread(cpu);
       if (!pinned.ok()) {
         std::lock_guard lock(mu_);
         error_ = std::string(pinned.message());

@@ -34,7 +34,7 @@
 
 #include "caf_peer.h"
 #include "harness.h"
-#include "pool_helpers.h"
+#include "worker_pool.h"
 #include "sn/worker_pool.h"
 
 namespace snbench {

@@ -40,9 +40,10 @@
 //                        v).receive(...) against one event-based actor, 1 scheduler thread.
 //   pool_burst/...       one worker's burst of 10^6 messages, far more than its lane holds,
 //                        against CAF: see pool_burst.cc.
-//   pool_idle/sn         one worker per usable CPU, left alone for a second: cpu_percent is
-//                        the process's CPU time over that second. Then 200 wake-ups of a
-//                        parked worker: wake_p50_us / wake_p99_us from send to handler.
+//   pool_idle/...        an idle pool's CPU use and wake-up latency, against a bare futex:
+//                        see pool_idle.cc.
+//   pool_colocated/...   one unpinned producer beside a worker on every CPU, pinned or not,
+//                        per wait policy, and CAF: see pool_colocated.cc.
 //   ingress/Px1/inbox    the raw cost of the pool's external ingress design: P producers
 //                        into one sn MPSC channel, drained by one consumer...
 //   ingress/Px1/lanes    ...against P SPSC channels (one per producer) polled round-robin by
@@ -75,13 +76,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "caf_peer.h"
 #include "harness.h"
-#include "pool_helpers.h"
 #include "sn/channel/channel.h"
 #include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/hash.h"
 #include "sn/sync/block_on.h"
 #include "sn/sync/parking_lot.h"
 #include "sn/worker_pool.h"
+#include "worker_pool.h"
 
 namespace snbench {
 namespace {
@@ -97,123 +98,20 @@ constexpr u64 kMeshMessages = u64{1} << 20;
 constexpr u64 kMeshPerTick = 64;
 /// Round trips per iteration of pool_rtt/sn.
 constexpr u64 kPoolRoundTrips = u64{1} << 14;
-/// pool_idle: the idle window, the wake-ups measured, and the pause before each (long
-/// enough for the worker to spin, yield and park).
-constexpr std::chrono::seconds kIdleWindow{1};
-constexpr int kWakes = 200;
-constexpr std::chrono::milliseconds kParkPause{5};
 
-/// Key i of the keyed cases: SplitMix64 of i, the same for sn and CAF in every run.
+/// The keys of the keyed cases: bench_key(0 ... kKeys - 1).
 const std::vector<u64>& keyed_keys() {
   static const std::vector<u64> keys = [] {
     std::vector<u64> k(kKeys);
-    for (u64 i = 0; i < kKeys; ++i) {
-      u64 z = (i + 1) * 0x9E3779B97F4A7C15ULL;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-      k[i] = z ^ (z >> 31);
-    }
+    for (u64 i = 0; i < kKeys; ++i) k[i] = bench_key(i);
     return k;
   }();
   return keys;
 }
 
-/// What one worker reports to the main thread, on its own false-sharing range. Written
-/// in tick() (relaxed; published by RoundLatch::arrive), read by the main thread after
-/// the round.
-struct alignas(sn::kFalseSharingRange) WorkerTally {
-  std::atomic<u64> handled{0};
-  std::atomic<u64> checksum{0};
-  std::atomic<bool> failed{false};  // a send was refused, or a check inside the worker failed
-};
-
 std::string shape(int a, int b) { return std::to_string(a) + "x" + std::to_string(b); }
 
 // ------------------------------------------------------------------ pool_keyed
-
-using CountMap =
-    absl::flat_hash_map<u64, u64, absl::Hash<u64>, std::equal_to<u64>, sn::HeapAllocator<std::pair<const u64, u64>>>;
-
-struct KeyedState {
-  CountMap counts;
-  u64 pending = 0;  // handled since the last tick
-  u64 handled = 0;  // running totals over all rounds
-  u64 checksum = 0;
-  u64 next_target = 0;  // `handled` at the end of the current round
-};
-
-/// What worker j must see per round: precomputed from the keys and the partitioner.
-struct KeyedShare {
-  u64 count = 0;
-  u64 sum = 0;
-  u64 distinct = 0;
-};
-
-/// The second alternative of pool_keyed/.../sn_variant's message; never sent.
-struct Flush {};
-
-/// kBatched: the worker takes each iteration's batch through handle_batch and prefetches
-/// every key's map slot before it counts (the map is 2 MiB, beyond L2, so each count is
-/// a cache miss that the prefetches overlap). Without it, handle_message counts one
-/// message at a time, as the CAF actor must. Message is u64, or std::variant<u64, Flush>,
-/// whose u64 alternative the same handle_message takes.
-template <bool kBatched, class Message = u64>
-class KeyedWorker : public sn::Worker<KeyedState, Message> {
- public:
-  KeyedWorker(KeyedShare share, WorkerTally& tally, RoundLatch& latch, std::uint32_t workers) noexcept
-      : share_(share), tally_(tally), latch_(latch), workers_(workers) {}
-
-  KeyedState init() {
-    KeyedState s{CountMap(sn::HeapAllocator<std::pair<const u64, u64>>(this->context().heap()))};
-    s.counts.reserve(share_.distinct);
-    s.next_target = share_.count;
-    return s;
-  }
-
-  void handle_message(KeyedState& s, sn::Envelope<u64> e) requires(!kBatched) {
-    ++s.counts[e.key];
-    s.checksum += e.payload;
-    ++s.pending;
-  }
-  void handle_message(KeyedState&, sn::Envelope<Flush>) requires(!kBatched) {}
-
-  void handle_batch(KeyedState& s, std::span<sn::Envelope<u64>> batch) requires(kBatched) {
-    for (const sn::Envelope<u64>& e : batch) s.counts.prefetch(e.key);
-    for (const sn::Envelope<u64>& e : batch) {
-      ++s.counts[e.key];
-      s.checksum += e.payload;
-    }
-    s.pending += batch.size();
-  }
-
-  // Reports per batch to the worker's own tally line; the shared latch is touched once
-  // per round, so that W workers do not contend on a counter in the measured loop.
-  void tick(KeyedState& s) {
-    if (s.pending == 0) return;
-    s.handled += s.pending;
-    s.pending = 0;
-    tally_.handled.store(s.handled, std::memory_order_relaxed);
-    tally_.checksum.store(s.checksum, std::memory_order_relaxed);
-    if (s.handled >= s.next_target) {
-      s.next_target += share_.count;
-      latch_.arrive(workers_);
-    }
-  }
-
-  // The map itself must agree with the running count: every message counted once, under
-  // exactly the keys this worker owns.
-  void on_stop(KeyedState& s) {
-    u64 total = 0;
-    for (const auto& [key, n] : s.counts) total += n;
-    if (total != s.handled || s.counts.size() != share_.distinct) tally_.failed.store(true, std::memory_order_relaxed);
-  }
-
- private:
-  KeyedShare share_;
-  WorkerTally& tally_;
-  RoundLatch& latch_;
-  std::uint32_t workers_;
-};
 
 /// Producer p's message i carries keys[(p * per_producer + i) % kKeys] (as CafKeyed does),
 /// so message j of the whole round, j in [0, total), carries keys[j % kKeys].
@@ -296,15 +194,7 @@ void keyed_sn(benchmark::State& state, int producers, int workers) {
       } else if (!latch.wait(static_cast<std::uint32_t>(workers))) {
         error = "stalled: a worker did not get all its messages";
       }
-      for (std::size_t j = 0; error.empty() && j < tallies.size(); ++j) {
-        const u64 handled = tallies[j].handled.load(std::memory_order_relaxed);
-        const u64 sum = tallies[j].checksum.load(std::memory_order_relaxed);
-        if (handled != (round + 1) * shares[j].count || sum != (round + 1) * shares[j].sum) {
-          error = "worker " + std::to_string(j) + " handled " + std::to_string(handled) + " (expected " +
-                  std::to_string((round + 1) * shares[j].count) + "), checksum " + std::to_string(sum) + " (expected " +
-                  std::to_string((round + 1) * shares[j].sum) + ")";
-        }
-      }
+      if (error.empty()) error = round_mismatch(tallies, shares, round);
       if (!error.empty()) {
         state.SkipWithError(("checksum mismatch in round " + std::to_string(round) + ": " + error).c_str());
         break;
@@ -322,27 +212,8 @@ void keyed_sn(benchmark::State& state, int producers, int workers) {
 }
 
 void keyed_caf(benchmark::State& state, int producers, int workers) {
-  const u64 per_producer = kKeyedMessages / static_cast<u64>(producers);
-  const u64 total = per_producer * static_cast<u64>(producers);
-  const std::vector<u64>& keys = keyed_keys();
-  u64 expected_sum = 0;
-  for (u64 j = 0; j < total; ++j) expected_sum += keys[j % kKeys];
-  try {
-    sn_bench::CafKeyed caf(producers, workers, workers);
-    for (auto _ : state) {
-      const sn_bench::KeyedResult r = caf.run(keys, per_producer);
-      if (r.handled != total || r.checksum != expected_sum) {
-        state.SkipWithError(("checksum mismatch: handled " + std::to_string(r.handled) + " of " +
-                             std::to_string(total) + ", checksum " + std::to_string(r.checksum) + " (expected " +
-                             std::to_string(expected_sum) + ")")
-                                .c_str());
-        break;
-      }
-    }
-  } catch (const std::exception& e) {
-    state.SkipWithError((std::string("CAF: ") + e.what()).c_str());
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(total));
+  caf_keyed_rounds(state, producers, workers, keyed_keys(), kKeyedMessages / static_cast<u64>(producers),
+                   sn_bench::KeyedWork::count);
   state.SetLabel("caf scheduler threads=" + std::to_string(workers) + ", not pinned");
 }
 
@@ -574,83 +445,9 @@ void rtt_sn(benchmark::State& state) {
   pool_round_trips<RttWorker>(state, shared, [&] { return std::make_unique<RttWorker>(shared); });
 }
 
-// ------------------------------------------------------------------ pool_idle
-
-struct IdleShared {
-  std::atomic<std::int64_t> handled_at_ns{0};  // steady clock
-  RoundLatch latch;
-};
+// ------------------------------------------------------------------ pool_call
 
 struct Nothing {};
-
-class IdleWorker : public sn::Worker<Nothing, u64> {
- public:
-  explicit IdleWorker(IdleShared& shared) noexcept : shared_(shared) {}
-
-  void handle_message(Nothing&, sn::Envelope<u64>) {
-    const auto now = std::chrono::steady_clock::now().time_since_epoch();
-    shared_.handled_at_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(),
-                                std::memory_order_relaxed);
-    shared_.latch.arrive(1);
-  }
-
- private:
-  IdleShared& shared_;
-};
-
-// The default wait policy: what an idle pool costs and how fast it wakes as configured
-// out of the box. The idle window starts when create() returns (workers built and
-// pinned), so it includes their spin and yield phases before they first park. The
-// reported time is the sum of the wake latencies (manual time), so items_per_second is
-// the inverse of the mean wake latency.
-void idle_sn(benchmark::State& state) {
-  const int workers = usable_cpus();
-  IdleShared shared;
-  auto made = sn::WorkerPool<IdleWorker>::create(pinned_pool(static_cast<std::size_t>(workers), 0),
-                                                 [&](std::size_t) { return std::make_unique<IdleWorker>(shared); });
-  if (!made.ok()) {
-    state.SkipWithError(("pool: " + made.status().ToString()).c_str());
-    return;
-  }
-  sn::WorkerPool<IdleWorker>& pool = **made;
-  using clock = std::chrono::steady_clock;
-  for (auto _ : state) {
-    const double cpu0 = cpu_seconds();
-    const auto wall0 = clock::now();
-    std::this_thread::sleep_for(kIdleWindow);
-    const double cpu = cpu_seconds() - cpu0;
-    const double wall = std::chrono::duration<double>(clock::now() - wall0).count();
-
-    const std::uint64_t parks_before = pool.stats().parks;
-    std::vector<double> wake_us;
-    wake_us.reserve(kWakes);
-    double total_s = 0;
-    for (int i = 0; i < kWakes; ++i) {
-      std::this_thread::sleep_for(kParkPause);
-      shared.latch.reset();
-      const auto sent = clock::now();
-      if (pool.send_to(static_cast<std::size_t>(i % workers), u64{0}) != sn::SendResult::ok || !shared.latch.wait(1)) {
-        state.SkipWithError(("lost wake-up message " + std::to_string(i)).c_str());
-        return;
-      }
-      const std::chrono::nanoseconds woke(shared.handled_at_ns.load(std::memory_order_relaxed));
-      const double us = std::chrono::duration<double, std::micro>(woke - sent.time_since_epoch()).count();
-      wake_us.push_back(us);
-      total_s += us * 1e-6;
-    }
-    state.SetIterationTime(total_s);
-    state.counters["cpu_percent"] = cpu / wall * 100.0;
-    state.counters["wake_p50_us"] = percentile(wake_us, 0.50);
-    state.counters["wake_p99_us"] = percentile(wake_us, 0.99);
-    // ~1 when every wake-up found its worker parked, as intended.
-    state.counters["parks_per_wake"] = static_cast<double>(pool.stats().parks - parks_before) / kWakes;
-  }
-  shutdown_or_skip(pool, state);
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kWakes);
-  state.SetLabel(cpu_label(workers));
-}
-
-// ------------------------------------------------------------------ pool_call
 
 /// pool_rtt/sn's shared part, and why a round failed (set by worker 0, or by worker 1 at
 /// start; published by the latch's arrive), empty when fine.
@@ -938,8 +735,9 @@ void register_all() {
   add("pool_call_rtt/caf", call_rtt_caf);
   add("pool_call/external/sn", external_call_sn);
   add("pool_call/external/caf", external_call_caf);
+  register_pool_idle();
+  register_pool_colocated();
   register_pool_burst();
-  benchmark::RegisterBenchmark("pool_idle/sn", idle_sn)->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
   for (int p : {1, 2, 4, 8}) {
     if (p > 1 && p + 1 > cpus) break;
     add("ingress/" + shape(p, 1) + "/inbox", [p](benchmark::State& s) { ingress<false>(s, p); });

@@ -150,7 +150,7 @@ absl::StatusOr<ResizeReport> PoolBase::resize(Router next, std::size_t slot, Rou
   for (std::size_t i : running_slots) {
     if (switched && removing && i == slot) continue;
     shared.bases[i]->control.flags.fetch_and(~std::uint32_t{kDrain}, std::memory_order_seq_cst);
-    shared.bases[i]->doorbell.notify(false, 1);
+    shared.bases[i]->doorbell.ring(false);
   }
   shared.gate.open();  // before the removed worker's on_stop, which may take its time
   const absl::Duration paused = absl::Now() - began;
@@ -187,7 +187,7 @@ bool PoolBase::run_step(Migration::Phase phase, const std::vector<std::size_t>& 
   }
   for (std::size_t i : slots) {
     state_->bases[i]->control.flags.fetch_add(kMigrateRound, std::memory_order_seq_cst);
-    state_->bases[i]->doorbell.notify(false, 1);
+    state_->bases[i]->doorbell.ring(false);
   }
   std::unique_lock lock(m.mu);
   while (m.waiting != 0) {

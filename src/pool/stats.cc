@@ -52,6 +52,7 @@ WorkerStats read_worker(std::size_t index, const CoreBase& core) {
   w.ticks = core.owned.ticks.get();
   w.restarts = core.owned.restarts.get();
   w.parks = core.owned.parks.get();
+  w.wakes = core.doorbell.wake_count();
   w.time_parked = absl::Nanoseconds(core.owned.parked_ns.get());
   w.sent = core.owned.sent.get();
   w.rejected = core.owned.rejected.get();

@@ -17,7 +17,7 @@
 #include "sn/call/detail/callback_call.h"
 #include "sn/call/reply.h"
 #include "sn/sync/barrier.h"
-#include "sn/sync/parking_lot.h"
+#include "sn/sync/doorbell.h"
 
 namespace sn::test {
 namespace {
@@ -70,7 +70,7 @@ TEST(CallMailbox, EveryRecordFromManyProducersArrivesExactlyOnceAndInOrderPerPro
   constexpr int kProducers = 4;
   const std::uint64_t per_producer = scaled(50000);
   const long memory_before = CountingCallMemory::live();
-  sync::ParkingLot doorbell;
+  sync::Doorbell doorbell;
   const bool asymmetric = sync::asymmetric_barriers_available();
   CallMailbox mailbox(&doorbell, asymmetric);
   StartGate gate;
@@ -104,7 +104,7 @@ TEST(CallMailbox, EveryRecordFromManyProducersArrivesExactlyOnceAndInOrderPerPro
 TEST(CallMailbox, ParkedOwnerIsWokenByEachPushWithoutALostWakeup) {
   const int rounds = kUnderTsan ? 200 : 1000;
   for (const bool asymmetric : {false, sync::asymmetric_barriers_available()}) {
-    sync::ParkingLot doorbell;
+    sync::Doorbell doorbell;
     CallMailbox mailbox(&doorbell, asymmetric);
     std::atomic<int> parked_rounds{0};
     std::thread pusher([&] {
@@ -113,8 +113,8 @@ TEST(CallMailbox, ParkedOwnerIsWokenByEachPushWithoutALostWakeup) {
         // (the race between the owner's re-check and the push).
         if (i % 2 == 0) {
           const absl::Time give_up = absl::Now() + stall_limit();
-          while (!doorbell.has_waiters() && absl::Now() < give_up) std::this_thread::yield();
-          if (doorbell.has_waiters()) parked_rounds.fetch_add(1, std::memory_order_relaxed);
+          while (!doorbell.asleep() && absl::Now() < give_up) std::this_thread::yield();
+          if (doorbell.asleep()) parked_rounds.fetch_add(1, std::memory_order_relaxed);
         }
         if (routed_call(mailbox).complete(Stamp{0, static_cast<std::uint64_t>(i)}) != ReplyResult::delivered) {
           ADD_FAILURE();
@@ -144,7 +144,7 @@ TEST(CallMailbox, RoutedCallbackRunsOnTheOwnersThreadWithItsContext) {
     int runs = 0;
     std::thread::id thread;
   };
-  sync::ParkingLot doorbell;
+  sync::Doorbell doorbell;
   CallMailbox mailbox(&doorbell, false);
   State state;
   std::vector<CallRef> pending;

@@ -163,7 +163,7 @@ TEST(PendingCalls, StopProtocolRunsEveryCallbackExactlyOnceWhileCalleesRaceIt) {
       int answered = 0, unavailable = 0;
     } owner;
     // Destroyed before the callees are joined, as a stopping worker's would be.
-    auto doorbell = std::make_unique<sync::ParkingLot>();
+    auto doorbell = std::make_unique<sync::Doorbell>();
     const bool asymmetric = sync::asymmetric_barriers_available();
     auto mailbox = std::make_unique<CallMailbox>(doorbell.get(), asymmetric);
     PendingCalls table;

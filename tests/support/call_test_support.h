@@ -13,7 +13,7 @@
 #include "sn/call/detail/call_mailbox.h"
 #include "sn/call/detail/call_memory.h"
 #include "sn/channel/wait_policy.h"
-#include "sn/sync/block_on.h"
+#include "sn/sync/doorbell.h"
 #include "sn/sync/parking_lot.h"
 
 namespace sn::test {
@@ -56,10 +56,10 @@ enum class MailboxWait { published, would_block, timed_out };
 
 /// The owner's side of the mailbox handshake: parks on `doorbell` (after `policy`'s spins)
 /// until `mailbox` has a record, or until `limit` passes.
-inline MailboxWait wait_for_mail(const detail::CallMailbox& mailbox, sync::ParkingLot& doorbell, bool asymmetric,
+inline MailboxWait wait_for_mail(const detail::CallMailbox& mailbox, sync::Doorbell& doorbell, bool asymmetric,
                                  absl::Duration limit, const WaitPolicy& policy = WaitPolicy{}) {
-  return sync::block_on(doorbell, policy, asymmetric, absl::Now() + limit, MailboxWait::would_block,
-                        MailboxWait::timed_out,
+  return sync::block_on(doorbell, policy, asymmetric, sync::this_thread_spin_history(), absl::Now() + limit,
+                        MailboxWait::would_block, MailboxWait::timed_out,
                         [&] { return mailbox.published() ? MailboxWait::published : MailboxWait::would_block; });
 }
 

@@ -126,6 +126,7 @@ inline constexpr PoolMetric kPoolMetrics[] = {
     metric_rows::per_pool("faults", &PoolStats::faults, "Faults reported: failed handler calls and hooks."),
     metric_rows::per_pool("dead_letters", &PoolStats::dead_letters, "Dropped messages passed to the dead-letter sink (also in dropped)."),
     metric_rows::summed("parks", &WorkerStats::parks, &PoolStats::parks, "Times the worker slept in the kernel for lack of work."),
+    metric_rows::summed("wakes", &WorkerStats::wakes, &PoolStats::wakes, "Times a sender found the worker asleep and woke it."),
     metric_rows::named(metric_rows::summed("", &WorkerStats::time_parked, &PoolStats::time_parked, "Time the worker spent asleep in the kernel."), "time_parked_seconds", "parked_seconds"),
     metric_rows::gauge(metric_rows::summed("queue_depth", &WorkerStats::queue_depth, &PoolStats::queue_depth, "Messages waiting in the worker's inbox, lanes and outbox.")),
     metric_rows::gauge(metric_rows::summed("outbox_peak_bytes", &WorkerStats::outbox_peak_bytes, &PoolStats::outbox_peak_bytes, "The most memory the worker's outbox held at once, in bytes.")),

@@ -31,6 +31,8 @@ struct WorkerStats {
   std::uint64_t ticks = 0;              ///< Calls of tick().
   std::uint64_t restarts = 0;           ///< State rebuilds under FaultPolicy::restart.
   std::uint64_t parks = 0;              ///< Times it slept in the kernel for lack of work.
+  std::uint64_t wakes = 0;              ///< Times a sender found it asleep and woke it (a futex
+                                        ///< wake; the sends that follow until it runs make none).
   absl::Duration time_parked;           ///< Total time asleep in the kernel.
   std::uint64_t queue_depth = 0;        ///< Messages waiting in its inbox and incoming lanes, plus
                                         ///< its own outbox (messages it sent that did not fit yet).
@@ -80,6 +82,7 @@ struct PoolStats {
   std::uint64_t ticks = 0;              ///< Sum of WorkerStats::ticks.
   std::uint64_t restarts = 0;           ///< Sum of WorkerStats::restarts.
   std::uint64_t parks = 0;              ///< Sum of WorkerStats::parks.
+  std::uint64_t wakes = 0;              ///< Sum of WorkerStats::wakes.
   absl::Duration time_parked;           ///< Sum of WorkerStats::time_parked.
   std::uint64_t queue_depth = 0;        ///< Sum of WorkerStats::queue_depth.
   std::uint64_t outbox_peak_bytes = 0;  ///< Sum of WorkerStats::outbox_peak_bytes (each worker's

@@ -10,17 +10,17 @@
 // out ABA.
 //
 // Waking the owner: a push rings the doorbell given at construction (the worker's
-// ParkingLot) with the parking handshake of sn/sync/parking_lot.h:
+// sync::Doorbell) with the handshake of sn/sync/doorbell.h:
 //
 //   owner (about to sleep)                  pusher
-//   doorbell.waiters += 1           (W1)    head CAS, release          (M1) = (P1)
+//   doorbell.state = asleep         (W1)    head CAS, release          (M1) = (P1)
 //   heavy_barrier()                 (W2)    light_barrier()            (P2)
-//   published()?  (head.load)       (W3)    doorbell.waiters.load()    (P3)
-//   futex_wait(epoch)                       if waiters: wake
+//   published()?  (head.load)       (W3)    doorbell.state == asleep?  (P3)
+//   futex_wait(state)                       if so: mark awake, wake
 //
 // Either the owner's re-check (W3) sees the record, or the pusher's load (P3) sees the
-// owner registered and wakes it. sync::block_on is that owner side; the pool's loop does
-// the same for all its sources at once.
+// owner registered and wakes it. sync::block_on(Doorbell&, ...) is that owner side; the
+// pool's loop does the same for all its sources at once.
 //
 // Ending: a pusher still runs (ringing the doorbell) after its record can be taken, so
 // the owner must not destroy the mailbox, or the doorbell, merely because it has taken
@@ -52,8 +52,8 @@
 #include "sn/call/detail/call_state.h"
 #include "sn/detail/check.h"
 #include "sn/detail/perturb.h"
+#include "sn/sync/doorbell.h"
 #include "sn/sync/futex.h"
-#include "sn/sync/parking_lot.h"
 
 namespace sn::detail {
 
@@ -71,7 +71,7 @@ class Mailbox {
  public:
   /// A mailbox that rings `doorbell` after each push (none: nobody to wake; the owner polls).
   /// `asymmetric`: as the owner's heavy barrier is (sync::asymmetric_barriers_available()).
-  explicit Mailbox(sync::ParkingLot* doorbell = nullptr, bool asymmetric = false) noexcept
+  explicit Mailbox(sync::Doorbell* doorbell = nullptr, bool asymmetric = false) noexcept
       : pushers_{doorbell, asymmetric} {}
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
@@ -120,7 +120,7 @@ class Mailbox {
   // from `list_`, so that a push_with() that publishes elsewhere (a ring) does not take
   // the line the owner polls; the rest constant, read by pushers.
   struct alignas(kFalseSharingRange) Pushers {
-    sync::ParkingLot* doorbell;
+    sync::Doorbell* doorbell;
     bool asymmetric;
     std::atomic<bool> closed{false};
     std::atomic<std::uint32_t> pushing{0};  // pushes between their start and their doorbell
@@ -163,8 +163,8 @@ bool Mailbox<Node>::push_with(Publish&& publish) noexcept {
                                                std::memory_order_relaxed));
   });
   SN_PERTURB_POINT("call.mailbox_pushed_before_notify");
-  if (pushers_.doorbell != nullptr) pushers_.doorbell->notify(pushers_.asymmetric, 1);  // (P2), (P3)
-  pushers_.pushing.fetch_sub(1, std::memory_order_release);                             // (Q2) pairs with (Q3)
+  if (pushers_.doorbell != nullptr) pushers_.doorbell->ring(pushers_.asymmetric);  // (P2), (P3)
+  pushers_.pushing.fetch_sub(1, std::memory_order_release);                        // (Q2) pairs with (Q3)
   return true;
 }
 

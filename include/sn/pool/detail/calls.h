@@ -50,7 +50,7 @@
 #include "sn/channel/sender.h"
 #include "sn/pool/dead_letters.h"
 #include "sn/pool/detail/dead_letter_post.h"
-#include "sn/sync/parking_lot.h"
+#include "sn/sync/doorbell.h"
 #include "sn/worker/envelope.h"
 
 namespace sn::detail {
@@ -126,7 +126,7 @@ class RequestQueue {
   using Tx = Sender<RequestParcel<M>, ChannelKind::mpsc>;
   using Rx = Receiver<RequestParcel<M>, ChannelKind::mpsc>;
 
-  RequestQueue(sync::ParkingLot* doorbell, bool asymmetric) noexcept : spill_(doorbell, asymmetric) {}
+  RequestQueue(sync::Doorbell* doorbell, bool asymmetric) noexcept : spill_(doorbell, asymmetric) {}
   /// Before the pool starts: the ring (without one, every request spills).
   void attach(Tx tx, Rx rx) noexcept {
     tx_ = std::move(tx);
@@ -218,7 +218,7 @@ class IncomingCall {
   /// The way back through a caller's reply ring: the ring, and the caller's doorbell.
   struct Back {
     ReplyTx* ring = nullptr;  // null: answers go through the record
-    sync::ParkingLot* doorbell = nullptr;
+    sync::Doorbell* doorbell = nullptr;
     bool asymmetric = false;
   };
   IncomingCall(RequestParcel<M>& r, Back back, const DeadLetterPost<M>* dead_letters) noexcept
@@ -281,7 +281,7 @@ bool IncomingCall<M>::answer(absl::StatusOr<R>&& result) && noexcept {
     if (back_.ring != nullptr) {
       ReplyParcel parcel(std::exchange(call_, nullptr), std::move(result), LateLetter<M, R>{});
       if (back_.ring->try_send_shared(parcel) == SendResult::ok) [[likely]] {
-        back_.doorbell->notify(back_.asymmetric, 1);
+        back_.doorbell->ring(back_.asymmetric);
         return false;
       }
       call_ = std::move(parcel).hand_back(result);  // the ring is full: through the record

@@ -12,12 +12,13 @@
 // Memory ordering:
 //   - Data: the channels' own protocol (sn/channel/detail/ring.h).
 //   - Sleeping: worker j parks on doorbell[j] with the sync layer's Dekker handshake
-//     (sn/sync/parking_lot.h): it registers, runs the heavy barrier and re-checks every
-//     source and its control word; a sender publishes into the channel (P1) and then
-//     calls doorbell[j].notify() (P2, P3), so either the re-check sees the value or the
-//     sender sees the registration and wakes it.
-//   - Control: the controller sets flags with fetch_or (seq_cst) and then wakes the
-//     doorbell with full fences on its side (notify with asymmetric = false); the worker
+//     (sn/sync/doorbell.h): it marks itself asleep, runs the heavy barrier and re-checks
+//     every source and its control word; a sender publishes into the channel (P1) and
+//     then calls doorbell[j].ring() (P2, P3), so either the re-check sees the value or
+//     the sender sees the worker asleep and wakes it. The first ring marks it awake, so
+//     the sends that follow before it runs make no system call.
+//   - Control: the controller sets flags with fetch_or (seq_cst) and then rings the
+//     doorbell with full fences on its side (ring with asymmetric = false); the worker
 //     reads the word with acquire, which pairs with that fetch_or.
 //   - Counters are single-writer (relaxed load + store by the owner, relaxed loads by
 //     readers) except `remote`, which other threads fetch_add.
@@ -44,7 +45,7 @@
 #include "sn/pool/detail/control.h"
 #include "sn/pool/detail/dead_letter_post.h"
 #include "sn/pool/detail/parcel.h"
-#include "sn/sync/parking_lot.h"
+#include "sn/sync/doorbell.h"
 
 namespace sn::detail {
 
@@ -100,19 +101,19 @@ struct CoreBase {
     std::atomic<bool> started{false};  // a worker has run in this slot (listed in stats)
   } control;
 
-  sync::ParkingLot doorbell;
+  sync::Doorbell doorbell;
 
   // ---- set up before the thread starts, then constant.
   ResolvedWorkerConfig config;
   bool asymmetric = false;
 
   /// Wakes the worker if it sleeps. Call after publishing into one of its inputs.
-  void ring_doorbell() noexcept { doorbell.notify(asymmetric, 1); }
+  void ring_doorbell() noexcept { doorbell.ring(asymmetric); }
 
   /// Sets control flags and wakes the worker, from any thread.
   void signal(std::uint32_t flags) noexcept {
     control.flags.fetch_or(flags, std::memory_order_seq_cst);  // pairs with the worker's acquire load
-    doorbell.notify(false, 1);
+    doorbell.ring(false);
   }
   std::uint32_t flags() const noexcept { return control.flags.load(std::memory_order_acquire); }
 

@@ -34,7 +34,7 @@
 #include "sn/pool/detail/shared.h"
 #include "sn/pool/detail/sources.h"
 #include "sn/pool/detail/timers.h"
-#include "sn/sync/block_on.h"
+#include "sn/sync/doorbell.h"
 #include "sn/worker/arena.h"
 #include "sn/worker/context.h"
 #include "sn/worker/detail/traits.h"
@@ -120,6 +120,7 @@ class WorkerLoop {
   ReplySource<W> replies_;
   TimerSource<M> timer_source_;
   Sources<MeshSource<M>, InboxSource<M>, RequestSource<W>, ReplySource<W>, TimerSource<M>> sources_;
+  sync::SpinHistory spin_history_;  // whether spinning lately kept a runnable thread off this CPU
   std::uint64_t activity_ = 0;
   bool busy_ = false;
   std::uint32_t round_ = 0;  // resize steps done
@@ -273,7 +274,7 @@ typename WorkerLoop<W>::Wake WorkerLoop<W>::wait(std::uint32_t flags) {
   }
   SN_PERTURB_POINT("worker.idle.before_wait");
   return sync::block_on(
-      core_.doorbell, core_.config.wait, core_.asymmetric, deadline, Wake::idle, Wake::timed_out,
+      core_.doorbell, core_.config.wait, core_.asymmetric, spin_history_, deadline, Wake::idle, Wake::timed_out,
       [&] {
         if (sources_.any_published()) return Wake::work;  // the mesh starts where the message is
         const bool owes = outbox_.pending() != 0;
@@ -296,8 +297,9 @@ bool WorkerLoop<W>::back_off(std::uint32_t flags) {
     return false;
   }
   (void)sync::block_on(
-      core_.doorbell, core_.config.wait, core_.asymmetric, absl::Now() + absl::Nanoseconds(until - now), Wake::idle,
-      Wake::timed_out, [&] { return core_.flags() != flags ? Wake::work : Wake::idle; }, [](absl::Duration) {});
+      core_.doorbell, core_.config.wait, core_.asymmetric, spin_history_, absl::Now() + absl::Nanoseconds(until - now),
+      Wake::idle, Wake::timed_out, [&] { return core_.flags() != flags ? Wake::work : Wake::idle; },
+      [](absl::Duration) {});
   return true;
 }
 
