@@ -34,8 +34,8 @@
 
 #include "caf_peer.h"
 #include "harness.h"
-#include "worker_pool.h"
 #include "sn/worker_pool.h"
+#include "worker_pool.h"
 
 namespace snbench {
 namespace {

@@ -82,9 +82,8 @@ absl::StatusOr<void*> allocate_ring(std::size_t bytes, std::size_t align) noexce
   if (bytes >= kMapThreshold) {
     const std::uint64_t available = available_memory_bytes();
     if (bytes > available) {
-      return absl::ResourceExhaustedError(absl::StrCat("sn::Channel: the ring needs ", bytes,
-                                                       " bytes, more than the ", available,
-                                                       " bytes of memory available now"));
+      return absl::ResourceExhaustedError(absl::StrCat("sn::Channel: the ring needs ", bytes, " bytes, more than the ",
+                                                       available, " bytes of memory available now"));
     }
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {

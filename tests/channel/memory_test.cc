@@ -2,10 +2,10 @@
 // machine has available now and returns ResourceExhausted beyond it, instead of letting
 // the kernel kill the process later; pages are committed as slots are first written, so
 // an empty channel of any size costs address space, not memory.
+#include <unistd.h>
 #include <array>
 #include <cstdint>
 #include <cstdio>
-#include <unistd.h>
 
 #include "absl/status/status.h"
 #include "channel_test_support.h"

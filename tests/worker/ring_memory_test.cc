@@ -1,12 +1,12 @@
 // How a pool's capacities multiply into memory: the formula of docs/tuning.md ("Memory")
 // gives exactly the bytes the pool's rings reserve, and an idle pool commits little of
 // it, since a ring's pages are committed as its slots are first written.
+#include <unistd.h>
 #include <array>
 #include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <unistd.h>
 
 #include "gtest/gtest.h"
 #include "process_memory.h"
@@ -31,7 +31,9 @@ struct Quiet : Worker<int, M> {
 
 constexpr std::uint64_t round_up8(std::uint64_t n) { return (n + 7) / 8 * 8; }
 /// One ring: its slots, rounded up to a power of two, and 128 bytes of padding at each end.
-constexpr std::uint64_t ring(std::uint64_t capacity, std::uint64_t slot) { return std::bit_ceil(capacity) * slot + 256; }
+constexpr std::uint64_t ring(std::uint64_t capacity, std::uint64_t slot) {
+  return std::bit_ceil(capacity) * slot + 256;
+}
 
 template <class M>
 std::uint64_t formula(std::uint64_t slots, const std::vector<std::uint64_t>& queue_capacity, std::uint64_t mesh) {
@@ -52,10 +54,14 @@ void expect_formula_holds() {
     EXPECT_TRUE(pool->shutdown().ok());
   }
   {
-    auto pool = test::create_pool<Quiet<M>>(
-        PoolConfig().with_num_workers(2).with_max_workers(3).with_queue_capacity(100).with_mesh_capacity(10).with_worker(
-            1, WorkerConfig().with_queue_capacity(5000)),
-        ConsistentHashPartitioner(2), [](std::size_t) { return std::make_unique<Quiet<M>>(); });
+    auto pool = test::create_pool<Quiet<M>>(PoolConfig()
+                                                .with_num_workers(2)
+                                                .with_max_workers(3)
+                                                .with_queue_capacity(100)
+                                                .with_mesh_capacity(10)
+                                                .with_worker(1, WorkerConfig().with_queue_capacity(5000)),
+                                            ConsistentHashPartitioner(2),
+                                            [](std::size_t) { return std::make_unique<Quiet<M>>(); });
     ASSERT_NE(pool, nullptr);
     EXPECT_EQ(pool->ring_bytes(), formula<M>(3, {100, 5000, 100}, 10))
         << "three slots, one inbox set apart, " << sizeof(M) << "-byte messages";

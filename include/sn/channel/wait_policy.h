@@ -16,6 +16,14 @@ namespace sn {
 ///
 /// Setting both counts to 0 parks at once (lowest CPU use); large counts trade CPU for
 /// wake-up latency.
+///
+/// The counts are upper bounds. Spinning or yielding while another runnable thread needs
+/// this CPU (a producer beside a pinned worker, say) only delays that thread, so both
+/// phases end at once when a stretch of spinning, or one sched_yield(), took over 50 µs,
+/// and the waiter parks; it then skips them for 10 ms, doubling while that lasts, up to
+/// 1.28 s (sn/sync/spin.h). A thread with a CPU to itself keeps its full phases.
+/// A pool worker is woken once per sleep: the first send after it parked makes the futex
+/// wake, and the sends that follow until it runs make none (WorkerStats::wakes).
 struct WaitPolicy {
   std::uint32_t spin_iterations = 4096;  ///< Re-tries with a CPU pause in between (phase 1).
   std::uint32_t yield_iterations = 16;   ///< Re-tries with sched_yield() in between (phase 2).

@@ -90,7 +90,7 @@ class SeqSlots {
 /// Whether values of type T may travel in LineSlots: small enough that several share a
 /// line, and copied as bytes (so no per-slot lifetime needs tracking).
 template <class T>
-inline constexpr bool kLinePackable = std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T> &&
+inline constexpr bool kLinePackable = std::is_trivially_copyable_v<T>&& std::is_trivially_destructible_v<T> &&
                                       sizeof(T) <= 8 && std::has_single_bit(sizeof(T)) && alignof(T) <= sizeof(T);
 
 /// Single producer and single consumer only: a 64-bit word per 64-byte line, then the
@@ -147,8 +147,8 @@ class LineSlots {
     while (n < max) {
       const std::uint64_t i = h + n;
       const std::uint64_t line = i / kPerLine;
-      const std::uint64_t word = std::atomic_ref<std::uint64_t>(lines_[line & mask_].published)
-                                     .load(std::memory_order_acquire);  // (S2)
+      const std::uint64_t word =
+          std::atomic_ref<std::uint64_t>(lines_[line & mask_].published).load(std::memory_order_acquire);  // (S2)
       if (word <= i) break;
       // Everything below `word` in this line is ready; the next line may be too.
       n += std::min(max - n, word - i);
