@@ -148,7 +148,9 @@ TEST(SpinHistory, AWaiterThatLosesItsCpuWhileSpinningStopsAndSkipsSpinningForAWh
     ASSERT_TRUE(pin_current_thread(cpu).ok());
     while (!hog_running.load()) std::this_thread::yield();
     sync::SpinHistory history;
-    const WaitPolicy forever{1u << 31, 0};  // hours of pauses, unless it gives way
+    // Hours of pauses unless it gives way: a preempted spin moves on to the yields, and a
+    // yield that returns late (the hog ran) ends the wait.
+    const WaitPolicy forever{1u << 31, 1u << 31};
     auto never = [] { return 0; };
     const absl::Time began = absl::Now();
     EXPECT_EQ(sync::spin_then_yield(forever, history, absl::InfiniteFuture(), 0, -1, never), 0);

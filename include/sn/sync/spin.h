@@ -8,12 +8,12 @@
 // a compiler running), spinning only delays it: the kernel runs the spinner until its
 // time slice ends. Two signs show that, with no system call to ask: a stretch of the spin
 // that took far longer than its pauses can (the spinner was preempted), and a
-// sched_yield() that returned late (another thread ran meanwhile). On either, the phases
-// end at once and the caller parks: the other thread runs, and the waiter's futex wake-up
-// brings it back the moment there is something to do. A late yield, which only another
-// thread of this machine causes, also makes the history skip both phases for a while
-// (kFirstWindow, doubling while the contention lasts, up to kLongestWindow); a preempted
-// spin does not, since on a VM the hypervisor's steal time looks the same.
+// sched_yield() that returned late (another thread ran meanwhile). A preempted spin moves on to
+// the yields (on a VM the hypervisor's steal time looks the same); a late yield, which
+// only another thread of this machine causes, ends both phases, and the caller parks:
+// the other thread runs, and the waiter's futex wake-up brings it back the moment there
+// is something to do. The history then skips both phases for a while (kFirstWindow,
+// doubling while the contention lasts, up to kLongestWindow).
 #pragma once
 
 #include <sched.h>
@@ -110,12 +110,13 @@ Result spin_then_yield(const WaitPolicy& policy, SpinHistory& history, absl::Tim
     if (r != would_block) return r;
     if ((i & 63) == 63) {
       const std::int64_t now = spin_clock_ns();
-      // Preempted: park this time, but keep the phases for the next wait. A lost stretch
-      // is as often the hypervisor's (steal time on a VM) as a thread of this machine's,
-      // and skipping the spin on that evidence alone costs every later wait a futex
-      // wake-up (pool_rtt's p99 went from 0.8 to 20-50 us). A late sched_yield() is
-      // proof that a thread here wanted the CPU: only that opens the window.
-      if (now - last > SpinHistory::kPreemptedNs) return would_block;
+      // Preempted: stop spinning and go on to the yields, which tell the two causes
+      // apart. A lost stretch is as often the hypervisor's (steal time on a VM) as a
+      // thread of this machine's; skipping the spin on that evidence alone cost every
+      // later wait a futex wake-up (pool_rtt's p99 went from 0.8 to 20-50 us). A
+      // sched_yield() that returns late is proof that a thread here wanted the CPU:
+      // only that ends the phases and opens the window.
+      if (now - last > SpinHistory::kPreemptedNs) break;
       last = now;
       if (timed && absl::Now() >= deadline) return timed_out;
     }
