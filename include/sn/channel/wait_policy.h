@@ -18,10 +18,10 @@ namespace sn {
 /// wake-up latency.
 ///
 /// The counts are upper bounds. Spinning or yielding while another runnable thread needs
-/// this CPU (a producer beside a pinned worker, say) only delays that thread, so both
-/// phases end at once when a stretch of spinning, or one sched_yield(), took over 50 µs,
-/// and the waiter parks; it then skips them for 10 ms, doubling while that lasts, up to
-/// 1.28 s (sn/sync/spin.h). A thread with a CPU to itself keeps its full phases.
+/// this CPU (a producer beside a pinned worker, say) only delays that thread: a stretch
+/// of spinning that took over 50 µs moves on to the yields, and a sched_yield() that took
+/// over 50 µs ends both phases, the waiter parks, and it skips them for 10 ms, doubling
+/// while that lasts, up to 1.28 s (sn/sync/spin.h). A thread with a CPU to itself keeps its full phases.
 /// A pool worker is woken once per sleep: the first send after it parked makes the futex
 /// wake, and the sends that follow until it runs make none (WorkerStats::wakes).
 struct WaitPolicy {
