@@ -98,19 +98,24 @@ struct Model {
   std::uint64_t capacity = 0;
   int senders = 0;    // live sender handles
   int receivers = 0;  // live receiver handles
-  std::uint64_t sent = 0, received = 0, send_full = 0, send_closed = 0, send_blocked = 0;
+  std::uint64_t sent = 0, received = 0, discarded = 0, send_full = 0, send_closed = 0, send_blocked = 0;
 
   bool full() const noexcept { return inside.size() >= capacity; }
   std::uint64_t room() const noexcept { return capacity - inside.size(); }
 
-  /// A handle went away; the last one of a side closes the channel, the last of all
-  /// destroys it with whatever is inside.
+  /// A handle went away; the last one of a side closes the channel, the last receiver
+  /// also destroys whatever is inside (counted as discarded), and the last of all
+  /// destroys the channel.
   void drop_sender() noexcept {
     if (--senders == 0) closed = true;
     settle();
   }
   void drop_receiver() noexcept {
-    if (--receivers == 0) closed = true;
+    if (--receivers == 0) {
+      closed = true;
+      discarded += inside.size();
+      inside.clear();
+    }
     settle();
   }
   void settle() noexcept {
@@ -623,12 +628,13 @@ class Harness {
     const std::string what = std::string("stats() through a ") + side;
     if (!valid) {
       SN_FUZZ_CHECK(s.sent == 0 && s.received == 0 && s.send_full == 0 && s.send_closed == 0 && s.send_blocked == 0 &&
-                        s.approx_depth == 0 && s.capacity == 0 && !s.closed,
+                        s.approx_depth == 0 && s.capacity == 0 && !s.closed && s.discarded == 0,
                     what + " of an empty handle is not all zeros");
       return;
     }
     SN_FUZZ_EQ(s.sent, model_.sent, what + ": sent");
     SN_FUZZ_EQ(s.received, model_.received, what + ": received");
+    SN_FUZZ_EQ(s.discarded, model_.discarded, what + ": discarded");
     SN_FUZZ_EQ(s.send_full, model_.send_full, what + ": send_full");
     SN_FUZZ_EQ(s.send_closed, model_.send_closed, what + ": send_closed");
     SN_FUZZ_EQ(s.send_blocked, model_.send_blocked, what + ": send_blocked");

@@ -115,6 +115,7 @@ TEST(StatsJson, WritesAPoolAsOneObjectWithItsWorkers) {
   EXPECT_EQ(to_json(two_workers()),
             "{\"running\":true,\"accepted\":10,\"rejected\":1,\"processed\":8,\"failed\":1,\"dropped\":1,"
             "\"batches\":0,\"ticks\":0,\"restarts\":0,\"isolated_drops\":0,\"faults\":0,\"dead_letters\":0,\"parks\":0,"
+            "\"wakes\":0,"
             "\"time_parked_seconds\":0,\"queue_depth\":0,\"outbox_peak_bytes\":0,"
             "\"hook_faults\":2,\"timers_scheduled\":0,\"timers_fired\":0,\"timers_cancelled\":0,"
             "\"calls_started\":0,\"calls_completed\":0,\"calls_failed\":0,\"calls_timed_out\":0,"
@@ -122,7 +123,7 @@ TEST(StatsJson, WritesAPoolAsOneObjectWithItsWorkers) {
             "\"timers_pending\":0,\"in_flight\":0,\"workers\":["
             "{\"index\":0,\"name\":\"sn-0\",\"cpu\":-1,\"memory_bound\":false,\"active\":true,\"rejected\":0,"
             "\"processed\":4,\"failed\":0,\"dropped\":0,\"batches\":0,\"ticks\":0,\"restarts\":0,"
-            "\"isolated\":false,\"isolated_drops\":0,\"parks\":0,"
+            "\"isolated\":false,\"isolated_drops\":0,\"parks\":0,\"wakes\":0,"
             "\"time_parked_seconds\":1.5,\"queue_depth\":0,\"outbox_peak_bytes\":0,\"sent\":0,\"timers_scheduled\":0,"
             "\"timers_fired\":0,"
             "\"timers_cancelled\":0,\"calls_started\":0,\"calls_completed\":0,\"calls_failed\":0,"
@@ -130,7 +131,8 @@ TEST(StatsJson, WritesAPoolAsOneObjectWithItsWorkers) {
             "{\"index\":1,\"name\":\"odd \\\"name\\\"\\n\",\"cpu\":-1,\"memory_bound\":false,\"active\":false,"
             "\"rejected\":0,\"processed\":4,\"failed\":0,\"dropped\":0,\"batches\":0,\"ticks\":0,\"restarts\":0,"
             "\"isolated\":false,\"isolated_drops\":0,"
-            "\"parks\":0,\"time_parked_seconds\":1.5,\"queue_depth\":3,\"outbox_peak_bytes\":0,\"sent\":0,\"timers_"
+            "\"parks\":0,\"wakes\":0,\"time_parked_seconds\":1.5,\"queue_depth\":3,\"outbox_peak_bytes\":0,\"sent\":0,"
+            "\"timers_"
             "scheduled\":0,"
             "\"timers_fired\":0,\"timers_cancelled\":0,\"calls_started\":0,\"calls_completed\":0,"
             "\"calls_failed\":0,\"calls_timed_out\":0,\"calls_handled\":0,\"late_replies\":0}]}");

@@ -255,7 +255,13 @@ class Ring {
 
   /// Whether a send would find a free slot now, without sending. Exact for a single
   /// producer (only it moves the tail); a hint with many producers. Producer side only.
-  bool has_room() noexcept { return free_from(prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit, 1) != 0; }
+  bool has_room() noexcept {
+    const std::uint64_t t = prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit;
+    // Once the last receiver released what was inside, the head no longer moves.
+    const std::uint64_t released = cons_.released.load(std::memory_order_acquire);  // (D3)
+    if (released != 0) return t - released < shared_.capacity;
+    return free_from(t, 1) != 0;
+  }
 
   /// Whether a value is published at the head, without taking it. Exact for a single
   /// consumer (only it moves the head); a hint with many consumers. Reads the slot's
