@@ -257,10 +257,12 @@ class Ring {
   /// producer (only it moves the tail); a hint with many producers. Producer side only.
   bool has_room() noexcept {
     const std::uint64_t t = prod_.tail.load(std::memory_order_relaxed) & ~kClosedBit;
-    // Once the last receiver released what was inside, the head no longer moves.
+    if (free_from(t, 1) != 0) return true;
+    // Once the last receiver released what was inside, the head no longer moves: measure
+    // from `released` (>= head, so it only ever finds more room). Read only here, off the
+    // path that finds room, so that the outbox's probe does not touch the consumers' line.
     const std::uint64_t released = cons_.released.load(std::memory_order_acquire);  // (D3)
-    if (released != 0) return t - released < shared_.capacity;
-    return free_from(t, 1) != 0;
+    return released != 0 && t - released < shared_.capacity;
   }
 
   /// Whether a value is published at the head, without taking it. Exact for a single
