@@ -1,63 +1,75 @@
 #!/usr/bin/env bash
-# Builds shared_nothing and runs every test (build trees go to ./build-ci*):
-#   0. formatting: clang-format with the committed .clang-format changes nothing;
-#   1. Release (-Werror): the whole ctest suite (unit, concurrency, examples, fuzz replays
-#      of the seed corpora, bench checksums, docs, install, prometheus);
-#   2. ThreadSanitizer: the suite but for what only the Release tree can run (bench,
-#      docs, install, prometheus) and the single-threaded fuzz replays;
-#   3. AddressSanitizer + UndefinedBehaviorSanitizer: likewise;
-#   4. clang + libFuzzer (+ ASan/UBSan): each fuzz target for SN_FUZZ_SECONDS;
-#   5. schedule perturbation (SN_PERTURB): the stress tests, 10^8 messages through each
-#      channel kind and a pool; SN_STRESS_SECONDS (a guard, default 600) bounds each
-#      test's sending on a machine too slow for that.
-# Usage: scripts/test.sh   (from anywhere). Environment: SN_FUZZ_SECONDS (default 20),
-# SN_STRESS_MESSAGES (default 10^8), SN_STRESS_SECONDS (default 600).
+# Builds shared_nothing and runs its tests, with the CMake presets (CMakePresets.json;
+# each build tree is build/<preset>).
+#
+# Usage: scripts/test.sh [--full] [--yes]     (from anywhere)
+#   (default)  Release (-Werror, preset `ci`): the whole ctest suite (unit, concurrency,
+#              examples, fuzz replays of the seed corpora, bench checksums, docs, install
+#              and packages, a real Prometheus)
+#   --full     first formatting (clang-format changes nothing), then that, then:
+#                ThreadSanitizer (preset `tsan`): the suite but for what only the Release
+#                  tree runs (bench, docs, install, prometheus) and the fuzz replays;
+#                AddressSanitizer + UndefinedBehaviorSanitizer (preset `asan`): likewise;
+#                clang + libFuzzer (preset `fuzz`): each fuzz target for SN_FUZZ_SECONDS;
+#                schedule perturbation (preset `perturb`): the stress tests, 10^8 messages
+#                  through each channel kind and a pool (SN_STRESS_SECONDS, a guard with
+#                  default 600, bounds each test's sending on a machine too slow for that).
+#              This is what .ci/run runs.
+#   --yes      install missing Debian packages without asking (scripts/deps.sh)
+# Environment: SN_FUZZ_SECONDS (default 20), SN_STRESS_MESSAGES (default 10^8),
+# SN_STRESS_SECONDS (default 600).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bash scripts/deps.sh --tests
+
+full=
+deps_args=()
+for arg in "$@"; do
+  case $arg in
+    --full) full=yes ;;
+    --yes | -y) deps_args+=(--yes) ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+bash scripts/deps.sh "${deps_args[@]}" "$([[ -n $full ]] && echo full || echo tests)"
 
 jobs=$(nproc)
 started=$SECONDS
-step() { echo "== [$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s] $*"; }
-# Only what a sanitizer build cannot run: the benchmarks are not built there, the docs
-# and the install test do not depend on the build, and one real Prometheus run is enough.
-sanitizer_excludes="bench|docs|install|prometheus"
-lean=(-DSN_BUILD_BENCHMARKS=OFF)
+step() { echo "== [$(((SECONDS - started) / 60))m$(((SECONDS - started) % 60))s] $*"; }
+# preset <name> <ctest jobs> [configure arguments...]: configure, build and test one preset.
+preset() {
+  local name=$1 test_jobs=$2
+  shift 2
+  cmake --preset "$name" "$@" > /dev/null
+  cmake --build --preset "$name" -j "$jobs"
+  ctest --preset "$name" -j "$test_jobs"
+}
 
-step "Formatting (.clang-format)"
-bash scripts/check_format.sh
+if [[ -n $full ]]; then
+  step "Formatting (.clang-format)"
+  bash scripts/check_format.sh
+fi
 
-step "Release build and full test suite"
-cmake -S . -B build-ci -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build-ci -j "$jobs"
-ctest --test-dir build-ci --output-on-failure -j "$jobs"
+step "Release build and the whole suite (preset ci)"
+preset ci "$jobs"
 
-step "ThreadSanitizer build and suite"
-cmake -S . -B build-ci-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSN_SANITIZE=thread "${lean[@]}"
-cmake --build build-ci-tsan -j "$jobs"
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir build-ci-tsan --output-on-failure -LE "$sanitizer_excludes|fuzz" -j "$jobs"
+if [[ -z $full ]]; then
+  step "All tests passed (the sanitizer, fuzzing and stress stages: scripts/test.sh --full)."
+  exit 0
+fi
 
-step "AddressSanitizer + UndefinedBehaviorSanitizer build and suite"
-# -O1, as AddressSanitizer's documentation advises: the UBSan-instrumented templates take
-# far longer to compile at -O2, and -O1 keeps the reports exact.
-cmake -S . -B build-ci-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSN_SANITIZE=address,undefined "${lean[@]}" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -DNDEBUG"
-cmake --build build-ci-asan -j "$jobs"
-ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 strict_string_checks=1" UBSAN_OPTIONS="print_stacktrace=1" \
-  ctest --test-dir build-ci-asan --output-on-failure -LE "$sanitizer_excludes" -j "$jobs"
+step "ThreadSanitizer build and suite (preset tsan)"
+preset tsan "$jobs"
 
-step "libFuzzer targets (clang, ASan + UBSan), ${SN_FUZZ_SECONDS:-20} s each"
-CXX=clang++ cmake -S . -B build-ci-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSN_SANITIZE=address,undefined \
-  -DSN_FUZZ_ONLY=ON -DSN_FUZZ_SECONDS="${SN_FUZZ_SECONDS:-20}" -DSN_BUILD_HTTP=OFF
-cmake --build build-ci-fuzz -j "$jobs"
-ctest --test-dir build-ci-fuzz --output-on-failure -L fuzz
+step "AddressSanitizer + UndefinedBehaviorSanitizer build and suite (preset asan)"
+preset asan "$jobs"
 
-step "Schedule perturbation: stress tests, ${SN_STRESS_MESSAGES:-100000000} messages each, sending for at most ${SN_STRESS_SECONDS:-600} s"
-cmake -S . -B build-ci-perturb -G Ninja -DCMAKE_BUILD_TYPE=Release -DSN_PERTURB=ON "${lean[@]}" \
-  -DSN_BUILD_EXAMPLES=OFF -DSN_BUILD_HTTP=OFF -DSN_BUILD_FUZZERS=OFF
-cmake --build build-ci-perturb -j "$jobs" --target stress_tests
-SN_STRESS_SECONDS="${SN_STRESS_SECONDS:-600}" ctest --test-dir build-ci-perturb --output-on-failure -L stress
+step "libFuzzer targets (preset fuzz), ${SN_FUZZ_SECONDS:-20} s each"
+preset fuzz "$jobs" -DSN_FUZZ_SECONDS="${SN_FUZZ_SECONDS:-20}"
+
+step "Schedule perturbation: stress tests (preset perturb), ${SN_STRESS_MESSAGES:-100000000} messages each, sending for at most ${SN_STRESS_SECONDS:-600} s"
+# One at a time: each stress test loads every core on purpose.
+SN_STRESS_SECONDS="${SN_STRESS_SECONDS:-600}" preset perturb 1
 
 step "All tests passed."

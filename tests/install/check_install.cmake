@@ -1,6 +1,14 @@
-# cmake -P script: install, configure a consumer against the install, build it, run it.
+# cmake -P script: installs or packs shared_nothing from a build tree, then builds and
+# runs consumers against what was installed, the way a project outside the tree would.
+#   -DMODE=cmake_http     `cmake --install`; find_package(shared_nothing COMPONENTS http)
+#   -DMODE=cmake_no_http  only the `sn` install component, as a build without sn::http
+#                         installs: no endpoint header; COMPONENTS http fails, and says why
+#   -DMODE=pkg_config     `cmake --install`; `pkg-config --cflags --libs shared_nothing`
+#   -DMODE=deb            `cpack -G DEB`, its Depends checked, unpacked into a scratch root
+#                         (never installed on the machine), consumers built against it
+# Other inputs: SN_BUILD_DIR, SN_CONSUMER_DIR, SN_WORK_DIR, SN_GENERATOR, CXX, SN_HAVE_HTTP.
 file(REMOVE_RECURSE "${SN_WORK_DIR}")
-set(prefix "${SN_WORK_DIR}/prefix")
+file(MAKE_DIRECTORY "${SN_WORK_DIR}")
 
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -10,13 +18,102 @@ function(run)
   message(STATUS "${out}")
 endfunction()
 
-run(${CMAKE_COMMAND} --install "${SN_BUILD_DIR}" --prefix "${prefix}")
-foreach(f include/sn/sn.h include/sn/channel/channel.h)
-  if(NOT EXISTS "${prefix}/${f}")
-    message(FATAL_ERROR "not installed: ${f}")
+function(expect_files prefix present)
+  foreach(f IN LISTS ARGN)
+    if(present AND NOT EXISTS "${prefix}/${f}")
+      message(FATAL_ERROR "not installed: ${f}")
+    elseif(NOT present AND EXISTS "${prefix}/${f}")
+      message(FATAL_ERROR "installed, but its part was not: ${f}")
+    endif()
+  endforeach()
+endfunction()
+
+# Configures, builds and runs the consumer project against `prefix`.
+function(build_consumer prefix name http)
+  set(dir "${SN_WORK_DIR}/${name}")
+  run(${CMAKE_COMMAND} -S "${SN_CONSUMER_DIR}" -B "${dir}" -G "${SN_GENERATOR}" -DCMAKE_BUILD_TYPE=Release
+      "-DCMAKE_PREFIX_PATH=${prefix}" -DSN_CONSUMER_HTTP=${http})
+  run(${CMAKE_COMMAND} --build "${dir}")
+  run("${dir}/consumer")
+  if(http)
+    run("${dir}/http_consumer")
   endif()
-endforeach()
-run(${CMAKE_COMMAND} -S "${SN_CONSUMER_DIR}" -B "${SN_WORK_DIR}/consumer" -G "${SN_GENERATOR}"
-    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix}")
-run(${CMAKE_COMMAND} --build "${SN_WORK_DIR}/consumer")
-run("${SN_WORK_DIR}/consumer/consumer")
+endfunction()
+
+# Compiles main.cc with the flags pkg-config gives for `module`, found under `pcdir`.
+function(build_with_pkg_config pcdir module source)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env "PKG_CONFIG_PATH=${pcdir}" pkg-config --cflags --libs ${module}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE flags ERROR_VARIABLE err OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "pkg-config --cflags --libs ${module} failed (${rc}): ${err}")
+  endif()
+  message(STATUS "pkg-config --cflags --libs ${module}: ${flags}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  set(exe "${SN_WORK_DIR}/${module}_consumer")
+  run(${CXX} -std=c++20 -O1 "${SN_CONSUMER_DIR}/${source}" -o "${exe}" ${flags})
+  run("${exe}")
+endfunction()
+
+set(core_files include/sn/sn.h include/sn/channel/channel.h include/sn/partitioners/hash.h)
+set(http_files include/sn/monitoring/http_server.h)
+
+if(MODE STREQUAL "cmake_http")
+  set(prefix "${SN_WORK_DIR}/prefix")
+  run(${CMAKE_COMMAND} --install "${SN_BUILD_DIR}" --prefix "${prefix}")
+  expect_files("${prefix}" TRUE ${core_files} ${http_files})
+  build_consumer("${prefix}" consumer_http ON)
+elseif(MODE STREQUAL "cmake_no_http")
+  set(prefix "${SN_WORK_DIR}/prefix")
+  run(${CMAKE_COMMAND} --install "${SN_BUILD_DIR}" --prefix "${prefix}" --component sn)
+  expect_files("${prefix}" TRUE ${core_files})
+  expect_files("${prefix}" FALSE ${http_files})
+  build_consumer("${prefix}" consumer OFF)
+  # Asking for the component that is not there must fail at configure time, clearly.
+  execute_process(COMMAND ${CMAKE_COMMAND} -S "${SN_CONSUMER_DIR}" -B "${SN_WORK_DIR}/consumer_asks_http"
+                          -G "${SN_GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" -DSN_CONSUMER_HTTP=ON
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  set(expected "installed without its component `http`")
+  string(FIND "${out}${err}" "${expected}" at)
+  if(rc EQUAL 0 OR at EQUAL -1)
+    message(FATAL_ERROR "find_package(shared_nothing COMPONENTS http) should fail saying \"${expected}\" "
+                        "(exit ${rc}):\n${out}\n${err}")
+  endif()
+  message(STATUS "COMPONENTS http without the component fails as it should:\n${err}")
+elseif(MODE STREQUAL "pkg_config")
+  set(prefix "${SN_WORK_DIR}/prefix")
+  run(${CMAKE_COMMAND} --install "${SN_BUILD_DIR}" --prefix "${prefix}")
+  file(GLOB pcdir LIST_DIRECTORIES true "${prefix}/lib*/pkgconfig")
+  build_with_pkg_config("${pcdir}" shared_nothing main.cc)
+  build_with_pkg_config("${pcdir}" shared_nothing-http http_main.cc)
+elseif(MODE STREQUAL "deb")
+  find_program(DPKG_DEB dpkg-deb)
+  if(NOT DPKG_DEB)
+    message("SN_TEST_SKIPPED: dpkg-deb is missing (it comes with dpkg on Debian)")
+    return()
+  endif()
+  run(${CMAKE_CPACK_COMMAND} -G DEB --config "${SN_BUILD_DIR}/CPackConfig.cmake" -B "${SN_WORK_DIR}/package")
+  file(GLOB deb "${SN_WORK_DIR}/package/*.deb")
+  list(LENGTH deb count)
+  if(NOT count EQUAL 1)
+    message(FATAL_ERROR "cpack -G DEB made ${count} packages: ${deb}")
+  endif()
+  execute_process(COMMAND ${DPKG_DEB} -f "${deb}" Package Depends OUTPUT_VARIABLE fields)
+  message(STATUS "${deb}:\n${fields}")
+  foreach(dependency libabsl-dev libmimalloc-dev libhwloc-dev)
+    string(FIND "${fields}" "${dependency}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "the package does not depend on ${dependency}:\n${fields}")
+    endif()
+  endforeach()
+  set(root "${SN_WORK_DIR}/root")
+  run(${DPKG_DEB} -x "${deb}" "${root}")
+  expect_files("${root}/usr" TRUE ${core_files})
+  if(SN_HAVE_HTTP)
+    expect_files("${root}/usr" TRUE ${http_files})
+  endif()
+  build_consumer("${root}/usr" consumer_deb ${SN_HAVE_HTTP})
+  file(GLOB pcdir LIST_DIRECTORIES true "${root}/usr/lib*/pkgconfig")
+  build_with_pkg_config("${pcdir}" shared_nothing main.cc)
+else()
+  message(FATAL_ERROR "check_install.cmake: unknown MODE '${MODE}'")
+endif()
