@@ -2,7 +2,7 @@
 # Builds shared_nothing and runs the demo: examples/word_count, a keyed word count over
 # a pool that grows and shrinks while it runs (consistent hashing, state handed over),
 # with a progress line, each resize, a final table of pool stats and its checks.
-# Arguments go to word_count: [words [workers [producers]]].
+# Arguments go to word_count: [--words=N] [--workers=W] [--producers=P] (or --help).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
