@@ -11,7 +11,7 @@
 //   - Backpressure, not buffering. Every queue is bounded (three channels, the disk
 //     store's window of unacknowledged records, the pipes), so a slow disk fills them
 //     and the producers' sends block. Memory stays flat whatever the disk does; run it
-//     with --slow-disk-us and compare the producers' block counts and the peak RSS.
+//     with --slow_disk_us and compare the producers' block counts and the peak RSS.
 //   - Durability with acknowledgements. The log file is written by a separate writer
 //     process (this same binary started with --writer). It appends fixed-size frames
 //     (magic + record with its CRC-32C) and reports each fsync back through a pipe. The
@@ -39,20 +39,21 @@
 // records are acknowledged, and why the disk store keeps the rest until then.
 //
 // fsync policy (group commit): the writer fsyncs (fdatasync) after every N records
-// (--fsync-every, default 512) and also whenever its input pipe runs dry, so a small
+// (--fsync_every, default 512) and also whenever its input pipe runs dry, so a small
 // batch is never left waiting for company. One acknowledgement follows each fsync.
 // fdatasync writes the data and the file size (all an append needs), not the mtime.
 // The log file is created afresh by each run and its directory is fsynced once.
 //
-// Usage: accumulator [records] [options]          (default 1,000,000 records)
-//   --producers P      producer threads (default 4, at most 64)
-//   --fsync-every N    fsync after at most N records (default 512)
-//   --slow-disk-us U   make every fsync take U more microseconds: a slow disk (default 0)
-//   --crashes K        crash the writer K times, spread over the run (default 2)
-//   --window W         most records the disk store keeps unacknowledged (default 4096)
-//   --dir D            where to write records.log (default: a new temporary directory)
+// Usage: accumulator [options]                     (--help lists them)
+//   --records=N        records in all (default 1,000,000)
+//   --producers=P      producer threads (default 4, at most 64)
+//   --fsync_every=N    fsync after at most N records (default 512)
+//   --slow_disk_us=U   make every fsync take U more microseconds: a slow disk (default 0)
+//   --crashes=K        crash the writer K times, spread over the run (default 2)
+//   --window=W         most records the disk store keeps unacknowledged (default 4096)
+//   --dir=D            where to write records.log (default: a new temporary directory)
 //   --keep             keep the log file (a temporary directory is removed otherwise)
-// Internal: `accumulator --writer FILE ...` is the writer process, started by the parent.
+// Internal: `accumulator --writer=FILE ...` is the writer process, started by the parent.
 // The ctest (examples.accumulator) runs 60,000 records with 3 crashes and fsyncs every 64.
 #include <fcntl.h>
 #include <poll.h>
@@ -72,6 +73,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -80,6 +82,18 @@
 
 #include "accumulator/log_format.h"
 #include "sn/sn.h"
+#include "support/flags.h"
+
+ABSL_FLAG(std::uint64_t, records, 1'000'000, "records in all, split among the producers, 1..10^12");
+ABSL_FLAG(std::uint64_t, producers, 4, "producer threads, 1..64");
+ABSL_FLAG(std::uint64_t, fsync_every, 512, "fsync after at most this many records, 1..2^30");
+ABSL_FLAG(std::uint64_t, slow_disk_us, 0, "make every fsync take this many more microseconds (a slow disk), 0..10^7");
+ABSL_FLAG(std::uint64_t, crashes, 2, "crash the writer process this many times, spread over the run, 0..1000");
+ABSL_FLAG(std::uint64_t, window, 4096, "most records the disk store keeps unacknowledged, 1..2^24");
+ABSL_FLAG(std::string, dir, "", "where to write records.log; empty: a new temporary directory");
+ABSL_FLAG(bool, keep, false, "keep the log file (a temporary directory is removed otherwise)");
+ABSL_FLAG(std::string, writer, "", "internal: run as the writer process, appending to this log file");
+ABSL_FLAG(std::uint64_t, tear_after, 0, "internal, for the writer process: die in the middle of this record's frame");
 
 extern char** environ;
 
@@ -93,13 +107,14 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint32_t kMaxProducers = 64;
 constexpr std::size_t kBatch = 256;  // records moved per channel batch and per pipe write
 
+/// What the flags asked for; read_options() fills it, and the flags hold the defaults.
 struct Options {
-  std::uint64_t records = 1'000'000;
-  std::uint32_t producers = 4;
-  std::uint32_t fsync_every = 512;
+  std::uint64_t records = 0;
+  std::uint32_t producers = 0;
+  std::uint32_t fsync_every = 0;
   std::uint32_t slow_disk_us = 0;
-  std::uint32_t crashes = 2;
-  std::uint32_t window = 4096;
+  std::uint32_t crashes = 0;
+  std::uint32_t window = 0;
   std::string dir;
   bool keep = false;
   std::string writer_file;       // non-empty: run as the writer process on this file
@@ -434,15 +449,15 @@ class DiskStore {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);  // dup2 clears CLOEXEC
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-    const std::string fsync_every = std::to_string(o_.fsync_every);
-    const std::string slow = std::to_string(o_.slow_disk_us);
+    const std::string fsync_every = "--fsync_every=" + std::to_string(o_.fsync_every);
+    const std::string slow = "--slow_disk_us=" + std::to_string(o_.slow_disk_us);
     // Every second crash is the writer's own: it dies half-way through writing a frame,
     // after half as many records as there are between two crash points.
     tear_planned_ = writers_ % 2 == 0 && crashes_done_ < o_.crashes;
     const std::uint64_t tear_after = std::max<std::uint64_t>(1, o_.records / (2 * (o_.crashes + 1)));
-    const std::string tear = std::to_string(tear_planned_ ? tear_after : 0);
-    const char* argv[] = {"accumulator",    "--writer",   path_.c_str(),  "--fsync-every", fsync_every.c_str(),
-                          "--slow-disk-us", slow.c_str(), "--tear-after", tear.c_str(),    nullptr};
+    const std::string tear = "--tear_after=" + std::to_string(tear_planned_ ? tear_after : 0);
+    const std::string writer = "--writer=" + path_;
+    const char* argv[] = {"accumulator", writer.c_str(), fsync_every.c_str(), slow.c_str(), tear.c_str(), nullptr};
     const int rc = ::posix_spawn(&pid_, "/proc/self/exe", &actions, nullptr, const_cast<char* const*>(argv), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(in_pipe[0]);
@@ -634,48 +649,21 @@ bool verify_log(const Options& o, const std::string& path, std::uint64_t& bytes)
 
 // =======================================================================================
 
-bool parse_u64(const char* s, std::uint64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  out = std::strtoull(s, &end, 10);
-  return end != s && *end == '\0' && errno == 0 && s[0] != '-';
-}
-
-bool parse_options(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    std::uint64_t v = 0;
-    auto number = [&](std::uint64_t max) { return i + 1 < argc && parse_u64(argv[++i], v) && v <= max; };
-    if (a == "--keep") {
-      o.keep = true;
-    } else if (a == "--dir" || a == "--writer") {
-      if (i + 1 >= argc) return false;
-      (a == "--dir" ? o.dir : o.writer_file) = argv[++i];
-    } else if (a == "--producers") {
-      if (!number(kMaxProducers) || v == 0) return false;
-      o.producers = static_cast<std::uint32_t>(v);
-    } else if (a == "--fsync-every") {
-      if (!number(1u << 30) || v == 0) return false;
-      o.fsync_every = static_cast<std::uint32_t>(v);
-    } else if (a == "--slow-disk-us") {
-      if (!number(10'000'000)) return false;
-      o.slow_disk_us = static_cast<std::uint32_t>(v);
-    } else if (a == "--crashes") {
-      if (!number(1000)) return false;
-      o.crashes = static_cast<std::uint32_t>(v);
-    } else if (a == "--tear-after") {
-      if (!number(UINT64_MAX)) return false;
-      o.tear_after = v;
-    } else if (a == "--window") {
-      if (!number(1u << 24) || v == 0) return false;
-      o.window = static_cast<std::uint32_t>(v);
-    } else if (a[0] != '-' && parse_u64(argv[i], v) && v > 0) {
-      o.records = v;
-    } else {
-      return false;
-    }
+/// The options from the flags, or nothing (after saying which flag is wrong).
+std::optional<Options> read_options() {
+  using sn::examples::read_flag;
+  Options o;
+  if (!read_flag(FLAGS_records, 1, 1'000'000'000'000, o.records) ||
+      !read_flag(FLAGS_producers, 1, kMaxProducers, o.producers) ||
+      !read_flag(FLAGS_fsync_every, 1, 1u << 30, o.fsync_every) ||
+      !read_flag(FLAGS_slow_disk_us, 0, 10'000'000, o.slow_disk_us) || !read_flag(FLAGS_crashes, 0, 1000, o.crashes) ||
+      !read_flag(FLAGS_window, 1, 1u << 24, o.window) || !read_flag(FLAGS_tear_after, 0, UINT64_MAX, o.tear_after)) {
+    return std::nullopt;
   }
-  return true;
+  o.dir = absl::GetFlag(FLAGS_dir);
+  o.keep = absl::GetFlag(FLAGS_keep);
+  o.writer_file = absl::GetFlag(FLAGS_writer);
+  return o;
 }
 
 double peak_rss_mib() {
@@ -687,14 +675,15 @@ double peak_rss_mib() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
-  if (!parse_options(argc, argv, o)) {
-    std::fprintf(stderr,
-                 "usage: %s [records] [--producers P] [--fsync-every N] [--slow-disk-us U]\n"
-                 "          [--crashes K] [--window W] [--dir D] [--keep]\n",
-                 argv[0]);
-    return 2;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "feeds records from producers into a RAM store, an async writer and a crash-safe "
+                                 "log written by a child process that it kills along the way, then checks that no "
+                                 "record was lost or written twice")) {
+    return sn::examples::kUsageError;
   }
+  std::optional<Options> options = read_options();
+  if (!options) return sn::examples::kUsageError;
+  Options& o = *options;
   if (!o.writer_file.empty()) return writer_main(o);
   // A write into the pipe of a writer that was just killed must fail with EPIPE, not
   // kill us. Set before any thread starts; the writer process inherits it.

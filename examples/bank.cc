@@ -33,14 +33,15 @@
 // account before shutdown() and from the workers' on_stop after it; no account is
 // negative; the pool's call counters agree.
 //
-// Usage: bank [transfers] [options]   (default 200,000)
-//   --clients C        client threads (default 4, at most 64)
-//   --window N         transfers each client keeps in flight (default 16)
-//   --workers W        pool workers (default 3, at most 64)
-//   --accounts A       accounts (default 64), each opened with 1,000
-//   --fail-percent P   Deposits that fail with an error (default 10)
-//   --slow-percent P   Deposits answered from a timer, up to 2x the deadline late (default 10)
-//   --deadline-us D    the Deposit call's deadline (default 2,000 us)
+// Usage: bank [options]
+//   --transfers=N      transfers in all (default 200,000)
+//   --clients=C        client threads (default 4, at most 64)
+//   --window=N         transfers each client keeps in flight (default 16)
+//   --workers=W        pool workers (default 3, at most 64)
+//   --accounts=A       accounts (default 64), each opened with 1,000
+//   --fail_percent=P   Deposits that fail with an error (default 10)
+//   --slow_percent=P   Deposits answered from a timer, up to 2x the deadline late (default 10)
+//   --deadline_us=D    the Deposit call's deadline (default 2,000 us)
 //   --help             this text
 // The ctest runs 5,000 transfers. Exit code 0 only if every check passes. How many
 // transfers time out depends on scheduling; no check depends on it.
@@ -55,6 +56,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -67,14 +69,24 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sn/worker_pool.h"
+#include "support/flags.h"
 #include "support/report.h"
+
+ABSL_FLAG(std::uint64_t, transfers, 200'000, "transfers in all, 1..4294967296");
+ABSL_FLAG(std::uint64_t, clients, 4, "client threads, 1..64");
+ABSL_FLAG(std::uint64_t, window, 16, "transfers each client keeps in flight, 1..4096");
+ABSL_FLAG(std::uint64_t, workers, 3, "pool workers, 1..64");
+ABSL_FLAG(std::uint64_t, accounts, 64, "accounts, 2..1048576, each opened with 1000");
+ABSL_FLAG(std::uint64_t, fail_percent, 10, "Deposits that fail with an error, in percent (fail + slow at most 100)");
+ABSL_FLAG(std::uint64_t, slow_percent, 10,
+          "Deposits answered from a timer, up to 2x the deadline late, in percent (fail + slow at most 100)");
+ABSL_FLAG(std::uint64_t, deadline_us, 2000, "the Deposit call's deadline in microseconds, 1..60000000");
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using sn::examples::grouped;
 using sn::examples::mix64;
-using sn::examples::parse_u64;
 
 constexpr std::int64_t kOpeningBalance = 1000;
 
@@ -262,12 +274,13 @@ using Pool = sn::WorkerPool<Teller>;
 
 // ----------------------------------------------------------------- the clients
 
+/// What the flags asked for; read_options() fills it, and the flags hold the defaults.
 struct Options {
-  std::uint64_t transfers = 200'000;
-  std::uint64_t clients = 4;
-  std::uint64_t window = 16;
-  std::uint64_t workers = 3;
-  std::uint64_t accounts = 64;
+  std::uint64_t transfers = 0;
+  std::uint64_t clients = 0;
+  std::uint64_t window = 0;
+  std::uint64_t workers = 0;
+  std::uint64_t accounts = 0;
   Faults faults;
 };
 
@@ -288,70 +301,41 @@ struct ClientLog {
   std::string first_error;
 };
 
-/// 1 on success, 0 for --help, -1 for bad arguments.
-int parse_options(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    std::uint64_t v = 0;
-    auto number = [&](std::uint64_t min, std::uint64_t max) {
-      return sn::examples::option_value(argc, argv, i, min, max, v);
-    };
-    if (a == "--help" || a == "-h") {
-      return 0;
-    } else if (a == "--clients") {
-      if (!number(1, 64)) return -1;
-      o.clients = v;
-    } else if (a == "--window") {
-      if (!number(1, 4096)) return -1;
-      o.window = v;
-    } else if (a == "--workers") {
-      if (!number(1, 64)) return -1;
-      o.workers = v;
-    } else if (a == "--accounts") {
-      if (!number(2, 1u << 20)) return -1;
-      o.accounts = v;
-    } else if (a == "--fail-percent") {
-      if (!number(0, 100)) return -1;
-      o.faults.fail_percent = v;
-    } else if (a == "--slow-percent") {
-      if (!number(0, 100)) return -1;
-      o.faults.slow_percent = v;
-    } else if (a == "--deadline-us") {
-      if (!number(1, 60'000'000)) return -1;
-      o.faults.deadline = absl::Microseconds(static_cast<std::int64_t>(v));
-    } else if (a[0] != '-' && parse_u64(argv[i], v) && v > 0 && v <= (1ull << 32)) {
-      o.transfers = v;
-    } else {
-      return -1;
-    }
+/// The options from the flags, or nothing (after saying which flag is wrong).
+std::optional<Options> read_options() {
+  using sn::examples::read_flag;
+  Options o;
+  std::uint64_t deadline_us = 0;
+  if (!read_flag(FLAGS_transfers, 1, std::uint64_t{1} << 32, o.transfers) ||
+      !read_flag(FLAGS_clients, 1, 64, o.clients) || !read_flag(FLAGS_window, 1, 4096, o.window) ||
+      !read_flag(FLAGS_workers, 1, 64, o.workers) || !read_flag(FLAGS_accounts, 2, 1u << 20, o.accounts) ||
+      !read_flag(FLAGS_fail_percent, 0, 100, o.faults.fail_percent) ||
+      !read_flag(FLAGS_slow_percent, 0, 100, o.faults.slow_percent) ||
+      !read_flag(FLAGS_deadline_us, 1, 60'000'000, deadline_us)) {
+    return std::nullopt;
   }
-  return o.faults.fail_percent + o.faults.slow_percent <= 100 ? 1 : -1;
-}
-
-void usage(FILE* out, const char* argv0) {
-  std::fprintf(out,
-               "usage: %s [transfers] [--clients C] [--window N] [--workers W] [--accounts A]\n"
-               "          [--fail-percent P] [--slow-percent P] [--deadline-us D]\n"
-               "  transfers        1..4294967296 (default 200000)\n"
-               "  --clients        client threads, 1..64 (default 4)\n"
-               "  --window         transfers each client keeps in flight, 1..4096 (default 16)\n"
-               "  --workers        pool workers, 1..64 (default 3)\n"
-               "  --accounts       accounts, 2..1048576 (default 64), each opened with 1000\n"
-               "  --fail-percent   Deposits that fail with an error (default 10)\n"
-               "  --slow-percent   Deposits answered from a timer, up to 2x the deadline (default 10;\n"
-               "                   fail + slow at most 100)\n"
-               "  --deadline-us    the Deposit call's deadline (default 2000)\n",
-               argv0);
+  if (o.faults.fail_percent + o.faults.slow_percent > 100) {
+    std::fprintf(stderr, "ERROR: --fail_percent=%llu plus --slow_percent=%llu is over 100\n",
+                 static_cast<unsigned long long>(o.faults.fail_percent),
+                 static_cast<unsigned long long>(o.faults.slow_percent));
+    return std::nullopt;
+  }
+  o.faults.deadline = absl::Microseconds(static_cast<std::int64_t>(deadline_us));
+  return o;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
-  if (const int parsed = parse_options(argc, argv, o); parsed <= 0) {
-    usage(parsed == 0 ? stdout : stderr, argv[0]);
-    return parsed == 0 ? 0 : 2;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "moves money between accounts held by a pool's workers through worker-to-worker "
+                                 "calls, with injected failures and timeouts, and checks that no money is made or "
+                                 "lost")) {
+    return sn::examples::kUsageError;
   }
+  const std::optional<Options> options = read_options();
+  if (!options) return sn::examples::kUsageError;
+  const Options& o = *options;
   const std::int64_t initial_total = kOpeningBalance * static_cast<std::int64_t>(o.accounts);
   // The clients' deadline is generous: a transfer always answers, after its Deposit call
   // has completed one way or the other; missing this one is a failure.

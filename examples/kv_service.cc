@@ -27,11 +27,12 @@
 // many Gets and Puts as the clients made, and hold exactly the keys that were put; the
 // pool's books balance.
 //
-// Usage: kv_service [operations per client] [options]   (default 100,000)
-//   --clients C   client threads (default 4, at most 64)
-//   --workers W   pool workers (default 2, at most 64)
-//   --keys K      keys per client (default 256)
-//   --help        this text
+// Usage: kv_service [options]
+//   --operations=N  calls each client makes (default 100,000)
+//   --clients=C     client threads (default 4, at most 64)
+//   --workers=W     pool workers (default 2, at most 64)
+//   --keys=K        keys per client (default 256)
+//   --help          this text
 // The ctest runs 5,000 operations per client. Exit code 0 only if every check passes.
 // The latencies and the throughput depend on the machine and are for reading only.
 #include <algorithm>
@@ -44,6 +45,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -57,14 +59,19 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "sn/worker_pool.h"
+#include "support/flags.h"
 #include "support/report.h"
+
+ABSL_FLAG(std::uint64_t, operations, 100'000, "calls each client makes, 1..4294967296");
+ABSL_FLAG(std::uint64_t, clients, 4, "client threads, 1..64");
+ABSL_FLAG(std::uint64_t, workers, 2, "pool workers, 1..64");
+ABSL_FLAG(std::uint64_t, keys, 256, "keys per client, 1..1048576");
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using sn::examples::grouped;
 using sn::examples::mix64;
-using sn::examples::parse_u64;
 
 // ----------------------------------------------------------------- the service
 
@@ -156,47 +163,23 @@ struct ClientLog {
   std::string first_error;
 };
 
+/// What the flags asked for; read_options() fills it, and the flags hold the defaults.
 struct Options {
-  std::uint64_t ops = 100'000;
-  std::uint64_t clients = 4;
-  std::uint64_t workers = 2;
-  std::uint64_t keys = 256;
+  std::uint64_t ops = 0;
+  std::uint64_t clients = 0;
+  std::uint64_t workers = 0;
+  std::uint64_t keys = 0;
 };
 
-/// 1 on success, 0 for --help, -1 for bad arguments.
-int parse_options(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    std::uint64_t v = 0;
-    auto number = [&](std::uint64_t max) { return sn::examples::option_value(argc, argv, i, 1, max, v); };
-    if (a == "--help" || a == "-h") {
-      return 0;
-    } else if (a == "--clients") {
-      if (!number(64)) return -1;
-      o.clients = v;
-    } else if (a == "--workers") {
-      if (!number(64)) return -1;
-      o.workers = v;
-    } else if (a == "--keys") {
-      if (!number(1u << 20)) return -1;
-      o.keys = v;
-    } else if (a[0] != '-' && parse_u64(argv[i], v) && v > 0 && v <= (1ull << 32)) {
-      o.ops = v;
-    } else {
-      return -1;
-    }
+/// The options from the flags, or nothing (after saying which flag is wrong).
+std::optional<Options> read_options() {
+  using sn::examples::read_flag;
+  Options o;
+  if (!read_flag(FLAGS_operations, 1, std::uint64_t{1} << 32, o.ops) || !read_flag(FLAGS_clients, 1, 64, o.clients) ||
+      !read_flag(FLAGS_workers, 1, 64, o.workers) || !read_flag(FLAGS_keys, 1, 1u << 20, o.keys)) {
+    return std::nullopt;
   }
-  return 1;
-}
-
-void usage(FILE* out, const char* argv0) {
-  std::fprintf(out,
-               "usage: %s [operations per client] [--clients C] [--workers W] [--keys K]\n"
-               "  operations     calls each client makes, 1..4294967296 (default 100000)\n"
-               "  --clients      client threads, 1..64 (default 4)\n"
-               "  --workers      pool workers, 1..64 (default 2)\n"
-               "  --keys         keys per client, 1..1048576 (default 256)\n",
-               argv0);
+  return o;
 }
 
 /// The q-quantile of sorted latencies, in microseconds.
@@ -219,11 +202,14 @@ void print_latency_row(const char* name, std::vector<std::int64_t>& ns) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
-  if (const int parsed = parse_options(argc, argv, o); parsed <= 0) {
-    usage(parsed == 0 ? stdout : stderr, argv[0]);
-    return parsed == 0 ? 0 : 2;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "serves a sharded key-value map from a worker pool through calls (Get/Put), "
+                                 "checks every answer and prints the latency percentiles")) {
+    return sn::examples::kUsageError;
   }
+  const std::optional<Options> options = read_options();
+  if (!options) return sn::examples::kUsageError;
+  const Options& o = *options;
   // Generous: a call that misses it is a failure, not a slow answer.
   const absl::Duration deadline = absl::Seconds(30);
   std::printf("kv_service: %llu clients x %s calls (Get 3/4, Put 1/4) over %s keys each, %llu workers\n\n",

@@ -20,10 +20,10 @@
 //     expected next from its producer: each producer's lines arrive exactly once and in
 //     the order it sent them (MPSC is FIFO per producer), with the right contents.
 //
-// Usage: log_aggregation [lines [directory]]
-//   lines      log lines in total, split among 4 producers; default 8,000,000 (a few
+// Usage: log_aggregation [--lines=N] [--dir=DIRECTORY]
+//   --lines    log lines in total, split among 4 producers; default 8,000,000 (a few
 //              seconds); the ctest uses 20,000.
-//   directory  where to write log_aggregation.log (kept afterwards); without it the log
+//   --dir      where to write log_aggregation.log (kept afterwards); without it the log
 //              goes to an anonymous temporary file (std::tmpfile) that vanishes at exit.
 // Exit code 0 only if every check passes.
 #include <array>
@@ -39,7 +39,12 @@
 #include <vector>
 
 #include "sn/sn.h"
+#include "support/flags.h"
 #include "support/report.h"
+
+ABSL_FLAG(std::uint64_t, lines, 8'000'000, "log lines in total, split among the producers, 1..10^12");
+ABSL_FLAG(std::string, dir, "",
+          "where to write log_aggregation.log (kept afterwards); empty: an anonymous temporary file");
 
 namespace {
 
@@ -236,13 +241,18 @@ VerifyResult verify(std::FILE* file, sn::examples::Checks& check) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto total = sn::examples::size_argument(argc, argv, 8'000'000, "[lines > 0 [directory]]");
-  if (!total) return 2;
+  std::uint64_t total = 0;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "funnels log lines from several producers through one MPSC channel into one "
+                                 "writer, then reads the file back and checks every line") ||
+      !sn::examples::read_flag(FLAGS_lines, 1, 1'000'000'000'000, total)) {
+    return sn::examples::kUsageError;
+  }
 
   std::string path = "(anonymous temporary file)";
   std::FILE* file = nullptr;
-  if (argc > 2) {
-    path = std::string(argv[2]) + "/log_aggregation.log";
+  if (const std::string dir = absl::GetFlag(FLAGS_dir); !dir.empty()) {
+    path = dir + "/log_aggregation.log";
     file = std::fopen(path.c_str(), "w+");
   } else {
     file = std::tmpfile();
@@ -260,15 +270,15 @@ int main(int argc, char** argv) {
   sn::MpscSender<LogRecord>& tx = channel.sender();      // main's copy: closes the channel
   sn::MpscReceiver<LogRecord>& rx = channel.receiver();  // lent to the writer thread
 
-  std::printf("log_aggregation: %s lines from %d producers into %s\n", sn::examples::grouped(*total).c_str(),
-              kProducers, path.c_str());
+  std::printf("log_aggregation: %s lines from %d producers into %s\n", sn::examples::grouped(total).c_str(), kProducers,
+              path.c_str());
 
   WriterResult writer_result;
   std::array<ProducerResult, kProducers> producer_results;
   std::thread writer([&] { write_logs(rx, file, writer_result); });
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
-    producers.emplace_back(produce, static_cast<std::uint16_t>(p), lines_for(p, *total), tx,
+    producers.emplace_back(produce, static_cast<std::uint16_t>(p), lines_for(p, total), tx,
                            std::ref(producer_results[p]));  // `tx` is copied: one per producer
   }
   for (std::thread& t : producers) t.join();
@@ -293,12 +303,12 @@ int main(int argc, char** argv) {
   std::uint64_t sent = 0;
   for (int p = 0; p < kProducers; ++p) {
     sent += producer_results[p].sent;
-    check.expect(producer_results[p].sent == lines_for(p, *total), "producer %d sent %llu of its %llu lines", p,
+    check.expect(producer_results[p].sent == lines_for(p, total), "producer %d sent %llu of its %llu lines", p,
                  static_cast<unsigned long long>(producer_results[p].sent),
-                 static_cast<unsigned long long>(lines_for(p, *total)));
-    check.expect(v.next_seq[p] == lines_for(p, *total), "the file holds %llu of producer %d's %llu lines in order",
+                 static_cast<unsigned long long>(lines_for(p, total)));
+    check.expect(v.next_seq[p] == lines_for(p, total), "the file holds %llu of producer %d's %llu lines in order",
                  static_cast<unsigned long long>(v.next_seq[p]), p,
-                 static_cast<unsigned long long>(lines_for(p, *total)));
+                 static_cast<unsigned long long>(lines_for(p, total)));
   }
   check.expect(writer_result.lines == sent, "the writer wrote %llu of the %llu lines sent",
                static_cast<unsigned long long>(writer_result.lines), static_cast<unsigned long long>(sent));

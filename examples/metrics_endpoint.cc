@@ -3,8 +3,8 @@
 //   GET http://127.0.0.1:<port>/metrics      Prometheus text (sn_* metrics)
 //   GET http://127.0.0.1:<port>/stats.json   the same as JSON
 //
-// Usage: metrics_endpoint [--port N] [--seconds S] [--port-file PATH]
-//   --port 0 (the default) picks a free port; the port is printed, and written to
+// Usage: metrics_endpoint [--port=N] [--seconds=S] [--port_file=PATH]   (--help lists them)
+//   --port=0 (the default) picks a free port; the port is printed, and written to
 //   PATH when given (a test starts the example, then reads the file). It runs for S
 //   seconds (default 30; 0 = until killed), then shuts the pool down and checks that
 //   every message it sent was handled.
@@ -12,8 +12,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -22,6 +20,11 @@
 #include "sn/monitoring/export.h"
 #include "sn/monitoring/http_server.h"
 #include "sn/worker_pool.h"
+#include "support/flags.h"
+
+ABSL_FLAG(int, port, 0, "the port to listen on (127.0.0.1), 0..65535; 0 picks a free one");
+ABSL_FLAG(int, seconds, 30, "how long to serve under load, in seconds; 0 = until killed");
+ABSL_FLAG(std::string, port_file, "", "a file to write the port to once the server listens; empty: none");
 
 namespace {
 
@@ -34,20 +37,15 @@ struct Summer : sn::Worker<std::uint64_t, std::uint64_t> {
 
 int main(int argc, char** argv) {
   int port = 0;
-  int seconds = 30;
-  std::string port_file;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--port") == 0) {
-      port = std::atoi(argv[i + 1]);
-    } else if (std::strcmp(argv[i], "--seconds") == 0) {
-      seconds = std::atoi(argv[i + 1]);
-    } else if (std::strcmp(argv[i], "--port-file") == 0) {
-      port_file = argv[i + 1];
-    } else {
-      std::fprintf(stderr, "unknown option %s\n", argv[i]);
-      return 2;
-    }
+  int seconds = 0;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "serves a loaded worker pool's statistics over HTTP (/metrics for Prometheus, "
+                                 "/stats.json) on 127.0.0.1") ||
+      !sn::examples::read_flag(FLAGS_port, 0, 65535, port) ||
+      !sn::examples::read_flag(FLAGS_seconds, 0, 365 * 24 * 3600, seconds)) {
+    return sn::examples::kUsageError;
   }
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
 
   auto pool = sn::WorkerPool<Summer>::create(sn::PoolConfig().with_num_workers(2).with_name("demo"));
   if (!pool.ok()) {
@@ -71,7 +69,10 @@ int main(int argc, char** argv) {
   }
   std::printf("serving http://127.0.0.1:%d/metrics and /stats.json\n", (*server)->port());
   std::fflush(stdout);
-  if (!port_file.empty()) std::ofstream(port_file) << (*server)->port() << "\n";
+  if (!port_file.empty() && !(std::ofstream(port_file) << (*server)->port() << "\n")) {
+    std::fprintf(stderr, "cannot write the port to %s\n", port_file.c_str());
+    return 1;
+  }
 
   // Steady load: a few thousand messages every 10 ms, so the counters keep moving.
   std::uint64_t sent = 0;

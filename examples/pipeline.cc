@@ -20,7 +20,7 @@
 //     counts and sums, a checksum over every field, the number of malformed lines), and
 //     the aggregate checks that trades arrive in sequence order (SPSC is FIFO).
 //
-// Usage: pipeline [records]     default 5,000,000 (a few seconds); the ctest uses 20,000.
+// Usage: pipeline [--records=N]     default 5,000,000 (a few seconds); the ctest uses 20,000.
 // Exit code 0 only if every check passes.
 #include <array>
 #include <charconv>
@@ -34,7 +34,10 @@
 #include <type_traits>
 
 #include "sn/sn.h"
+#include "support/flags.h"
 #include "support/report.h"
+
+ABSL_FLAG(std::uint64_t, records, 5'000'000, "trade records to generate, parse and aggregate, 1..10^12");
 
 namespace {
 
@@ -301,8 +304,13 @@ void aggregate(sn::SpscReceiver<Trade>& in, AggregatorResult& result) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto n = sn::examples::size_argument(argc, argv, 5'000'000, "[records > 0]");
-  if (!n) return 2;
+  std::uint64_t n = 0;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "runs trade records through a three-stage SPSC pipeline (generate -> parse -> "
+                                 "aggregate) and checks the aggregate") ||
+      !sn::examples::read_flag(FLAGS_records, 1, 1'000'000'000'000, n)) {
+    return sn::examples::kUsageError;
+  }
 
   // Two SPSC channels. Creation fails only for a bad capacity or out of memory.
   auto raw = sn::Channel<RawTrade>::spsc(kChannelCapacity);
@@ -320,12 +328,12 @@ int main(int argc, char** argv) {
   sn::SpscReceiver<Trade>& trade_rx = parsed.receiver();
 
   std::printf("pipeline: %s records, generate -> parse -> aggregate, batches of %zu\n",
-              sn::examples::grouped(*n).c_str(), kBatch);
+              sn::examples::grouped(n).c_str(), kBatch);
   GeneratorResult gen;
   ParserResult par;
   AggregatorResult agg;
   {
-    std::jthread generator([&] { generate(*n, raw_tx, gen); });
+    std::jthread generator([&] { generate(n, raw_tx, gen); });
     std::jthread parser([&] { parse(raw_rx, trade_tx, par); });
     std::jthread aggregator([&] { aggregate(trade_rx, agg); });
   }  // jthreads join here; everything the stages wrote is now visible to main
@@ -346,8 +354,8 @@ int main(int argc, char** argv) {
       {{"generate->parse (spsc)", raw_rx.stats()}, {"parse->aggregate (spsc)", trade_rx.stats()}});
 
   sn::examples::Checks check;
-  check.expect(gen.sent == *n, "generate sent %llu of %llu records", static_cast<unsigned long long>(gen.sent),
-               static_cast<unsigned long long>(*n));
+  check.expect(gen.sent == n, "generate sent %llu of %llu records", static_cast<unsigned long long>(gen.sent),
+               static_cast<unsigned long long>(n));
   check.expect(par.received == gen.sent, "parse received %llu of the %llu records sent",
                static_cast<unsigned long long>(par.received), static_cast<unsigned long long>(gen.sent));
   check.expect(par.rejected == gen.malformed, "parse rejected %llu lines, %llu were malformed",

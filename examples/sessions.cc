@@ -29,11 +29,12 @@
 // The worker's types and handler, between the markers below, are the snippet of
 // docs/workers.md#timers, so that the documentation's code is compiled and run.
 //
-// Usage: sessions [keys] [options]          (default 10,000 keys)
-//   --timeout-ms T   idle timeout of a session (default 100)
-//   --traffic-ms D   how long the producers send hits (default 1000)
-//   --workers W      pool workers (default 2, at most 64)
-//   --producers P    producer threads (default 2, at most 64)
+// Usage: sessions [options]
+//   --keys=K         keys with sessions (default 10,000)
+//   --timeout_ms=T   idle timeout of a session (default 100)
+//   --traffic_ms=D   how long the producers send hits (default 1000)
+//   --workers=W      pool workers (default 2, at most 64)
+//   --producers=P    producer threads (default 2, at most 64)
 //   --help           this text
 // The ctest runs 5,000 keys. Exit code 0 only if every check passes. The lateness of
 // the expiries and the sessions per key depend on scheduling and are for reading only;
@@ -47,6 +48,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,14 +58,20 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sn/worker_pool.h"
+#include "support/flags.h"
 #include "support/report.h"
+
+ABSL_FLAG(std::uint64_t, keys, 10'000, "keys with sessions, 1..16777216");
+ABSL_FLAG(std::uint64_t, timeout_ms, 100, "idle timeout of a session in milliseconds, 1..60000");
+ABSL_FLAG(std::uint64_t, traffic_ms, 1000, "how long the producers send hits, in milliseconds, 1..3600000");
+ABSL_FLAG(std::uint64_t, workers, 2, "pool workers, 1..64");
+ABSL_FLAG(std::uint64_t, producers, 2, "producer threads, 1..64");
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using sn::examples::grouped;
 using sn::examples::mix64;
-using sn::examples::parse_u64;
 
 // ----------------------------------------------------------------- the worker
 // [docs/workers.md#timers: begin]
@@ -178,52 +186,25 @@ struct KeyClass {
   std::uint64_t first, last;  // keys [first, last)
 };
 
+/// What the flags asked for; read_options() fills it, and the flags hold the defaults.
 struct Options {
-  std::uint64_t keys = 10'000;
-  std::uint64_t timeout_ms = 100;
-  std::uint64_t traffic_ms = 1000;
-  std::uint64_t workers = 2;
-  std::uint64_t producers = 2;
+  std::uint64_t keys = 0;
+  std::uint64_t timeout_ms = 0;
+  std::uint64_t traffic_ms = 0;
+  std::uint64_t workers = 0;
+  std::uint64_t producers = 0;
 };
 
-/// 1 on success, 0 for --help, -1 for bad arguments.
-int parse_options(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    std::uint64_t v = 0;
-    auto number = [&](std::uint64_t max) { return sn::examples::option_value(argc, argv, i, 1, max, v); };
-    if (a == "--help" || a == "-h") {
-      return 0;
-    } else if (a == "--timeout-ms") {
-      if (!number(60'000)) return -1;
-      o.timeout_ms = v;
-    } else if (a == "--traffic-ms") {
-      if (!number(3'600'000)) return -1;
-      o.traffic_ms = v;
-    } else if (a == "--workers") {
-      if (!number(64)) return -1;
-      o.workers = v;
-    } else if (a == "--producers") {
-      if (!number(64)) return -1;
-      o.producers = v;
-    } else if (a[0] != '-' && parse_u64(argv[i], v) && v > 0 && v <= (1u << 24)) {
-      o.keys = v;
-    } else {
-      return -1;
-    }
+/// The options from the flags, or nothing (after saying which flag is wrong).
+std::optional<Options> read_options() {
+  using sn::examples::read_flag;
+  Options o;
+  if (!read_flag(FLAGS_keys, 1, 1u << 24, o.keys) || !read_flag(FLAGS_timeout_ms, 1, 60'000, o.timeout_ms) ||
+      !read_flag(FLAGS_traffic_ms, 1, 3'600'000, o.traffic_ms) || !read_flag(FLAGS_workers, 1, 64, o.workers) ||
+      !read_flag(FLAGS_producers, 1, 64, o.producers)) {
+    return std::nullopt;
   }
-  return 1;
-}
-
-void usage(FILE* out, const char* argv0) {
-  std::fprintf(out,
-               "usage: %s [keys] [--timeout-ms T] [--traffic-ms D] [--workers W] [--producers P]\n"
-               "  keys           keys with sessions, 1..16777216 (default 10000)\n"
-               "  --timeout-ms   idle timeout of a session (default 100)\n"
-               "  --traffic-ms   how long the producers send hits (default 1000)\n"
-               "  --workers      pool workers, 1..64 (default 2)\n"
-               "  --producers    producer threads, 1..64 (default 2)\n",
-               argv0);
+  return o;
 }
 
 double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
@@ -231,11 +212,14 @@ double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
-  if (const int parsed = parse_options(argc, argv, o); parsed <= 0) {
-    usage(parsed == 0 ? stdout : stderr, argv[0]);
-    return parsed == 0 ? 0 : 2;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "keeps per-key sessions on a worker pool that expire after an idle timeout (the "
+                                 "pool's timers), under skewed traffic, and checks every expiry")) {
+    return sn::examples::kUsageError;
   }
+  const std::optional<Options> options = read_options();
+  if (!options) return sn::examples::kUsageError;
+  const Options& o = *options;
   const absl::Duration timeout = absl::Milliseconds(static_cast<std::int64_t>(o.timeout_ms));
   const std::int64_t timeout_ns = absl::ToInt64Nanoseconds(timeout);
   // Four rounds per timeout: a key hit every round never comes near its timeout; one

@@ -17,12 +17,12 @@
 // from a fixed seed. Every count is checked at the end against what the producers
 // themselves counted, and the program exits 0 only if every check holds.
 //
-// Usage: word_count [words [workers [producers]]]
-//          words      words in the corpus (default 30,000,000)
-//          workers    workers at the start (default 4); two more slots are reserved
-//          producers  producer threads (default 3)
-//   e.g.   ./build/examples/word_count                 the README demo (a few seconds)
-//          ./build/examples/word_count 200000 4 3      the ctest size
+// Usage: word_count [--words=N] [--workers=W] [--producers=P]   (--help lists them)
+//          --words      words in the corpus (default 30,000,000)
+//          --workers    workers at the start (default 4); two more slots are reserved
+//          --producers  producer threads (default 3)
+//   e.g.   ./build/examples/word_count                                    the README demo (a few seconds)
+//          ./build/examples/word_count --words=200000 --workers=4 --producers=3   the ctest size
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -52,6 +52,11 @@
 #include "sn/partitioners/consistent_hash.h"
 #include "sn/partitioners/key.h"
 #include "sn/worker_pool.h"
+#include "support/flags.h"
+
+ABSL_FLAG(std::uint64_t, words, 30'000'000, "words in the corpus, 1..10^12");
+ABSL_FLAG(std::uint64_t, workers, 4, "workers at the start, 1..64; two more slots are reserved for the resizes");
+ABSL_FLAG(std::uint64_t, producers, 3, "producer threads, 1..64");
 
 namespace {
 
@@ -266,20 +271,19 @@ struct Checks {
   }
 };
 
-bool parse(const char* arg, std::uint64_t& out) {
-  char* end = nullptr;
-  out = std::strtoull(arg, &end, 10);
-  return end != arg && *end == '\0' && out > 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t total_words = 30'000'000, workers = 4, producers = 3;
-  if ((argc > 1 && !parse(argv[1], total_words)) || (argc > 2 && !parse(argv[2], workers)) ||
-      (argc > 3 && !parse(argv[3], producers)) || argc > 4 || workers > 64 || producers > 64) {
-    std::fprintf(stderr, "usage: %s [words > 0 [workers 1..64 [producers 1..64]]]\n", argv[0]);
-    return 2;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "counts the words of a synthetic corpus on a keyed worker pool that grows and "
+                                 "shrinks while it runs, then checks every count")) {
+    return sn::examples::kUsageError;
+  }
+  std::uint64_t total_words = 0, workers = 0, producers = 0;
+  if (!sn::examples::read_flag(FLAGS_words, 1, 1'000'000'000'000, total_words) ||
+      !sn::examples::read_flag(FLAGS_workers, 1, 64, workers) ||
+      !sn::examples::read_flag(FLAGS_producers, 1, 64, producers)) {
+    return sn::examples::kUsageError;
   }
   constexpr std::size_t kVocabulary = 50'000;
   constexpr std::uint64_t kSeed = 20260101;

@@ -21,7 +21,7 @@
 //     cost it was submitted with, and each consumer must have seen each producer's jobs
 //     in submission order (MPMC is FIFO per producer, as seen by each consumer).
 //
-// Usage: work_queue [jobs]     default 2,000,000 (a few seconds); the ctest uses 5,000.
+// Usage: work_queue [--jobs=N]     default 2,000,000 (a few seconds); the ctest uses 5,000.
 // Exit code 0 only if every check passes. The balance table depends on scheduling and
 // is for reading only; no check depends on timing.
 #include <algorithm>
@@ -35,7 +35,10 @@
 #include <vector>
 
 #include "sn/sn.h"
+#include "support/flags.h"
 #include "support/report.h"
+
+ABSL_FLAG(std::uint64_t, jobs, 2'000'000, "jobs to submit, 1..2^32");
 
 namespace {
 
@@ -127,8 +130,13 @@ void consume(sn::MpmcReceiver<Job> rx, int slowdown, ConsumerResult& result) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto jobs = sn::examples::size_argument(argc, argv, 2'000'000, "[jobs > 0]");
-  if (!jobs) return 2;
+  std::uint64_t jobs = 0;
+  if (!sn::examples::parse_flags(argc, argv,
+                                 "balances jobs of uneven cost across consumers through one MPMC queue, and checks "
+                                 "that each job ran exactly once") ||
+      !sn::examples::read_flag(FLAGS_jobs, 1, std::uint64_t{1} << 32, jobs)) {
+    return sn::examples::kUsageError;
+  }
 
   auto queue = sn::Channel<Job>::mpmc(kQueueCapacity);
   if (!queue.ok()) {
@@ -140,7 +148,7 @@ int main(int argc, char** argv) {
   sn::MpmcSender<Job>& tx = queue.sender();
   sn::MpmcReceiver<Job>& rx = queue.receiver();
 
-  std::printf("work_queue: %s jobs from %d producers, run by %d consumers\n", sn::examples::grouped(*jobs).c_str(),
+  std::printf("work_queue: %s jobs from %d producers, run by %d consumers\n", sn::examples::grouped(jobs).c_str(),
               kProducers, kConsumers);
 
   std::array<ProducerResult, kProducers> produced;
@@ -151,7 +159,7 @@ int main(int argc, char** argv) {
                            std::ref(consumed[c]));
   }
   for (int p = 0; p < kProducers; ++p) {
-    producers.emplace_back(produce, static_cast<std::uint16_t>(p), *jobs, tx,  // `tx` is copied
+    producers.emplace_back(produce, static_cast<std::uint16_t>(p), jobs, tx,  // `tx` is copied
                            std::ref(produced[p]));
   }
   for (std::thread& t : producers) t.join();
@@ -189,11 +197,11 @@ int main(int argc, char** argv) {
   sn::examples::print_channel_table({{"jobs (mpmc)", rx.stats()}});
 
   // Exactly once: count how often each id was run.
-  std::vector<std::uint8_t> runs(*jobs, 0);
+  std::vector<std::uint8_t> runs(jobs, 0);
   std::uint64_t unknown = 0, wrong_cost = 0, out_of_order = 0;
   for (const ConsumerResult& c : consumed) {
     for (std::uint64_t id : c.ids) {
-      if (id >= *jobs) {
+      if (id >= jobs) {
         ++unknown;
       } else if (runs[id] < 255) {
         ++runs[id];
@@ -207,8 +215,8 @@ int main(int argc, char** argv) {
       static_cast<std::uint64_t>(std::count_if(runs.begin(), runs.end(), [](std::uint8_t n) { return n > 1; }));
 
   sn::examples::Checks check;
-  check.expect(submitted == *jobs, "producers submitted %llu of %llu jobs", static_cast<unsigned long long>(submitted),
-               static_cast<unsigned long long>(*jobs));
+  check.expect(submitted == jobs, "producers submitted %llu of %llu jobs", static_cast<unsigned long long>(submitted),
+               static_cast<unsigned long long>(jobs));
   check.expect(ran == submitted, "consumers ran %llu of the %llu jobs submitted", static_cast<unsigned long long>(ran),
                static_cast<unsigned long long>(submitted));
   check.expect(never == 0, "%llu jobs never ran", static_cast<unsigned long long>(never));

@@ -4,7 +4,8 @@
 # while it runs (consistent hashing, state handed over), with a progress line, each
 # resize, a final table of pool stats and its checks.
 # Usage: scripts/demo.sh [--yes] [word_count's flags]   (--yes: install missing Debian
-# packages without asking; word_count --help lists its flags)
+# packages without asking). word_count's flags: [--words=N] [--workers=W]
+# [--producers=P], or --help.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"

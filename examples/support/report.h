@@ -1,51 +1,22 @@
-// What the examples share: reading the size argument and numeric options, timing a
-// stage, collecting checks, printing rates and the table of channel statistics, and the
-// hash they use for checksums.
+// What the examples share: timing a stage, collecting checks, printing rates and the
+// table of channel statistics, and the hash they use for checksums (their options are
+// read in support/flags.h).
 //
 // Nothing here touches a channel's hot path; it is printing and bookkeeping only.
 #pragma once
 
-#include <cerrno>
 #include <chrono>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
-#include <optional>
 #include <string>
 #include <string_view>
 
 #include "sn/channel/stats.h"
 
 namespace sn::examples {
-
-/// Reads the optional size argument argv[1] (a positive integer). Returns `fallback`
-/// when it is absent, and nothing (after printing the usage line) when it is malformed.
-inline std::optional<std::uint64_t> size_argument(int argc, char** argv, std::uint64_t fallback, const char* usage) {
-  if (argc < 2) return fallback;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(argv[1], &end, 10);
-  if (end == argv[1] || *end != '\0' || n == 0 || argv[1][0] == '-') {
-    std::fprintf(stderr, "usage: %s %s\n", argv[0], usage);
-    return std::nullopt;
-  }
-  return static_cast<std::uint64_t>(n);
-}
-
-/// Parses a whole unsigned decimal argument: false for "", "-1", "12x" or an overflow.
-inline bool parse_u64(const char* s, std::uint64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  out = std::strtoull(s, &end, 10);
-  return end != s && *end == '\0' && errno == 0 && s[0] != '-';
-}
-
-/// The value of the option at argv[i] ("--workers 4"): moves i to it and parses it into
-/// `out`; false when it is missing, malformed or outside [min, max].
-inline bool option_value(int argc, char** argv, int& i, std::uint64_t min, std::uint64_t max, std::uint64_t& out) {
-  return i + 1 < argc && parse_u64(argv[++i], out) && out >= min && out <= max;
-}
 
 /// 12345678 -> "12,345,678", for tables a person reads.
 inline std::string grouped(std::uint64_t n) {

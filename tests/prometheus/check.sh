@@ -31,7 +31,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # 1. The example, serving a pool under steady load.
-"$endpoint" --seconds 0 --port-file "$work/port" > "$work/endpoint.log" 2>&1 &
+"$endpoint" --seconds=0 --port_file="$work/port" > "$work/endpoint.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.1; done
 [[ -s $work/port ]] || { echo "the example did not start"; cat "$work/endpoint.log"; exit 1; }
