@@ -154,7 +154,8 @@ absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& conf
     }
     if (contains(taken, cpu) && !config.allow_oversubscription) {
       return absl::FailedPreconditionError(
-          absl::StrCat("sn::PoolConfig: CPU ", cpu, " is asked for twice; allow oversubscription to share it"));
+          absl::StrCat("sn::PoolConfig: CPU ", cpu, " is asked for twice (this process may use ", allowed.size(),
+                       " CPUs); give each worker its own, or let workers share CPUs with with_oversubscription(true)"));
     }
     out[i].cpu = cpu;
     taken.push_back(cpu);
@@ -168,7 +169,9 @@ absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& conf
   if (automatic > free_cores.size() && !config.allow_oversubscription) {
     return absl::FailedPreconditionError(absl::StrCat(
         "sn::PoolConfig: ", automatic, " pinned workers need as many physical cores, but only ", free_cores.size(),
-        " are free for this process (", cores.size(), " in all); use fewer workers, or allow oversubscription"));
+        " are free for this process (", cores.size(), " in all); pin at most ", free_cores.size(),
+        " workers, turn pinning off with with_cpu_affinity(false), or let workers share cores with "
+        "with_oversubscription(true)"));
   }
   // Oversubscribed: the free cores first, then the other CPUs we may use (SMT
   // siblings), then around again.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -106,7 +107,8 @@ TEST(PoolConfig, MorePinnedWorkersThanPhysicalCoresIsAFailedPrecondition) {
   const std::size_t cores = physical_core_cpus().size();
   ASSERT_GT(cores, 0u);
   const PoolConfig config = PoolConfig().with_num_workers(cores + 1).with_cpu_affinity(true);
-  EXPECT_TRUE(refused(config, kPrecondition, "oversubscription"));
+  EXPECT_TRUE(refused(config, kPrecondition, "with_oversubscription(true)"));
+  EXPECT_TRUE(refused(config, kPrecondition, absl::StrCat("pin at most ", cores, " workers")));
 }
 
 TEST(PoolConfig, TheSameCpuForTwoWorkersIsAFailedPreconditionWithoutOversubscription) {
@@ -116,7 +118,8 @@ TEST(PoolConfig, TheSameCpuForTwoWorkersIsAFailedPreconditionWithoutOversubscrip
                                 .with_cpu_affinity(true)
                                 .with_worker(0, WorkerConfig().with_cpu(cpu))
                                 .with_worker(1, WorkerConfig().with_cpu(cpu));
-  EXPECT_TRUE(refused(config, kPrecondition, "oversubscription"));
+  EXPECT_TRUE(refused(config, kPrecondition, "with_oversubscription(true)"));
+  EXPECT_TRUE(refused(config, kPrecondition, absl::StrCat("may use ", allowed_cpus().size(), " CPUs")));
 }
 
 TEST(PoolConfig, MorePinnedWorkersThanCoresResolveWithOversubscription) {

@@ -30,6 +30,7 @@
 #include "sn/partitioners/resizable.h"
 #include "sn/pool/config.h"
 #include "sn/pool/detail/call_dispatch.h"
+#include "sn/pool/detail/create_checks.h"
 #include "sn/pool/detail/loop.h"
 #include "sn/pool/detail/pool_base.h"
 #include "sn/pool/detail/send_path.h"
@@ -80,18 +81,38 @@ class WorkerPool final : public detail::PoolBase,
   /// `factory(index)` makes worker `index`, returning W or std::unique_ptr<W>; it is
   /// called here, on the calling thread, once per worker, in index order. The pool keeps
   /// it (moved in) for add_worker(), which calls it on the resizing thread.
+  ///
+  /// Arguments of other kinds (the two swapped, a factory that takes no index or returns
+  /// another type) fail to compile with one static_assert that names the fix.
   template <class P, class Factory>
-  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, P partitioner, Factory&& factory);
-  /// With the stable HashPartitioner.
-  template <class Factory>
-  requires(!Partitioner<Factory> && !ResizablePartitioner<Factory>) static absl::StatusOr<
-      std::unique_ptr<WorkerPool>> create(const PoolConfig& config, Factory&& factory) {
-    return create(config, HashPartitioner{}, std::forward<Factory>(factory));
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, P partitioner,
+                                                            Factory&& factory) {
+    if constexpr (detail::create_arguments_ok<W, P, Factory>()) {
+      return create_pool(config, std::move(partitioner), std::forward<Factory>(factory));
+    } else {
+      return absl::InternalError("unreachable: a static_assert refused the arguments");
+    }
   }
-  /// With the stable HashPartitioner and default-constructed workers.
-  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(
-      const PoolConfig& config) requires std::is_default_constructible_v<W> {
-    return create(config, HashPartitioner{}, [](std::size_t) { return std::make_unique<W>(); });
+  /// With one argument after the config: a partitioner (sn::Partitioner or
+  /// sn::ResizablePartitioner), and workers made by W's default constructor; or a factory,
+  /// and the stable HashPartitioner.
+  template <class PartitionerOrFactory>
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config, PartitionerOrFactory&& second) {
+    if constexpr (!detail::AnyPartitioner<std::decay_t<PartitionerOrFactory>>) {
+      return create(config, HashPartitioner{}, std::forward<PartitionerOrFactory>(second));
+    } else if constexpr (detail::default_constructible_worker<W>()) {
+      return create(config, std::forward<PartitionerOrFactory>(second), default_factory);
+    } else {
+      return absl::InternalError("unreachable: a static_assert refused the arguments");
+    }
+  }
+  /// With the stable HashPartitioner and workers made by W's default constructor.
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create(const PoolConfig& config) {
+    if constexpr (detail::default_constructible_worker<W>()) {
+      return create(config, HashPartitioner{}, default_factory);
+    } else {
+      return absl::InternalError("unreachable: a static_assert refused the arguments");
+    }
   }
 
   /// Shuts down gracefully (see shutdown()).
@@ -311,6 +332,10 @@ class WorkerPool final : public detail::PoolBase,
                   "(returning R or absl::StatusOr<R>, or taking an sn::Reply<R>)");
   }
   TimerId schedule_external(absl::Duration delay, std::uint64_t key, Message&& msg, std::int64_t period) noexcept;
+  template <class P, class Factory>
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> create_pool(const PoolConfig& config, P partitioner,
+                                                                 Factory&& factory);
+  static std::unique_ptr<W> default_factory(std::size_t) { return std::make_unique<W>(); }
   template <class P>
   absl::Status wire(const PoolConfig& config, std::vector<ResolvedWorkerConfig> resolved);
 

@@ -86,10 +86,13 @@ class Worker {
   Worker() = default;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
-
- protected:
+  /// Public, so that a derived worker with no constructor of its own can be made by
+  /// aggregate initialization (`return Counter{};` from a factory): C++ requires the
+  /// base's destructor to be accessible there. Not virtual: nothing deletes a worker
+  /// through a Worker pointer (the pool owns each as a std::unique_ptr<W>).
   ~Worker() = default;
 
+ protected:
   /// The running worker's context; only on the worker's thread, from a hook.
   context_type& context() noexcept { return *context_; }
 

@@ -41,11 +41,8 @@ bool with_stable_routing(PoolState& shared, F&& f) {
 
 template <class W>
 template <class P, class Factory>
-absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create(const PoolConfig& config, P partitioner,
-                                                                     Factory&& factory) {
-  static_assert(Partitioner<P> || ResizablePartitioner<P>,
-                "the second argument of create() must be a partitioner (sn::Partitioner: p(key, n) -> index, or "
-                "sn::ResizablePartitioner); to pass only a factory, call create(config, factory)");
+absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create_pool(const PoolConfig& config, P partitioner,
+                                                                          Factory&& factory) {
   absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolved = resolve(config);
   if (!resolved.ok()) return resolved.status();
   if (config.dead_letters && !config.dead_letters.template holds<Message>()) {
@@ -81,9 +78,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create(const PoolC
   if (absl::Status s = pool->template wire<P>(config, std::move(*resolved)); !s.ok()) return s;
   auto kept = std::make_shared<std::decay_t<Factory>>(std::forward<Factory>(factory));
   pool->factory_ = [kept](std::size_t i) -> absl::StatusOr<std::unique_ptr<W>> {
-    using Made = std::invoke_result_t<std::decay_t<Factory>&, std::size_t>;
-    static_assert(std::is_same_v<Made, W> || std::is_same_v<Made, std::unique_ptr<W>>,
-                  "the factory must return W or std::unique_ptr<W> for a worker index");
+    using Made = detail::FactoryResult<Factory>;  // checked by create()
     try {
       std::unique_ptr<W> w;
       if constexpr (std::is_same_v<Made, W>) {
