@@ -21,8 +21,9 @@ concept AnyPartitioner = Partitioner<P> || ResizablePartitioner<P>;
 
 /// F can make worker `index`: callable as f(std::size_t).
 template <class F>
-concept IndexCallable = std::is_invocable_v < std::decay_t<F>
-&, std::size_t > ;
+concept IndexCallable = requires(std::decay_t<F>& f, std::size_t index) {
+  f(index);
+};
 
 /// What a factory called with a worker index returns.
 template <class F>
