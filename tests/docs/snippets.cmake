@@ -1,8 +1,7 @@
 # docs.snippets: every ```cpp block of the given markdown files compiles, with the
 # project's warnings as errors, and every block that defines main() runs and exits 0.
 #
-# The convention, for whoever writes docs (docs/getting-started.md#code-in-the-docs says
-# the same for readers):
+# The convention, for whoever writes docs:
 #   - Every fenced block that opens with ```cpp (indented or not) is checked. There is no
 #     silent skip.
 #   - A block may be preceded, on the line right before its fence, by an HTML comment that
