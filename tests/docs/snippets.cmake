@@ -13,7 +13,8 @@
 #                      linked, sn::http too when the block mentions sn/monitoring/http_server.h
 #         timeout=S    seconds a program may run (default 60)
 #         skip=REASON  (must be last: the rest of the line) the block is not compiled; the
-#                      test docs.snippets.<file>_block_<n>_skipped lists it with REASON
+#                      test docs.snippets.<file>_block_<n>_skipped (reported by ctest as
+#                      skipped, and by configure) gives the file, line and REASON
 #   - A comment that opens on the line right after the closing fence,
 #         <!-- snippet-after:
 #         hidden C++ placed after the block -->
@@ -189,7 +190,7 @@ macro(_sn_doc_snippet_emit)
     _sn_doc_snippet_restore(skip)
     message(STATUS "docs.snippets: ${location}: skipped: ${skip}")
     add_test(NAME ${test_stem}_skipped
-      COMMAND sh -c "echo '${location}: not compiled: ${skip}'; exit 77")
+      COMMAND sh -c "echo \"\$1\"; exit 77" sh "${location}: not compiled: ${skip}")
     set_tests_properties(${test_stem}_skipped PROPERTIES LABELS docs SKIP_RETURN_CODE 77)
   else()
     set(source "// Generated from ${location} by tests/docs/snippets.cmake: edit the markdown.\n")
