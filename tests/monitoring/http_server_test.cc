@@ -2,7 +2,12 @@
 // paths and methods, refused options, and that a slow scrape never holds up a worker.
 #include "sn/monitoring/http_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -10,6 +15,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sn/monitoring/export.h"
 #include "sn/worker_pool.h"
@@ -20,6 +26,29 @@ namespace {
 
 MetricsServer::Sources fixed_sources() {
   return {[] { return std::string("sn_demo_total 1\n"); }, [] { return std::string("{\"demo\":1}"); }};
+}
+
+// Sends `request` as it is over a fresh connection to 127.0.0.1:port and returns everything
+// the server writes until it closes the connection (at most 10 s), so that requests a
+// client library would tidy up (a POST without Content-Length, say) can be made.
+std::string raw_exchange(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "socket() failed";
+  timeval limit{};
+  limit.tv_sec = 10;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 0 &&
+      ::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+    char buffer[4096];
+    for (ssize_t n; (n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0;) reply.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return reply;
 }
 
 std::unique_ptr<MetricsServer> start_or_fail(MetricsServer::Options options, MetricsServer::Sources sources) {
@@ -59,6 +88,32 @@ TEST(MetricsServer, AnswersWrongPathsWith404AndWrongMethodsWith405) {
   auto deleted = client.Delete("/stats.json");
   ASSERT_TRUE(deleted);
   EXPECT_EQ(deleted->status, 405);
+}
+
+// Every method but GET and HEAD gets 405 with Allow, with or without a body: a POST with
+// no Content-Length (what `curl -X POST` sends) is not read until the connection closes,
+// and OPTIONS and TRACE, which cpp-httplib does not route by itself, are answered too.
+TEST(MetricsServer, AnswersEveryOtherMethodWith405AndAllow) {
+  auto server = start_or_fail({}, fixed_sources());
+  ASSERT_NE(server, nullptr);
+  for (const char* method : {"POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}) {
+    for (const char* path : {"/metrics", "/stats.json"}) {
+      const std::string head = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+      const std::string bodiless = raw_exchange(server->port(), absl::StrCat(head, "\r\n"));
+      EXPECT_TRUE(absl::StartsWith(bodiless, "HTTP/1.1 405")) << method << " " << path << ":\n" << bodiless;
+      EXPECT_TRUE(absl::StrContains(bodiless, "Allow: GET, HEAD")) << method << " " << path;
+      const std::string with_body = raw_exchange(server->port(), absl::StrCat(head, "Content-Length: 2\r\n\r\nhi"));
+      EXPECT_TRUE(absl::StartsWith(with_body, "HTTP/1.1 405")) << method << " " << path << " with a body:\n"
+                                                               << with_body;
+    }
+  }
+  httplib::Client client("127.0.0.1", server->port());
+  auto head = client.Head("/metrics");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  auto missing = client.Post("/nothing-here", "x", "text/plain");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
 }
 
 TEST(MetricsServer, ASourceThatThrowsGives500AndTheServerGoesOn) {
