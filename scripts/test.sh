@@ -52,7 +52,9 @@ if [[ -n $full ]]; then
 fi
 
 step "Release build and the whole suite (preset ci)"
-preset ci "$jobs"
+# The quick run leaves out compiling each public header on its own (a build step, not a
+# test); --full does it.
+preset ci "$jobs" $([[ -z $full ]] && echo -DSN_HEADER_CHECK=OFF)
 
 if [[ -z $full ]]; then
   step "All tests passed (the sanitizer, fuzzing and stress stages: scripts/test.sh --full)."
