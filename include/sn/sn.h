@@ -2,7 +2,8 @@
 // Only the detail/ headers, which are internals, are left out; tests/docs/check_umbrella.cmake
 // fails when a public header is missing here. sn/monitoring/http_server.h needs no
 // cpp-httplib header: it only declares sn::MetricsServer, so using that (not including
-// it) is what needs the target sn::http.
+// it) is what needs the target sn::http. An install without sn::http has no such header,
+// and then this file leaves it out.
 #pragma once
 
 #include "sn/cache_line.h"
@@ -65,4 +66,6 @@
 
 // Monitoring: the Prometheus and JSON export, and the optional HTTP endpoint.
 #include "sn/monitoring/export.h"
+#if __has_include("sn/monitoring/http_server.h")
 #include "sn/monitoring/http_server.h"
+#endif
