@@ -14,20 +14,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "mpi_error.h"
 
 namespace sn {
 namespace {
 
+using detail::mpi_status;
+
 /// Set by the first create(): MPI allows one initialisation per process.
 std::atomic<bool> g_cluster_created{false};
-
-absl::Status mpi_status(int code, const char* call) {
-  if (code == MPI_SUCCESS) return absl::OkStatus();
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) length = 0;
-  return absl::InternalError(absl::StrCat(call, " failed: ", std::string(text, static_cast<std::size_t>(length))));
-}
 
 }  // namespace
 
