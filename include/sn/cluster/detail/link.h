@@ -39,7 +39,8 @@ class Link {
 
   /// Lends `buffer` for one incoming frame from any rank; poll_received reports it by `id`.
   virtual absl::Status post_receive(std::span<std::byte> buffer, std::uint32_t id) = 0;
-  /// Appends to `done` each lent buffer that now holds a frame; the buffer is the caller's again.
+  /// Appends to `done` each lent buffer that now holds a frame, the frames of each source
+  /// in the order it sent them; the buffer is the caller's again.
   virtual absl::Status poll_received(std::vector<ReceivedFrame>& done) = 0;
 };
 

@@ -6,6 +6,9 @@
 //
 // Threads: poll() and the counters belong to the transport thread, the only user of the
 // Link. The channel's senders may be any threads.
+//
+// Lifetime: the Link's receives point into the Transport's buffers, so the link's
+// pending receives are cancelled (the link destroyed) before the Transport is.
 #pragma once
 
 #include <array>
