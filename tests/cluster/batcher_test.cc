@@ -5,10 +5,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "sn/channel/channel.h"
 #include "sn/cluster/wire.h"
 
 namespace batcher_test {
@@ -167,6 +170,47 @@ TEST(Batcher, RefusesOptionsThatCannotWork) {
   o.flush_after = absl::Microseconds(-1);
   EXPECT_FALSE(Batcher::create(1, o).ok());
   EXPECT_FALSE(Batcher::create(0, four_records_a_frame()).ok());
+}
+
+// The hot path: appending a byte-copied message, flushing and releasing never throw.
+// (declval: absl::Duration's default constructor is not declared noexcept.)
+static_assert(noexcept(std::declval<Batcher&>().append(0, 0, kRouteByKey, std::uint64_t{},
+                                                       std::declval<absl::Time>())));
+static_assert(noexcept(std::declval<Batcher&>().flush_due(std::declval<absl::Time>())));
+static_assert(noexcept(std::declval<const SealedFrame&>().release()));
+
+TEST(Batcher, TakesBackBuffersThatAnotherThreadReleased) {
+  constexpr std::uint64_t kRecords = 100000;
+  auto b = *Batcher::create(1, four_records_a_frame(2));
+  auto [to_sender, sealed] = sn::Channel<SealedFrame>::spsc(2);
+  std::uint64_t keys = 0, values = 0;
+  std::size_t count = 0;
+  std::thread transport([&, rx = std::move(sealed)]() mutable {
+    SealedFrame f;
+    while (rx.try_recv(f) != sn::RecvResult::closed) {
+      if (f.buffers == nullptr) continue;
+      add_records(f, b->options().limits, keys, values, count);  // reads the bytes the owner wrote
+      f.release();                                               // then gives the buffer back
+      f = SealedFrame{};
+    }
+  });
+  const auto hand_over = [&] {
+    (void)b->drain([&](const SealedFrame& f) { ASSERT_EQ(to_sender.try_send(f), sn::SendResult::ok); });
+  };
+  for (std::uint64_t i = 1; i <= kRecords; ++i) {
+    while (b->append(0, i, kRouteByKey, i, kStart) != BatchAppend::ok) {
+      hand_over();
+      std::this_thread::yield();
+    }
+  }
+  (void)b->flush_all();
+  hand_over();
+  to_sender = {};  // closes the channel; the thread drains what is left
+  transport.join();
+  EXPECT_EQ(count, kRecords);
+  EXPECT_EQ(keys, kRecords * (kRecords + 1) / 2);
+  EXPECT_EQ(values, keys);
+  EXPECT_EQ(b->buffers().approx_in_use(0), 0u);
 }
 
 }  // namespace batcher_test
