@@ -672,6 +672,243 @@ double peak_rss_mib() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
+// =======================================================================================
+
+/// One run of the demo (the parent process). Its members are what the phases share (the
+/// log's path, the stores' reports, the verdict); each method is one phase, called in
+/// order by run().
+class AccumulatorRun {
+ public:
+  explicit AccumulatorRun(Options o) : o_(std::move(o)) {}
+
+  /// Runs every phase; returns the exit status (0 only if every record checks out).
+  int run();
+
+ private:
+  bool create_log();
+  void print_plan() const;
+  void run_pipeline();
+  std::vector<std::thread> start_producers(sn::MpscSender<Record> intake);
+  void dispatch(sn::MpscReceiver<Record>& intake, sn::SpscSender<Record>& to_async, sn::SpscSender<Record>& to_disk);
+  void verify();
+  void verify_producers();
+  void print_summary() const;
+  void print_channels() const;
+  void clean_up() const;
+
+  Options o_;
+  bool temp_dir_ = false;  // the log's directory is ours to remove
+  std::string path_;       // the log
+  DiskReport disk_report_;
+  AsyncReport async_report_;
+  RamStore ram_;
+  Row intake_row_{"intake (mpsc)", {}, 0};
+  std::vector<std::uint64_t> blocked_;  // [producer]: times it found the intake full
+  bool downstream_ok_ = true;
+  double secs_ = 0;
+  std::uint64_t bytes_ = 0;  // the log's size
+  bool ok_ = false;
+};
+
+int AccumulatorRun::run() {
+  if (!create_log()) return 2;
+  print_plan();
+  run_pipeline();
+  verify();
+  print_summary();
+  print_channels();
+  clean_up();
+  std::printf("\n%s\n", ok_ ? "every record is in the log exactly once, in order, intact; RAM store and async "
+                              "writer complete"
+                            : "VERIFICATION FAILED");
+  return ok_ ? 0 : 1;
+}
+
+/// The log: a fresh file, its directory entry made durable.
+bool AccumulatorRun::create_log() {
+  temp_dir_ = o_.dir.empty();
+  if (temp_dir_) {
+    char tmpl[] = "/tmp/sn-accumulator-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      std::perror("mkdtemp");
+      return false;
+    }
+    o_.dir = tmpl;
+  }
+  path_ = o_.dir + "/records.log";
+  const int created = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int dir_fd = ::open(o_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (created < 0 || dir_fd < 0 || ::fsync(dir_fd) != 0) {
+    std::perror(path_.c_str());
+    return false;
+  }
+  ::close(created);
+  ::close(dir_fd);
+  return true;
+}
+
+void AccumulatorRun::print_plan() const {
+  std::printf("accumulator: %llu records from %u producers -> RAM store, async writer, %s\n",
+              static_cast<unsigned long long>(o_.records), o_.producers, path_.c_str());
+  std::printf(
+      "fsync policy: fdatasync after every %u records or when the writer's input runs dry; "
+      "slow disk: +%u us per fsync; writer crashes: %u\n\n",
+      o_.fsync_every, o_.slow_disk_us, o_.crashes);
+}
+
+/// Producers -> intake -> this thread -> the three stores, until every record is through.
+void AccumulatorRun::run_pipeline() {
+  auto [intake_tx, intake_rx] = unwrap(sn::Channel<Record>::mpsc(1024));
+  auto [async_tx, async_rx] = unwrap(sn::Channel<Record>::spsc(1024));
+  auto [disk_tx, disk_rx] = unwrap(sn::Channel<Record>::spsc(1024));
+  const auto start = Clock::now();
+
+  // The disk store and the async writer.
+  DiskStore disk(o_, path_, disk_report_);
+  std::thread disk_thread([&disk, rx = std::move(disk_rx)]() mutable { disk.run(std::move(rx)); });
+  async_report_.count.assign(o_.producers, 0);
+  async_report_.last_seq.assign(o_.producers, 0);
+  async_report_.fold.assign(o_.producers, 0);
+  std::thread async_thread(async_writer, std::move(async_rx), std::ref(async_report_));
+
+  // start_producers takes our intake sender: after it, the producers' copies are the
+  // only senders, so the intake closes when the last producer is done.
+  std::vector<std::thread> producers = start_producers(std::move(intake_tx));
+  dispatch(intake_rx, async_tx, disk_tx);
+  async_tx = {};  // closes to_async and to_disk: the consumers drain them, then stop
+  disk_tx = {};
+  for (auto& t : producers) t.join();
+  async_thread.join();
+  disk_thread.join();
+  secs_ = std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// The producers. A producer that finds the intake full counts a block, then waits in send().
+std::vector<std::thread> AccumulatorRun::start_producers(sn::MpscSender<Record> intake) {
+  blocked_.assign(o_.producers, 0);
+  std::vector<std::thread> producers;
+  for (std::uint32_t p = 0; p < o_.producers; ++p) {
+    producers.emplace_back([tx = intake, p, n = records_of(o_, p), this]() mutable {
+      std::uint64_t waits = 0;
+      for (std::uint64_t seq = 1; seq <= n; ++seq) {
+        Record r = accumulator::make_record(p, seq);
+        sn::SendResult s = tx.try_send(std::move(r));
+        if (s == sn::SendResult::full) {
+          ++waits;
+          s = tx.send(std::move(r));  // r is still ours after `full`
+        }
+        if (s != sn::SendResult::ok) break;
+      }
+      blocked_[p] = waits;  // each producer writes only its own element
+    });
+  }
+  return producers;
+}
+
+/// The dispatcher ("transfer executor"), on this thread: takes batches from the intake
+/// and hands every record to the three stores.
+void AccumulatorRun::dispatch(sn::MpscReceiver<Record>& intake, sn::SpscSender<Record>& to_async,
+                              sn::SpscSender<Record>& to_disk) {
+  ram_.latest.assign(o_.producers, Record{});
+  std::vector<Record> batch(kBatch), copy(kBatch);
+  for (;;) {
+    sample_depth(intake, intake_row_.max_depth);
+    const sn::RecvBatchResult r = intake.recv_batch(batch);
+    std::size_t n = r.count;
+    if (n == 0) {
+      if (r.status == sn::RecvResult::closed || intake.recv(batch[0]) != sn::RecvResult::ok) break;
+      n = 1;
+    }
+    for (std::size_t i = 0; i < n; ++i) ram_.put(batch[i]);
+    std::copy_n(batch.begin(), n, copy.begin());
+    downstream_ok_ = send_all(to_async, std::span(copy.data(), n)) && downstream_ok_;
+    downstream_ok_ = send_all(to_disk, std::span(batch.data(), n)) && downstream_ok_;
+  }
+  intake_row_.stats = intake.stats();
+}
+
+/// The proof: the log read back, and what each store saw.
+void AccumulatorRun::verify() {
+  ok_ = verify_log(o_, path_, bytes_);
+  if (!downstream_ok_) {
+    std::printf("verify: a downstream channel closed early\n");
+    ok_ = false;
+  }
+  if (!disk_report_.ok) ok_ = false;
+  if (ram_.records != o_.records || ram_.out_of_order != 0) {
+    std::printf("verify: RAM store saw %llu records, %llu out of order\n",
+                static_cast<unsigned long long>(ram_.records), static_cast<unsigned long long>(ram_.out_of_order));
+    ok_ = false;
+  }
+  verify_producers();
+  if (async_report_.bad != 0) {
+    std::printf("verify: async writer saw %llu bad records\n", static_cast<unsigned long long>(async_report_.bad));
+    ok_ = false;
+  }
+}
+
+/// Each producer's last record in the RAM store, and all of its records in the async writer.
+void AccumulatorRun::verify_producers() {
+  for (std::uint32_t p = 0; p < o_.producers; ++p) {
+    std::uint64_t fold = 0;
+    for (std::uint64_t seq = 1; seq <= records_of(o_, p); ++seq) {
+      for (const std::uint64_t w : accumulator::make_record(p, seq).payload) fold ^= w;
+    }
+    if (ram_.latest[p].seq != records_of(o_, p) || async_report_.count[p] != records_of(o_, p) ||
+        async_report_.fold[p] != fold) {
+      std::printf("verify: producer %u: RAM store ends at %llu, async writer saw %llu (fold %s)\n", p,
+                  static_cast<unsigned long long>(ram_.latest[p].seq),
+                  static_cast<unsigned long long>(async_report_.count[p]),
+                  async_report_.fold[p] == fold ? "ok" : "BAD");
+      ok_ = false;
+    }
+  }
+}
+
+void AccumulatorRun::print_summary() const {
+  const DiskReport& d = disk_report_;
+  for (const std::string& e : d.events) std::printf("%s\n", e.c_str());
+  std::printf("\nrecords      %12llu in %.3f s = %.2f M records/s\n", static_cast<unsigned long long>(o_.records),
+              secs_, static_cast<double>(o_.records) / secs_ / 1e6);
+  std::printf("log          %12.1f MB written, %llu fsyncs (%.0f records per fsync)\n",
+              static_cast<double>(bytes_) / 1e6, static_cast<unsigned long long>(d.fsyncs),
+              static_cast<double>(o_.records) / static_cast<double>(std::max<std::uint64_t>(d.fsyncs, 1)));
+  std::printf("crashes      %12u of %u planned; each followed by a recovery\n", d.crashes, o_.crashes);
+  std::printf("recovery     %12llu records found in the log unacknowledged, %llu sent again\n",
+              static_cast<unsigned long long>(d.found_unacked), static_cast<unsigned long long>(d.resent));
+  std::printf(
+      "memory       %12.1f MiB peak RSS; in flight at most 3 channels x 1024 + %u unacknowledged "
+      "(peak %llu)\n",
+      peak_rss_mib(), o_.window, static_cast<unsigned long long>(d.max_unacked));
+  std::printf("producers    blocked on a full intake:");
+  for (const std::uint64_t b : blocked_) std::printf(" %llu", static_cast<unsigned long long>(b));
+  std::printf(" times\n");
+}
+
+void AccumulatorRun::print_channels() const {
+  std::vector<Row> rows{intake_row_, async_report_.row};
+  rows.insert(rows.end(), disk_report_.rows.begin(), disk_report_.rows.end());
+  std::printf("\n%-24s %10s %10s %12s %10s %9s %9s\n", "channel", "sent", "received", "send_blocked", "send_full",
+              "max_depth", "capacity");
+  for (const Row& r : rows) {
+    std::printf("%-24s %10llu %10llu %12llu %10llu %9llu %9llu\n", r.name.c_str(),
+                static_cast<unsigned long long>(r.stats.sent), static_cast<unsigned long long>(r.stats.received),
+                static_cast<unsigned long long>(r.stats.send_blocked),
+                static_cast<unsigned long long>(r.stats.send_full), static_cast<unsigned long long>(r.max_depth),
+                static_cast<unsigned long long>(r.stats.capacity));
+  }
+}
+
+/// A verified log in a directory of our own is removed; any other is kept and named.
+void AccumulatorRun::clean_up() const {
+  if (ok_ && temp_dir_ && !o_.keep) {
+    (void)::unlink(path_.c_str());
+    (void)::rmdir(o_.dir.c_str());
+  } else {
+    std::printf("\nlog kept at %s\n", path_.c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -683,172 +920,10 @@ int main(int argc, char** argv) {
   }
   std::optional<Options> options = read_options();
   if (!options) return sn::examples::kUsageError;
-  Options& o = *options;
-  if (!o.writer_file.empty()) return writer_main(o);
+  if (!options->writer_file.empty()) return writer_main(*options);
   // A write into the pipe of a writer that was just killed must fail with EPIPE, not
   // kill us. Set before any thread starts; the writer process inherits it.
   (void)::signal(SIGPIPE, SIG_IGN);
-
-  // The log: a fresh file, its directory entry made durable.
-  const bool temp_dir = o.dir.empty();
-  if (temp_dir) {
-    char tmpl[] = "/tmp/sn-accumulator-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) {
-      std::perror("mkdtemp");
-      return 2;
-    }
-    o.dir = tmpl;
-  }
-  const std::string path = o.dir + "/records.log";
-  const int created = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const int dir_fd = ::open(o.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (created < 0 || dir_fd < 0 || ::fsync(dir_fd) != 0) {
-    std::perror(path.c_str());
-    return 2;
-  }
-  ::close(created);
-  ::close(dir_fd);
-
-  std::printf("accumulator: %llu records from %u producers -> RAM store, async writer, %s\n",
-              static_cast<unsigned long long>(o.records), o.producers, path.c_str());
-  std::printf(
-      "fsync policy: fdatasync after every %u records or when the writer's input runs dry; "
-      "slow disk: +%u us per fsync; writer crashes: %u\n\n",
-      o.fsync_every, o.slow_disk_us, o.crashes);
-
-  auto [intake_tx, intake_rx] = unwrap(sn::Channel<Record>::mpsc(1024));
-  auto [async_tx, async_rx] = unwrap(sn::Channel<Record>::spsc(1024));
-  auto [disk_tx, disk_rx] = unwrap(sn::Channel<Record>::spsc(1024));
-  const auto start = Clock::now();
-
-  // The disk store and the async writer.
-  DiskReport disk_report;
-  DiskStore disk(o, path, disk_report);
-  std::thread disk_thread([&disk, rx = std::move(disk_rx)]() mutable { disk.run(std::move(rx)); });
-  AsyncReport async_report;
-  async_report.count.assign(o.producers, 0);
-  async_report.last_seq.assign(o.producers, 0);
-  async_report.fold.assign(o.producers, 0);
-  std::thread async_thread(async_writer, std::move(async_rx), std::ref(async_report));
-
-  // The producers. A producer that finds the intake full counts a block, then waits in send().
-  std::vector<std::uint64_t> blocked(o.producers, 0);
-  std::vector<std::thread> producers;
-  for (std::uint32_t p = 0; p < o.producers; ++p) {
-    producers.emplace_back([tx = intake_tx, p, n = records_of(o, p), &blocked]() mutable {
-      std::uint64_t waits = 0;
-      for (std::uint64_t seq = 1; seq <= n; ++seq) {
-        Record r = accumulator::make_record(p, seq);
-        sn::SendResult s = tx.try_send(std::move(r));
-        if (s == sn::SendResult::full) {
-          ++waits;
-          s = tx.send(std::move(r));  // r is still ours after `full`
-        }
-        if (s != sn::SendResult::ok) break;
-      }
-      blocked[p] = waits;  // each producer writes only its own element
-    });
-  }
-  intake_tx = {};  // the producers' copies are now the only senders
-
-  // The dispatcher ("transfer executor"), on this thread: takes batches from the intake
-  // and hands every record to the three stores.
-  RamStore ram;
-  ram.latest.assign(o.producers, Record{});
-  Row intake_row{"intake (mpsc)", {}, 0};
-  std::vector<Record> batch(kBatch), copy(kBatch);
-  bool downstream_ok = true;
-  for (;;) {
-    sample_depth(intake_rx, intake_row.max_depth);
-    const sn::RecvBatchResult r = intake_rx.recv_batch(batch);
-    std::size_t n = r.count;
-    if (n == 0) {
-      if (r.status == sn::RecvResult::closed || intake_rx.recv(batch[0]) != sn::RecvResult::ok) break;
-      n = 1;
-    }
-    for (std::size_t i = 0; i < n; ++i) ram.put(batch[i]);
-    std::copy_n(batch.begin(), n, copy.begin());
-    downstream_ok = send_all(async_tx, std::span(copy.data(), n)) && downstream_ok;
-    downstream_ok = send_all(disk_tx, std::span(batch.data(), n)) && downstream_ok;
-  }
-  intake_row.stats = intake_rx.stats();
-  async_tx = {};  // closes to_async and to_disk: the consumers drain them, then stop
-  disk_tx = {};
-  for (auto& t : producers) t.join();
-  async_thread.join();
-  disk_thread.join();
-  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-
-  // The proof.
-  std::uint64_t bytes = 0;
-  bool ok = verify_log(o, path, bytes);
-  if (!downstream_ok) {
-    std::printf("verify: a downstream channel closed early\n");
-    ok = false;
-  }
-  if (!disk_report.ok) ok = false;
-  if (ram.records != o.records || ram.out_of_order != 0) {
-    std::printf("verify: RAM store saw %llu records, %llu out of order\n", static_cast<unsigned long long>(ram.records),
-                static_cast<unsigned long long>(ram.out_of_order));
-    ok = false;
-  }
-  for (std::uint32_t p = 0; p < o.producers; ++p) {
-    std::uint64_t fold = 0;
-    for (std::uint64_t seq = 1; seq <= records_of(o, p); ++seq) {
-      for (const std::uint64_t w : accumulator::make_record(p, seq).payload) fold ^= w;
-    }
-    if (ram.latest[p].seq != records_of(o, p) || async_report.count[p] != records_of(o, p) ||
-        async_report.fold[p] != fold) {
-      std::printf("verify: producer %u: RAM store ends at %llu, async writer saw %llu (fold %s)\n", p,
-                  static_cast<unsigned long long>(ram.latest[p].seq),
-                  static_cast<unsigned long long>(async_report.count[p]), async_report.fold[p] == fold ? "ok" : "BAD");
-      ok = false;
-    }
-  }
-  if (async_report.bad != 0) {
-    std::printf("verify: async writer saw %llu bad records\n", static_cast<unsigned long long>(async_report.bad));
-    ok = false;
-  }
-
-  // The summary.
-  for (const std::string& e : disk_report.events) std::printf("%s\n", e.c_str());
-  std::printf("\nrecords      %12llu in %.3f s = %.2f M records/s\n", static_cast<unsigned long long>(o.records), secs,
-              static_cast<double>(o.records) / secs / 1e6);
-  std::printf("log          %12.1f MB written, %llu fsyncs (%.0f records per fsync)\n",
-              static_cast<double>(bytes) / 1e6, static_cast<unsigned long long>(disk_report.fsyncs),
-              static_cast<double>(o.records) / static_cast<double>(std::max<std::uint64_t>(disk_report.fsyncs, 1)));
-  std::printf("crashes      %12u of %u planned; each followed by a recovery\n", disk_report.crashes, o.crashes);
-  std::printf("recovery     %12llu records found in the log unacknowledged, %llu sent again\n",
-              static_cast<unsigned long long>(disk_report.found_unacked),
-              static_cast<unsigned long long>(disk_report.resent));
-  std::printf(
-      "memory       %12.1f MiB peak RSS; in flight at most 3 channels x 1024 + %u unacknowledged "
-      "(peak %llu)\n",
-      peak_rss_mib(), o.window, static_cast<unsigned long long>(disk_report.max_unacked));
-  std::printf("producers    blocked on a full intake:");
-  for (const std::uint64_t b : blocked) std::printf(" %llu", static_cast<unsigned long long>(b));
-  std::printf(" times\n");
-
-  std::vector<Row> rows{intake_row, async_report.row};
-  rows.insert(rows.end(), disk_report.rows.begin(), disk_report.rows.end());
-  std::printf("\n%-24s %10s %10s %12s %10s %9s %9s\n", "channel", "sent", "received", "send_blocked", "send_full",
-              "max_depth", "capacity");
-  for (const Row& r : rows) {
-    std::printf("%-24s %10llu %10llu %12llu %10llu %9llu %9llu\n", r.name.c_str(),
-                static_cast<unsigned long long>(r.stats.sent), static_cast<unsigned long long>(r.stats.received),
-                static_cast<unsigned long long>(r.stats.send_blocked),
-                static_cast<unsigned long long>(r.stats.send_full), static_cast<unsigned long long>(r.max_depth),
-                static_cast<unsigned long long>(r.stats.capacity));
-  }
-
-  if (ok && temp_dir && !o.keep) {
-    (void)::unlink(path.c_str());
-    (void)::rmdir(o.dir.c_str());
-  } else {
-    std::printf("\nlog kept at %s\n", path.c_str());
-  }
-  std::printf("\n%s\n", ok ? "every record is in the log exactly once, in order, intact; RAM store and async "
-                             "writer complete"
-                           : "VERIFICATION FAILED");
-  return ok ? 0 : 1;
+  AccumulatorRun run(std::move(*options));
+  return run.run();
 }

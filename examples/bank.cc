@@ -324,6 +324,228 @@ std::optional<Options> read_options() {
   return o;
 }
 
+unsigned long long u(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+long long ll(std::int64_t v) { return static_cast<long long>(v); }
+
+// ----------------------------------------------------------------- the run
+
+/// One run of the example. Its members are what the phases share (the pool, the
+/// clients' logs, the audit); each method is one phase, called in order by run().
+class BankRun {
+ public:
+  explicit BankRun(const Options& o)
+      : o_(o), initial_total_(kOpeningBalance * static_cast<std::int64_t>(o.accounts)), logs_(o.clients) {}
+
+  /// Runs every phase; returns the exit status (0 only if every check holds).
+  int run();
+
+ private:
+  bool create_pool();
+  void run_clients();
+  void client(std::uint64_t c);
+  void audit();
+  void sum_logs();
+  void print_outcomes() const;
+  void print_balances() const;
+  void check_outcomes(sn::examples::Checks& check) const;
+  void check_books(sn::examples::Checks& check) const;
+  double percent_of_transfers(std::uint64_t n) const;
+
+  // The clients' deadline is generous: a transfer always answers, after its Deposit call
+  // has completed one way or the other; missing this one is a failure.
+  static constexpr absl::Duration kClientDeadline = absl::Seconds(60);
+
+  const Options o_;
+  const std::int64_t initial_total_;
+  BankReport report_;  // outlives the pool: the workers write to it
+  std::unique_ptr<Pool> pool_;
+  std::vector<ClientLog> logs_;  // [client]
+  double seconds_ = 0;           // the clients' transfers, from the first to the last
+  std::int64_t audited_total_ = 0;
+  std::uint64_t audit_failed_ = 0;
+  absl::Status shut_;
+  sn::PoolStats stats_;
+  ClientLog sum_;  // every client's log added up; first_error is the first client's that has one
+};
+
+int BankRun::run() {
+  std::printf(
+      "bank: %s transfers from %llu clients (%llu in flight each) between %s accounts on %llu workers;\n"
+      "      Deposits fail %llu%%, are slow %llu%%, deadline %s\n\n",
+      grouped(o_.transfers).c_str(), u(o_.clients), u(o_.window), grouped(o_.accounts).c_str(), u(o_.workers),
+      u(o_.faults.fail_percent), u(o_.faults.slow_percent), absl::FormatDuration(o_.faults.deadline).c_str());
+  if (!create_pool()) return 1;
+  run_clients();
+  audit();
+  shut_ = pool_->shutdown();
+  stats_ = pool_->stats();
+  sum_logs();
+  print_outcomes();
+  print_balances();
+  sn::examples::Checks check;
+  check_outcomes(check);
+  check_books(check);
+  return check.finish();
+}
+
+bool BankRun::create_pool() {
+  absl::StatusOr<std::unique_ptr<Pool>> created =
+      Pool::create(sn::PoolConfig().with_num_workers(o_.workers).with_name("bank"),
+                   [this](std::size_t) { return std::make_unique<Teller>(o_.accounts, o_.faults, &report_); });
+  if (!created.ok()) {
+    std::fprintf(stderr, "cannot create the pool: %s\n", created.status().ToString().c_str());
+    return false;
+  }
+  pool_ = std::move(*created);
+  return true;
+}
+
+void BankRun::run_clients() {
+  std::vector<std::thread> threads;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t c = 0; c < o_.clients; ++c) threads.emplace_back([this, c] { client(c); });
+  for (std::thread& t : threads) t.join();
+  seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Client c makes transfers c, c + C, c + 2C, ..., keeping `window` futures in flight
+// and taking the oldest answer before it starts the next transfer.
+void BankRun::client(std::uint64_t c) {
+  ClientLog& log = logs_[c];
+  std::deque<sn::CallFuture<Outcome>> in_flight;
+  auto take_oldest = [&] {
+    absl::StatusOr<Outcome> r = in_flight.front().get();
+    in_flight.pop_front();
+    if (!r.ok()) {
+      if (log.failed++ == 0) log.first_error = r.status().ToString();
+      return;
+    }
+    switch (*r) {
+      case Outcome::completed: ++log.completed; break;
+      case Outcome::compensated: ++log.compensated; break;
+      case Outcome::refused: ++log.refused; break;
+    }
+  };
+  for (std::uint64_t id = c; id < o_.transfers; id += o_.clients) {
+    if (in_flight.size() == o_.window) take_oldest();
+    const Plan p = plan(id, o_.accounts);
+    in_flight.push_back(pool_->call<Outcome>(p.from, Transfer{p.to, p.amount, id}, kClientDeadline));
+  }
+  while (!in_flight.empty()) take_oldest();
+}
+
+// Every transfer has answered, so no money is in flight: the balances, read through a
+// call per account, must add up to the initial total.
+void BankRun::audit() {
+  for (std::uint64_t a = 0; a < o_.accounts; ++a) {
+    absl::StatusOr<std::int64_t> b = pool_->call<std::int64_t>(a, Balance{}, kClientDeadline).get();
+    if (b.ok()) {
+      audited_total_ += *b;
+    } else {
+      ++audit_failed_;
+    }
+  }
+}
+
+void BankRun::sum_logs() {
+  for (const ClientLog& log : logs_) {
+    sum_.completed += log.completed;
+    sum_.compensated += log.compensated;
+    sum_.refused += log.refused;
+    sum_.failed += log.failed;
+    if (sum_.first_error.empty()) sum_.first_error = log.first_error;
+  }
+}
+
+double BankRun::percent_of_transfers(std::uint64_t n) const {
+  return o_.transfers == 0 ? 0.0 : 100.0 * static_cast<double>(n) / static_cast<double>(o_.transfers);
+}
+
+/// How the transfers ended, as the clients saw them, and what became of the Deposits.
+void BankRun::print_outcomes() const {
+  const Tally& t = report_.tally;
+  auto row = [this](const char* what, std::uint64_t n) {
+    std::printf("  %-34s %10s %6.2f%%\n", what, grouped(n).c_str(), percent_of_transfers(n));
+  };
+  std::printf("  %-34s %10s\n", "transfers", grouped(o_.transfers).c_str());
+  row("  completed", sum_.completed);
+  row("  compensated", sum_.compensated);
+  row("    the Deposit failed", t.compensated_error);
+  row("    the Deposit timed out", t.compensated_timeout);
+  row("  refused (balance short)", sum_.refused);
+  std::printf("  %-34s %10s\n", "  without an answer", grouped(sum_.failed).c_str());
+  std::printf("\n  %-34s %10s\n", "Deposit calls", grouped(t.transfers - t.refused).c_str());
+  std::printf("  %-34s %10s\n", "  kept", grouped(t.deposits_kept).c_str());
+  std::printf("  %-34s %10s\n", "  failed (injected)", grouped(t.deposits_failed).c_str());
+  std::printf("  %-34s %10s\n", "  held for a timer (injected)", grouped(t.deposits_held).c_str());
+  std::printf("  %-34s %10s\n", "  answered too late, taken back", grouped(t.deposits_taken_back).c_str());
+  std::printf("  %-34s %10s\n", "  still held at shutdown", grouped(report_.held_at_stop).c_str());
+}
+
+void BankRun::print_balances() const {
+  const sn::PoolStats& stats = stats_;
+  std::printf("\n  balance: initial %s, audited by calls %s, summed in on_stop %s\n",
+              grouped(static_cast<std::uint64_t>(initial_total_)).c_str(),
+              grouped(static_cast<std::uint64_t>(std::max<std::int64_t>(audited_total_, 0))).c_str(),
+              grouped(static_cast<std::uint64_t>(std::max<std::int64_t>(report_.total, 0))).c_str());
+  std::printf("  pool calls: started %s, handled %s; worker calls completed %s, failed %s, timed out %s\n",
+              grouped(stats.calls_started).c_str(), grouped(stats.calls_handled).c_str(),
+              grouped(stats.calls_completed).c_str(), grouped(stats.calls_failed).c_str(),
+              grouped(stats.calls_timed_out).c_str());
+  std::printf("\n");
+  sn::examples::print_rate("transfers", o_.transfers, "transfers", seconds_);
+}
+
+/// Every transfer ended once, and the clients and the workers agree on how.
+void BankRun::check_outcomes(sn::examples::Checks& check) const {
+  const Tally& t = report_.tally;
+  const std::uint64_t compensated = t.compensated_error + t.compensated_timeout;
+  check.expect(shut_.ok(), "shutdown: %s", shut_.ToString().c_str());
+  check.expect(sum_.failed == 0, "%llu transfers got no outcome; the first: %s", u(sum_.failed),
+               sum_.first_error.c_str());
+  check.expect(sum_.completed + sum_.compensated + sum_.refused == o_.transfers,
+               "outcomes: completed %llu + compensated %llu + refused %llu != %llu transfers", u(sum_.completed),
+               u(sum_.compensated), u(sum_.refused), u(o_.transfers));
+  check.expect(t.transfers == o_.transfers && t.completed == sum_.completed && compensated == sum_.compensated &&
+                   t.refused == sum_.refused,
+               "the workers counted %llu transfers: %llu completed, %llu compensated, %llu refused", u(t.transfers),
+               u(t.completed), u(compensated), u(t.refused));
+  check.expect(t.deposits_kept == t.completed, "%llu deposits stayed, %llu transfers completed", u(t.deposits_kept),
+               u(t.completed));
+}
+
+/// No money made or lost, and the pool's own counters agree with the transfers.
+void BankRun::check_books(sn::examples::Checks& check) const {
+  const Tally& t = report_.tally;
+  const sn::PoolStats& stats = stats_;
+  const std::uint64_t deposit_calls = t.transfers - t.refused;
+  check.expect(audit_failed_ == 0, "%llu Balance calls failed", u(audit_failed_));
+  check.expect(audited_total_ == initial_total_, "balances audited by calls add up to %lld, not %lld",
+               ll(audited_total_), ll(initial_total_));
+  check.expect(report_.total == initial_total_, "balances summed in on_stop add up to %lld, not %lld",
+               ll(report_.total), ll(initial_total_));
+  check.expect(report_.accounts == o_.accounts, "the workers hold %llu accounts, not %llu", u(report_.accounts),
+               u(o_.accounts));
+  check.expect(report_.negative == 0, "%llu accounts are overdrawn", u(report_.negative));
+  check.expect(t.unexpected == 0, "%llu requests came as plain messages", u(t.unexpected));
+  // The pool's own counters: every Deposit is a worker's call, completed once.
+  check.expect(stats.calls_started == o_.transfers + o_.accounts + deposit_calls,
+               "pool: %llu calls started; expected %llu transfers + %llu audits + %llu deposits",
+               u(stats.calls_started), u(o_.transfers), u(o_.accounts), u(deposit_calls));
+  check.expect(stats.calls_completed == t.completed && stats.calls_failed == t.compensated_error &&
+                   stats.calls_timed_out == t.compensated_timeout,
+               "pool: worker calls completed %llu, failed %llu, timed out %llu; transfers say %llu, %llu, %llu",
+               u(stats.calls_completed), u(stats.calls_failed), u(stats.calls_timed_out), u(t.completed),
+               u(t.compensated_error), u(t.compensated_timeout));
+  if (o_.transfers >= 2000 && o_.faults.fail_percent >= 5 && o_.faults.slow_percent >= 5) {
+    check.expect(t.compensated_error != 0 && t.compensated_timeout != 0,
+                 "the injected faults never showed: %llu failed and %llu timed-out Deposits", u(t.compensated_error),
+                 u(t.compensated_timeout));
+  }
+  check.expect(stats.balanced(), "pool stats: accepted %llu != processed %llu + failed %llu + dropped %llu",
+               u(stats.accepted), u(stats.processed), u(stats.failed), u(stats.dropped));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -335,161 +557,6 @@ int main(int argc, char** argv) {
   }
   const std::optional<Options> options = read_options();
   if (!options) return sn::examples::kUsageError;
-  const Options& o = *options;
-  const std::int64_t initial_total = kOpeningBalance * static_cast<std::int64_t>(o.accounts);
-  // The clients' deadline is generous: a transfer always answers, after its Deposit call
-  // has completed one way or the other; missing this one is a failure.
-  const absl::Duration client_deadline = absl::Seconds(60);
-  std::printf(
-      "bank: %s transfers from %llu clients (%llu in flight each) between %s accounts on %llu workers;\n"
-      "      Deposits fail %llu%%, are slow %llu%%, deadline %s\n\n",
-      grouped(o.transfers).c_str(), static_cast<unsigned long long>(o.clients),
-      static_cast<unsigned long long>(o.window), grouped(o.accounts).c_str(),
-      static_cast<unsigned long long>(o.workers), static_cast<unsigned long long>(o.faults.fail_percent),
-      static_cast<unsigned long long>(o.faults.slow_percent), absl::FormatDuration(o.faults.deadline).c_str());
-
-  BankReport report;
-  absl::StatusOr<std::unique_ptr<Pool>> created =
-      Pool::create(sn::PoolConfig().with_num_workers(o.workers).with_name("bank"),
-                   [&](std::size_t) { return std::make_unique<Teller>(o.accounts, o.faults, &report); });
-  if (!created.ok()) {
-    std::fprintf(stderr, "cannot create the pool: %s\n", created.status().ToString().c_str());
-    return 1;
-  }
-  Pool& pool = **created;
-
-  // -------------------------------------------------------------- the clients
-  // Client c makes transfers c, c + C, c + 2C, ..., keeping `window` futures in flight
-  // and taking the oldest answer before it starts the next transfer.
-  std::vector<ClientLog> logs(o.clients);
-  std::vector<std::thread> threads;
-  const Clock::time_point start = Clock::now();
-  for (std::uint64_t c = 0; c < o.clients; ++c) {
-    threads.emplace_back([&, c] {
-      ClientLog& log = logs[c];
-      std::deque<sn::CallFuture<Outcome>> in_flight;
-      auto take_oldest = [&] {
-        absl::StatusOr<Outcome> r = in_flight.front().get();
-        in_flight.pop_front();
-        if (!r.ok()) {
-          if (log.failed++ == 0) log.first_error = r.status().ToString();
-          return;
-        }
-        switch (*r) {
-          case Outcome::completed: ++log.completed; break;
-          case Outcome::compensated: ++log.compensated; break;
-          case Outcome::refused: ++log.refused; break;
-        }
-      };
-      for (std::uint64_t id = c; id < o.transfers; id += o.clients) {
-        if (in_flight.size() == o.window) take_oldest();
-        const Plan p = plan(id, o.accounts);
-        in_flight.push_back(pool.call<Outcome>(p.from, Transfer{p.to, p.amount, id}, client_deadline));
-      }
-      while (!in_flight.empty()) take_oldest();
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-
-  // -------------------------------------------------------------- the audit
-  // Every transfer has answered, so no money is in flight: the balances, read through a
-  // call per account, must add up to the initial total.
-  std::int64_t audited_total = 0;
-  std::uint64_t audit_failed = 0;
-  for (std::uint64_t a = 0; a < o.accounts; ++a) {
-    absl::StatusOr<std::int64_t> b = pool.call<std::int64_t>(a, Balance{}, client_deadline).get();
-    if (b.ok()) {
-      audited_total += *b;
-    } else {
-      ++audit_failed;
-    }
-  }
-
-  const absl::Status shut = pool.shutdown();
-  const sn::PoolStats stats = pool.stats();
-
-  // -------------------------------------------------------------- results
-  ClientLog sum;
-  std::string first_error;
-  for (const ClientLog& log : logs) {
-    sum.completed += log.completed;
-    sum.compensated += log.compensated;
-    sum.refused += log.refused;
-    sum.failed += log.failed;
-    if (first_error.empty()) first_error = log.first_error;
-  }
-  const Tally& t = report.tally;
-  const std::uint64_t compensated = t.compensated_error + t.compensated_timeout;
-  const std::uint64_t deposit_calls = t.transfers - t.refused;
-  auto pct = [&](std::uint64_t n) {
-    return o.transfers == 0 ? 0.0 : 100.0 * static_cast<double>(n) / static_cast<double>(o.transfers);
-  };
-  std::printf("  %-34s %10s\n", "transfers", grouped(o.transfers).c_str());
-  std::printf("  %-34s %10s %6.2f%%\n", "  completed", grouped(sum.completed).c_str(), pct(sum.completed));
-  std::printf("  %-34s %10s %6.2f%%\n", "  compensated", grouped(sum.compensated).c_str(), pct(sum.compensated));
-  std::printf("  %-34s %10s %6.2f%%\n", "    the Deposit failed", grouped(t.compensated_error).c_str(),
-              pct(t.compensated_error));
-  std::printf("  %-34s %10s %6.2f%%\n", "    the Deposit timed out", grouped(t.compensated_timeout).c_str(),
-              pct(t.compensated_timeout));
-  std::printf("  %-34s %10s %6.2f%%\n", "  refused (balance short)", grouped(sum.refused).c_str(), pct(sum.refused));
-  std::printf("  %-34s %10s\n", "  without an answer", grouped(sum.failed).c_str());
-  std::printf("\n  %-34s %10s\n", "Deposit calls", grouped(deposit_calls).c_str());
-  std::printf("  %-34s %10s\n", "  kept", grouped(t.deposits_kept).c_str());
-  std::printf("  %-34s %10s\n", "  failed (injected)", grouped(t.deposits_failed).c_str());
-  std::printf("  %-34s %10s\n", "  held for a timer (injected)", grouped(t.deposits_held).c_str());
-  std::printf("  %-34s %10s\n", "  answered too late, taken back", grouped(t.deposits_taken_back).c_str());
-  std::printf("  %-34s %10s\n", "  still held at shutdown", grouped(report.held_at_stop).c_str());
-  std::printf("\n  balance: initial %s, audited by calls %s, summed in on_stop %s\n",
-              grouped(static_cast<std::uint64_t>(initial_total)).c_str(),
-              grouped(static_cast<std::uint64_t>(std::max<std::int64_t>(audited_total, 0))).c_str(),
-              grouped(static_cast<std::uint64_t>(std::max<std::int64_t>(report.total, 0))).c_str());
-  std::printf("  pool calls: started %s, handled %s; worker calls completed %s, failed %s, timed out %s\n",
-              grouped(stats.calls_started).c_str(), grouped(stats.calls_handled).c_str(),
-              grouped(stats.calls_completed).c_str(), grouped(stats.calls_failed).c_str(),
-              grouped(stats.calls_timed_out).c_str());
-  std::printf("\n");
-  sn::examples::print_rate("transfers", o.transfers, "transfers", seconds);
-
-  // -------------------------------------------------------------- checks
-  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
-  auto ll = [](std::int64_t v) { return static_cast<long long>(v); };
-  sn::examples::Checks check;
-  check.expect(shut.ok(), "shutdown: %s", shut.ToString().c_str());
-  check.expect(sum.failed == 0, "%llu transfers got no outcome; the first: %s", u(sum.failed), first_error.c_str());
-  check.expect(sum.completed + sum.compensated + sum.refused == o.transfers,
-               "outcomes: completed %llu + compensated %llu + refused %llu != %llu transfers", u(sum.completed),
-               u(sum.compensated), u(sum.refused), u(o.transfers));
-  check.expect(t.transfers == o.transfers && t.completed == sum.completed && compensated == sum.compensated &&
-                   t.refused == sum.refused,
-               "the workers counted %llu transfers: %llu completed, %llu compensated, %llu refused", u(t.transfers),
-               u(t.completed), u(compensated), u(t.refused));
-  check.expect(t.deposits_kept == t.completed, "%llu deposits stayed, %llu transfers completed", u(t.deposits_kept),
-               u(t.completed));
-  check.expect(audit_failed == 0, "%llu Balance calls failed", u(audit_failed));
-  check.expect(audited_total == initial_total, "balances audited by calls add up to %lld, not %lld", ll(audited_total),
-               ll(initial_total));
-  check.expect(report.total == initial_total, "balances summed in on_stop add up to %lld, not %lld", ll(report.total),
-               ll(initial_total));
-  check.expect(report.accounts == o.accounts, "the workers hold %llu accounts, not %llu", u(report.accounts),
-               u(o.accounts));
-  check.expect(report.negative == 0, "%llu accounts are overdrawn", u(report.negative));
-  check.expect(t.unexpected == 0, "%llu requests came as plain messages", u(t.unexpected));
-  // The pool's own counters: every Deposit is a worker's call, completed once.
-  check.expect(stats.calls_started == o.transfers + o.accounts + deposit_calls,
-               "pool: %llu calls started; expected %llu transfers + %llu audits + %llu deposits",
-               u(stats.calls_started), u(o.transfers), u(o.accounts), u(deposit_calls));
-  check.expect(stats.calls_completed == t.completed && stats.calls_failed == t.compensated_error &&
-                   stats.calls_timed_out == t.compensated_timeout,
-               "pool: worker calls completed %llu, failed %llu, timed out %llu; transfers say %llu, %llu, %llu",
-               u(stats.calls_completed), u(stats.calls_failed), u(stats.calls_timed_out), u(t.completed),
-               u(t.compensated_error), u(t.compensated_timeout));
-  if (o.transfers >= 2000 && o.faults.fail_percent >= 5 && o.faults.slow_percent >= 5) {
-    check.expect(t.compensated_error != 0 && t.compensated_timeout != 0,
-                 "the injected faults never showed: %llu failed and %llu timed-out Deposits", u(t.compensated_error),
-                 u(t.compensated_timeout));
-  }
-  check.expect(stats.balanced(), "pool stats: accepted %llu != processed %llu + failed %llu + dropped %llu",
-               u(stats.accepted), u(stats.processed), u(stats.failed), u(stats.dropped));
-  return check.finish();
+  BankRun run(*options);
+  return run.run();
 }

@@ -199,6 +199,212 @@ void print_latency_row(const char* name, std::vector<std::int64_t>& ns) {
               ns.empty() ? 0.0 : static_cast<double>(ns.back()) / 1e3);
 }
 
+unsigned long long u(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+/// Every client's log merged: all latencies, and the sums of the counts.
+struct Merged {
+  std::vector<std::int64_t> get_ns, put_ns;
+  std::uint64_t ok = 0, failed = 0, wrong = 0, misses = 0, keys_put = 0;
+  std::string first_error;
+};
+
+// ----------------------------------------------------------------- the run
+
+/// One run of the example. Its members are what the phases share (the pool, the
+/// clients' logs, the sweep's counts); each method is one phase, called in order by run().
+class KvRun {
+ public:
+  explicit KvRun(const Options& o) : o_(o), logs_(o.clients), all_keys_(o.clients * o.keys) {}
+
+  /// Runs every phase; returns the exit status (0 only if every check holds).
+  int run();
+
+ private:
+  bool create_pool();
+  void run_clients();
+  void client(std::uint64_t c);
+  void sweep();
+  void merge_logs();
+  void print_results();
+  void check(sn::examples::Checks& check) const;
+
+  // Generous: a call that misses it is a failure, not a slow answer.
+  static constexpr absl::Duration kDeadline = absl::Seconds(30);
+
+  const Options o_;
+  ShardTotals totals_;  // outlives the pool: the workers write to it
+  std::unique_ptr<Pool> pool_;
+  std::vector<ClientLog> logs_;  // [client]
+  double seconds_ = 0;           // the clients' calls, from the first to the last
+
+  // The final sweep: one Get per key, all in flight at once.
+  const std::uint64_t all_keys_;
+  std::atomic<std::uint64_t> swept_{0}, sweep_wrong_{0};
+  double sweep_seconds_ = 0;
+  std::uint64_t swept_calls_ = 0;
+
+  absl::Status shut_;
+  sn::PoolStats stats_;
+  Merged m_;
+};
+
+int KvRun::run() {
+  std::printf("kv_service: %llu clients x %s calls (Get 3/4, Put 1/4) over %s keys each, %llu workers\n\n",
+              u(o_.clients), grouped(o_.ops).c_str(), grouped(o_.keys).c_str(), u(o_.workers));
+  if (!create_pool()) return 1;
+  run_clients();
+  sweep();
+  shut_ = pool_->shutdown();
+  stats_ = pool_->stats();
+  merge_logs();
+  print_results();
+  sn::examples::Checks checks;
+  check(checks);
+  return checks.finish();
+}
+
+bool KvRun::create_pool() {
+  absl::StatusOr<std::unique_ptr<Pool>> created =
+      Pool::create(sn::PoolConfig().with_num_workers(o_.workers).with_name("kv"),
+                   [this](std::size_t) { return std::make_unique<KvWorker>(&totals_); });
+  if (!created.ok()) {
+    std::fprintf(stderr, "cannot create the pool: %s\n", created.status().ToString().c_str());
+    return false;
+  }
+  pool_ = std::move(*created);
+  return true;
+}
+
+void KvRun::run_clients() {
+  std::vector<std::thread> threads;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t c = 0; c < o_.clients; ++c) threads.emplace_back([this, c] { client(c); });
+  for (std::thread& t : threads) t.join();
+  seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// Client c: one call at a time, each answer checked against the value it put last.
+void KvRun::client(std::uint64_t c) {
+  ClientLog& log = logs_[c];
+  log.model.assign(o_.keys, 0);
+  log.get_ns.reserve(o_.ops);
+  log.put_ns.reserve(o_.ops / 3);
+  auto wrong = [&](const std::string& what) {
+    if (log.wrong++ == 0) log.first_error = what;
+  };
+  for (std::uint64_t j = 0; j < o_.ops; ++j) {
+    const Op op = operation(c, j, o_.keys);
+    const std::uint64_t key = c * o_.keys + op.slot;
+    std::uint64_t& expected = log.model[op.slot];
+    const Clock::time_point t0 = Clock::now();
+    absl::StatusOr<std::uint64_t> r = op.put ? pool_->call<std::uint64_t>(key, Put{op.value}, kDeadline).get()
+                                             : pool_->call<std::uint64_t>(key, Get{}, kDeadline).get();
+    const std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+    (op.put ? log.put_ns : log.get_ns).push_back(ns);
+    if (!op.put && absl::IsNotFound(r.status())) {  // an answer, not a failure
+      ++log.ok;
+      ++log.misses;
+      if (expected != 0) wrong("Get " + std::to_string(key) + ": NotFound after a Put");
+      continue;
+    }
+    if (!r.ok()) {
+      ++log.failed;
+      wrong((op.put ? "Put " : "Get ") + std::to_string(key) + ": " + r.status().ToString());
+      continue;
+    }
+    ++log.ok;
+    if (*r != expected) {
+      wrong((op.put ? "Put " : "Get ") + std::to_string(key) + ": answered " + std::to_string(*r) + ", expected " +
+            std::to_string(expected));
+    }
+    if (op.put) expected = op.value;
+  }
+}
+
+/// Every key once more, all calls in flight at once (the callback form): each answer is
+/// compared with the value its client put last, on the worker that answers.
+void KvRun::sweep() {
+  const Clock::time_point sweep_start = Clock::now();
+  for (std::uint64_t c = 0; c < o_.clients; ++c) {
+    for (std::uint64_t slot = 0; slot < o_.keys; ++slot) {
+      const std::uint64_t expected = logs_[c].model[slot];
+      pool_->call<std::uint64_t>(
+          c * o_.keys + slot, Get{}, kDeadline, [this, expected](absl::StatusOr<std::uint64_t> r) {
+            const bool right = r.ok() ? *r == expected : expected == 0 && absl::IsNotFound(r.status());
+            if (!right) sweep_wrong_.fetch_add(1, std::memory_order_relaxed);
+            // last: main reads sweep_wrong_ after it
+            swept_.fetch_add(1, std::memory_order_release);
+          });
+    }
+  }
+  const Clock::time_point sweep_limit = Clock::now() + std::chrono::seconds(60);
+  while (swept_.load(std::memory_order_acquire) != all_keys_ && Clock::now() < sweep_limit) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  sweep_seconds_ = std::chrono::duration<double>(Clock::now() - sweep_start).count();
+  swept_calls_ = swept_.load(std::memory_order_acquire);
+}
+
+void KvRun::merge_logs() {
+  for (ClientLog& log : logs_) {
+    m_.get_ns.insert(m_.get_ns.end(), log.get_ns.begin(), log.get_ns.end());
+    m_.put_ns.insert(m_.put_ns.end(), log.put_ns.begin(), log.put_ns.end());
+    m_.ok += log.ok;
+    m_.failed += log.failed;
+    m_.wrong += log.wrong;
+    m_.misses += log.misses;
+    for (std::uint64_t v : log.model) m_.keys_put += v != 0 ? 1 : 0;
+    if (m_.first_error.empty()) m_.first_error = log.first_error;
+  }
+}
+
+/// The latency table (it sorts the latencies), the rates and the workers' share.
+void KvRun::print_results() {
+  std::printf("  latency of one call, in microseconds (client thread to owner and back)\n");
+  std::printf("  %-5s %12s %9s %9s %9s %9s %9s %9s\n", "op", "calls", "mean", "p50", "p90", "p99", "p99.9", "max");
+  print_latency_row("Get", m_.get_ns);
+  print_latency_row("Put", m_.put_ns);
+  std::vector<std::int64_t> all_ns = m_.get_ns;
+  all_ns.insert(all_ns.end(), m_.put_ns.begin(), m_.put_ns.end());
+  print_latency_row("all", all_ns);
+  std::printf("\n");
+  sn::examples::print_rate("calls", o_.clients * o_.ops, "calls", seconds_);
+  sn::examples::print_rate("final sweep", swept_calls_, "calls", sweep_seconds_);
+  std::printf("\n  Gets that found no key: %s (before the key's first Put)\n", grouped(m_.misses).c_str());
+  std::printf("\n  %-8s %14s %10s\n", "worker", "calls handled", "batches");
+  for (const sn::WorkerStats& w : stats_.workers) {
+    std::printf("  %-8zu %14s %10s\n", w.index, grouped(w.calls_handled).c_str(), grouped(w.batches).c_str());
+  }
+}
+
+void KvRun::check(sn::examples::Checks& check) const {
+  const sn::PoolStats& stats = stats_;
+  const ShardTotals& totals = totals_;
+  const std::uint64_t gets = m_.get_ns.size(), puts = m_.put_ns.size(), made = o_.clients * o_.ops;
+  const std::uint64_t all_keys = all_keys_, keys_put = m_.keys_put;
+  check.expect(shut_.ok(), "shutdown: %s", shut_.ToString().c_str());
+  check.expect(gets + puts == made, "%llu Gets + %llu Puts timed, %llu calls made", u(gets), u(puts), u(made));
+  check.expect(m_.ok == made && m_.failed == 0, "%llu of %llu calls succeeded, %llu failed", u(m_.ok), u(made),
+               u(m_.failed));
+  check.expect(m_.wrong == 0, "%llu wrong answers; the first: %s", u(m_.wrong), m_.first_error.c_str());
+  check.expect(swept_calls_ == all_keys, "the final sweep got %llu answers of %llu", u(swept_calls_), u(all_keys));
+  check.expect(sweep_wrong_.load() == 0, "the final sweep found %llu keys without their last Put",
+               u(sweep_wrong_.load()));
+  check.expect(totals.gets == gets + all_keys && totals.puts == puts,
+               "workers handled %llu Gets and %llu Puts; clients made %llu and %llu", u(totals.gets), u(totals.puts),
+               u(gets + all_keys), u(puts));
+  check.expect(totals.keys == keys_put, "the shards hold %llu keys; %llu were put", u(totals.keys), u(keys_put));
+  check.expect(totals.misses == m_.misses + (all_keys - keys_put), "workers missed %llu Gets; clients saw %llu",
+               u(totals.misses), u(m_.misses + (all_keys - keys_put)));
+  check.expect(totals.unexpected == 0, "%llu requests came as plain messages", u(totals.unexpected));
+  check.expect(stats.calls_started == made + all_keys && stats.calls_handled == made + all_keys,
+               "pool stats: %llu calls started, %llu handled; %llu made", u(stats.calls_started),
+               u(stats.calls_handled), u(made + all_keys));
+  check.expect(stats.late_replies == 0, "%llu answers came after their deadline", u(stats.late_replies));
+  check.expect(stats.balanced(), "pool stats: accepted %llu != processed %llu + failed %llu + dropped %llu",
+               u(stats.accepted), u(stats.processed), u(stats.failed), u(stats.dropped));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -209,147 +415,6 @@ int main(int argc, char** argv) {
   }
   const std::optional<Options> options = read_options();
   if (!options) return sn::examples::kUsageError;
-  const Options& o = *options;
-  // Generous: a call that misses it is a failure, not a slow answer.
-  const absl::Duration deadline = absl::Seconds(30);
-  std::printf("kv_service: %llu clients x %s calls (Get 3/4, Put 1/4) over %s keys each, %llu workers\n\n",
-              static_cast<unsigned long long>(o.clients), grouped(o.ops).c_str(), grouped(o.keys).c_str(),
-              static_cast<unsigned long long>(o.workers));
-
-  ShardTotals totals;
-  absl::StatusOr<std::unique_ptr<Pool>> created =
-      Pool::create(sn::PoolConfig().with_num_workers(o.workers).with_name("kv"),
-                   [&](std::size_t) { return std::make_unique<KvWorker>(&totals); });
-  if (!created.ok()) {
-    std::fprintf(stderr, "cannot create the pool: %s\n", created.status().ToString().c_str());
-    return 1;
-  }
-  Pool& pool = **created;
-
-  // -------------------------------------------------------------- the clients
-  std::vector<ClientLog> logs(o.clients);
-  std::vector<std::thread> threads;
-  const Clock::time_point start = Clock::now();
-  for (std::uint64_t c = 0; c < o.clients; ++c) {
-    threads.emplace_back([&, c] {
-      ClientLog& log = logs[c];
-      log.model.assign(o.keys, 0);
-      log.get_ns.reserve(o.ops);
-      log.put_ns.reserve(o.ops / 3);
-      auto wrong = [&](const std::string& what) {
-        if (log.wrong++ == 0) log.first_error = what;
-      };
-      for (std::uint64_t j = 0; j < o.ops; ++j) {
-        const Op op = operation(c, j, o.keys);
-        const std::uint64_t key = c * o.keys + op.slot;
-        std::uint64_t& expected = log.model[op.slot];
-        const Clock::time_point t0 = Clock::now();
-        absl::StatusOr<std::uint64_t> r = op.put ? pool.call<std::uint64_t>(key, Put{op.value}, deadline).get()
-                                                 : pool.call<std::uint64_t>(key, Get{}, deadline).get();
-        const std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
-        (op.put ? log.put_ns : log.get_ns).push_back(ns);
-        if (!op.put && absl::IsNotFound(r.status())) {  // an answer, not a failure
-          ++log.ok;
-          ++log.misses;
-          if (expected != 0) wrong("Get " + std::to_string(key) + ": NotFound after a Put");
-          continue;
-        }
-        if (!r.ok()) {
-          ++log.failed;
-          wrong((op.put ? "Put " : "Get ") + std::to_string(key) + ": " + r.status().ToString());
-          continue;
-        }
-        ++log.ok;
-        if (*r != expected) {
-          wrong((op.put ? "Put " : "Get ") + std::to_string(key) + ": answered " + std::to_string(*r) + ", expected " +
-                std::to_string(expected));
-        }
-        if (op.put) expected = op.value;
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-
-  // -------------------------------------------------------------- the final sweep
-  // Every key once more, all calls in flight at once (the callback form): each answer is
-  // compared with the value its client put last, on the worker that answers.
-  const std::uint64_t all_keys = o.clients * o.keys;
-  std::atomic<std::uint64_t> swept{0}, sweep_wrong{0};
-  const Clock::time_point sweep_start = Clock::now();
-  for (std::uint64_t c = 0; c < o.clients; ++c) {
-    for (std::uint64_t slot = 0; slot < o.keys; ++slot) {
-      const std::uint64_t expected = logs[c].model[slot];
-      pool.call<std::uint64_t>(c * o.keys + slot, Get{}, deadline, [&, expected](absl::StatusOr<std::uint64_t> r) {
-        const bool right = r.ok() ? *r == expected : expected == 0 && absl::IsNotFound(r.status());
-        if (!right) sweep_wrong.fetch_add(1, std::memory_order_relaxed);
-        swept.fetch_add(1, std::memory_order_release);  // last: main reads sweep_wrong after it
-      });
-    }
-  }
-  const Clock::time_point sweep_limit = Clock::now() + std::chrono::seconds(60);
-  while (swept.load(std::memory_order_acquire) != all_keys && Clock::now() < sweep_limit) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  const double sweep_seconds = std::chrono::duration<double>(Clock::now() - sweep_start).count();
-  const std::uint64_t swept_calls = swept.load(std::memory_order_acquire);
-
-  const absl::Status shut = pool.shutdown();
-  const sn::PoolStats stats = pool.stats();
-
-  // -------------------------------------------------------------- results
-  std::vector<std::int64_t> get_ns, put_ns;
-  std::uint64_t ok = 0, failed = 0, wrong = 0, misses = 0, keys_put = 0;
-  std::string first_error;
-  for (ClientLog& log : logs) {
-    get_ns.insert(get_ns.end(), log.get_ns.begin(), log.get_ns.end());
-    put_ns.insert(put_ns.end(), log.put_ns.begin(), log.put_ns.end());
-    ok += log.ok;
-    failed += log.failed;
-    wrong += log.wrong;
-    misses += log.misses;
-    for (std::uint64_t v : log.model) keys_put += v != 0 ? 1 : 0;
-    if (first_error.empty()) first_error = log.first_error;
-  }
-  const std::uint64_t gets = get_ns.size(), puts = put_ns.size(), made = o.clients * o.ops;
-  std::printf("  latency of one call, in microseconds (client thread to owner and back)\n");
-  std::printf("  %-5s %12s %9s %9s %9s %9s %9s %9s\n", "op", "calls", "mean", "p50", "p90", "p99", "p99.9", "max");
-  print_latency_row("Get", get_ns);
-  print_latency_row("Put", put_ns);
-  std::vector<std::int64_t> all_ns = get_ns;
-  all_ns.insert(all_ns.end(), put_ns.begin(), put_ns.end());
-  print_latency_row("all", all_ns);
-  std::printf("\n");
-  sn::examples::print_rate("calls", made, "calls", seconds);
-  sn::examples::print_rate("final sweep", swept_calls, "calls", sweep_seconds);
-  std::printf("\n  Gets that found no key: %s (before the key's first Put)\n", grouped(misses).c_str());
-  std::printf("\n  %-8s %14s %10s\n", "worker", "calls handled", "batches");
-  for (const sn::WorkerStats& w : stats.workers) {
-    std::printf("  %-8zu %14s %10s\n", w.index, grouped(w.calls_handled).c_str(), grouped(w.batches).c_str());
-  }
-
-  // -------------------------------------------------------------- checks
-  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
-  sn::examples::Checks check;
-  check.expect(shut.ok(), "shutdown: %s", shut.ToString().c_str());
-  check.expect(gets + puts == made, "%llu Gets + %llu Puts timed, %llu calls made", u(gets), u(puts), u(made));
-  check.expect(ok == made && failed == 0, "%llu of %llu calls succeeded, %llu failed", u(ok), u(made), u(failed));
-  check.expect(wrong == 0, "%llu wrong answers; the first: %s", u(wrong), first_error.c_str());
-  check.expect(swept_calls == all_keys, "the final sweep got %llu answers of %llu", u(swept_calls), u(all_keys));
-  check.expect(sweep_wrong.load() == 0, "the final sweep found %llu keys without their last Put",
-               u(sweep_wrong.load()));
-  check.expect(totals.gets == gets + all_keys && totals.puts == puts,
-               "workers handled %llu Gets and %llu Puts; clients made %llu and %llu", u(totals.gets), u(totals.puts),
-               u(gets + all_keys), u(puts));
-  check.expect(totals.keys == keys_put, "the shards hold %llu keys; %llu were put", u(totals.keys), u(keys_put));
-  check.expect(totals.misses == misses + (all_keys - keys_put), "workers missed %llu Gets; clients saw %llu",
-               u(totals.misses), u(misses + (all_keys - keys_put)));
-  check.expect(totals.unexpected == 0, "%llu requests came as plain messages", u(totals.unexpected));
-  check.expect(stats.calls_started == made + all_keys && stats.calls_handled == made + all_keys,
-               "pool stats: %llu calls started, %llu handled; %llu made", u(stats.calls_started),
-               u(stats.calls_handled), u(made + all_keys));
-  check.expect(stats.late_replies == 0, "%llu answers came after their deadline", u(stats.late_replies));
-  check.expect(stats.balanced(), "pool stats: accepted %llu != processed %llu + failed %llu + dropped %llu",
-               u(stats.accepted), u(stats.processed), u(stats.failed), u(stats.dropped));
-  return check.finish();
+  KvRun run(*options);
+  return run.run();
 }

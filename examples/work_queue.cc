@@ -127,6 +127,87 @@ void consume(sn::MpmcReceiver<Job> rx, int slowdown, ConsumerResult& result) {
   result.clock.stop();
 }
 
+// ---------------------------------------------------------------------------------------
+// Results.
+
+using Produced = std::array<ProducerResult, kProducers>;
+using Consumed = std::array<ConsumerResult, kConsumers>;
+
+struct Totals {
+  std::uint64_t submitted = 0, units_submitted = 0;  // by the producers
+  std::uint64_t ran = 0, units_ran = 0;              // by the consumers
+};
+
+// Prints each thread's rate and adds up what they did.
+Totals print_rates(const Produced& produced, const Consumed& consumed) {
+  Totals t;
+  for (int p = 0; p < kProducers; ++p) {
+    sn::examples::print_rate("producer " + std::to_string(p), produced[p].submitted, "jobs",
+                             produced[p].clock.seconds());
+    t.submitted += produced[p].submitted;
+    t.units_submitted += produced[p].units;
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    sn::examples::print_rate("consumer " + std::to_string(c), consumed[c].ids.size(), "jobs",
+                             consumed[c].clock.seconds());
+    t.ran += consumed[c].ids.size();
+    t.units_ran += consumed[c].units;
+  }
+  return t;
+}
+
+// The balance: jobs and work units each consumer took from the shared queue.
+void print_balance(const Consumed& consumed, std::uint64_t units_ran) {
+  std::printf("\n  %-10s %7s %12s %14s %7s\n", "consumer", "speed", "jobs", "work units", "share");
+  for (int c = 0; c < kConsumers; ++c) {
+    const double share =
+        units_ran ? 100.0 * static_cast<double>(consumed[c].units) / static_cast<double>(units_ran) : 0.0;
+    const std::string speed = c == kSlowConsumer ? "1/" + std::to_string(kSlowdown) : "1";
+    std::printf("  %-10d %7s %12s %14s %6.1f%%\n", c, speed.c_str(),
+                sn::examples::grouped(consumed[c].ids.size()).c_str(), sn::examples::grouped(consumed[c].units).c_str(),
+                share);
+  }
+  std::printf("  (dealt out in advance, each would get %.1f%% and all would wait for the slowest)\n",
+              100.0 / kConsumers);
+}
+
+// Every job submitted ran exactly once, with its cost, in its producer's order; returns
+// the exit status.
+int check_results(std::uint64_t jobs, const Totals& t, const Consumed& consumed) {
+  // Exactly once: count how often each id was run.
+  std::vector<std::uint8_t> runs(jobs, 0);
+  std::uint64_t unknown = 0, wrong_cost = 0, out_of_order = 0;
+  for (const ConsumerResult& c : consumed) {
+    for (std::uint64_t id : c.ids) {
+      if (id >= jobs) {
+        ++unknown;
+      } else if (runs[id] < 255) {
+        ++runs[id];
+      }
+    }
+    wrong_cost += c.wrong_cost;
+    out_of_order += c.out_of_order;
+  }
+  const auto never = static_cast<std::uint64_t>(std::count(runs.begin(), runs.end(), 0));
+  const auto twice =
+      static_cast<std::uint64_t>(std::count_if(runs.begin(), runs.end(), [](std::uint8_t n) { return n > 1; }));
+
+  sn::examples::Checks check;
+  check.expect(t.submitted == jobs, "producers submitted %llu of %llu jobs",
+               static_cast<unsigned long long>(t.submitted), static_cast<unsigned long long>(jobs));
+  check.expect(t.ran == t.submitted, "consumers ran %llu of the %llu jobs submitted",
+               static_cast<unsigned long long>(t.ran), static_cast<unsigned long long>(t.submitted));
+  check.expect(never == 0, "%llu jobs never ran", static_cast<unsigned long long>(never));
+  check.expect(twice == 0, "%llu jobs ran more than once", static_cast<unsigned long long>(twice));
+  check.expect(unknown == 0, "%llu jobs had ids nobody submitted", static_cast<unsigned long long>(unknown));
+  check.expect(wrong_cost == 0, "%llu jobs arrived with the wrong cost", static_cast<unsigned long long>(wrong_cost));
+  check.expect(t.units_ran == t.units_submitted, "consumers did %llu work units, producers submitted %llu",
+               static_cast<unsigned long long>(t.units_ran), static_cast<unsigned long long>(t.units_submitted));
+  check.expect(out_of_order == 0, "%llu jobs reached a consumer before an earlier job of their producer",
+               static_cast<unsigned long long>(out_of_order));
+  return check.finish();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,8 +232,8 @@ int main(int argc, char** argv) {
   std::printf("work_queue: %s jobs from %d producers, run by %d consumers\n", sn::examples::grouped(jobs).c_str(),
               kProducers, kConsumers);
 
-  std::array<ProducerResult, kProducers> produced;
-  std::array<ConsumerResult, kConsumers> consumed;
+  Produced produced;
+  Consumed consumed;
   std::vector<std::thread> producers, consumers;
   for (int c = 0; c < kConsumers; ++c) {
     consumers.emplace_back(consume, rx, c == kSlowConsumer ? kSlowdown : 1,  // `rx` is copied
@@ -166,66 +247,8 @@ int main(int argc, char** argv) {
   tx.close();  // no more jobs: consumers finish what is queued, then see `closed`
   for (std::thread& t : consumers) t.join();
 
-  std::uint64_t submitted = 0, units_submitted = 0;
-  for (int p = 0; p < kProducers; ++p) {
-    sn::examples::print_rate("producer " + std::to_string(p), produced[p].submitted, "jobs",
-                             produced[p].clock.seconds());
-    submitted += produced[p].submitted;
-    units_submitted += produced[p].units;
-  }
-  std::uint64_t ran = 0, units_ran = 0;
-  for (int c = 0; c < kConsumers; ++c) {
-    sn::examples::print_rate("consumer " + std::to_string(c), consumed[c].ids.size(), "jobs",
-                             consumed[c].clock.seconds());
-    ran += consumed[c].ids.size();
-    units_ran += consumed[c].units;
-  }
-
-  // The balance: jobs and work units each consumer took from the shared queue.
-  std::printf("\n  %-10s %7s %12s %14s %7s\n", "consumer", "speed", "jobs", "work units", "share");
-  for (int c = 0; c < kConsumers; ++c) {
-    const double share =
-        units_ran ? 100.0 * static_cast<double>(consumed[c].units) / static_cast<double>(units_ran) : 0.0;
-    const std::string speed = c == kSlowConsumer ? "1/" + std::to_string(kSlowdown) : "1";
-    std::printf("  %-10d %7s %12s %14s %6.1f%%\n", c, speed.c_str(),
-                sn::examples::grouped(consumed[c].ids.size()).c_str(), sn::examples::grouped(consumed[c].units).c_str(),
-                share);
-  }
-  std::printf("  (dealt out in advance, each would get %.1f%% and all would wait for the slowest)\n",
-              100.0 / kConsumers);
-
+  const Totals totals = print_rates(produced, consumed);
+  print_balance(consumed, totals.units_ran);
   sn::examples::print_channel_table({{"jobs (mpmc)", rx.stats()}});
-
-  // Exactly once: count how often each id was run.
-  std::vector<std::uint8_t> runs(jobs, 0);
-  std::uint64_t unknown = 0, wrong_cost = 0, out_of_order = 0;
-  for (const ConsumerResult& c : consumed) {
-    for (std::uint64_t id : c.ids) {
-      if (id >= jobs) {
-        ++unknown;
-      } else if (runs[id] < 255) {
-        ++runs[id];
-      }
-    }
-    wrong_cost += c.wrong_cost;
-    out_of_order += c.out_of_order;
-  }
-  const auto never = static_cast<std::uint64_t>(std::count(runs.begin(), runs.end(), 0));
-  const auto twice =
-      static_cast<std::uint64_t>(std::count_if(runs.begin(), runs.end(), [](std::uint8_t n) { return n > 1; }));
-
-  sn::examples::Checks check;
-  check.expect(submitted == jobs, "producers submitted %llu of %llu jobs", static_cast<unsigned long long>(submitted),
-               static_cast<unsigned long long>(jobs));
-  check.expect(ran == submitted, "consumers ran %llu of the %llu jobs submitted", static_cast<unsigned long long>(ran),
-               static_cast<unsigned long long>(submitted));
-  check.expect(never == 0, "%llu jobs never ran", static_cast<unsigned long long>(never));
-  check.expect(twice == 0, "%llu jobs ran more than once", static_cast<unsigned long long>(twice));
-  check.expect(unknown == 0, "%llu jobs had ids nobody submitted", static_cast<unsigned long long>(unknown));
-  check.expect(wrong_cost == 0, "%llu jobs arrived with the wrong cost", static_cast<unsigned long long>(wrong_cost));
-  check.expect(units_ran == units_submitted, "consumers did %llu work units, producers submitted %llu",
-               static_cast<unsigned long long>(units_ran), static_cast<unsigned long long>(units_submitted));
-  check.expect(out_of_order == 0, "%llu jobs reached a consumer before an earlier job of their producer",
-               static_cast<unsigned long long>(out_of_order));
-  return check.finish();
+  return check_results(jobs, totals, consumed);
 }

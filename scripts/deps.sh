@@ -54,7 +54,7 @@ for p in "${!wanted[@]}"; do
   fi
 done
 ((${#missing[@]})) || exit 0
-IFS=$'\n' missing=($(sort <<< "${missing[*]}")) && unset IFS
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort)
 
 command="apt-get install -y --no-install-recommends ${missing[*]}"
 echo "Missing Debian packages for '${chosen[*]}': ${missing[*]}"

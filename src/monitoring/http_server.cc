@@ -39,6 +39,44 @@ void MetricsServer::stop() {
   }
 }
 
+namespace {
+
+// GET and HEAD are the only methods on /metrics and /stats.json; every other gets 405
+// with Allow, whether or not it carries a body.
+void answer_other_methods_with_405(httplib::Server& server) {
+  auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+    res.status = 405;
+    res.set_header("Allow", "GET, HEAD");
+    res.set_content("405 Method Not Allowed: use GET\n", "text/plain");
+  };
+  // A request that declares a body (POST, PUT, PATCH, DELETE) reaches these handlers
+  // after cpp-httplib has read the body, so the connection stays usable.
+  for (const char* path : {"/metrics", "/stats.json"}) {
+    server.Post(path, not_allowed);
+    server.Put(path, not_allowed);
+    server.Patch(path, not_allowed);
+    server.Delete(path, not_allowed);
+  }
+  // Every other request for these paths is answered here, before routing: cpp-httplib
+  // would read the body of a POST with no Content-Length until the connection closes (and
+  // then answer 400; HTTP/1.1 says it has no body), it has no route for OPTIONS here, and
+  // none at all for TRACE or CONNECT (400). It reads no body for those methods either.
+  server.set_pre_routing_handler([not_allowed](const httplib::Request& req, httplib::Response& res) {
+    const bool ours = req.path == "/metrics" || req.path == "/stats.json";
+    const bool body_read_by_routing =
+        (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") &&
+        (req.has_header("Transfer-Encoding") ||
+         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0"));
+    if (!ours || req.method == "GET" || req.method == "HEAD" || body_read_by_routing) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    not_allowed(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::start(Options options, Sources sources) {
   if (!sources.metrics || !sources.json) {
     return absl::InvalidArgumentError("sn::MetricsServer: both the metrics and the json source are needed");
@@ -72,35 +110,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::start(Options opti
   const Sources& kept = impl->sources;
   server.Get("/metrics", serve(kept.metrics, PrometheusText::kContentType));
   server.Get("/stats.json", serve(kept.json, "application/json"));
-  auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
-    res.status = 405;
-    res.set_header("Allow", "GET, HEAD");
-    res.set_content("405 Method Not Allowed: use GET\n", "text/plain");
-  };
-  // A request that declares a body (POST, PUT, PATCH, DELETE) reaches these handlers
-  // after cpp-httplib has read the body, so the connection stays usable.
-  for (const char* path : {"/metrics", "/stats.json"}) {
-    server.Post(path, not_allowed);
-    server.Put(path, not_allowed);
-    server.Patch(path, not_allowed);
-    server.Delete(path, not_allowed);
-  }
-  // Every other request for these paths is answered here, before routing: cpp-httplib
-  // would read the body of a POST with no Content-Length until the connection closes (and
-  // then answer 400; HTTP/1.1 says it has no body), it has no route for OPTIONS here, and
-  // none at all for TRACE or CONNECT (400). It reads no body for those methods either.
-  server.set_pre_routing_handler([not_allowed](const httplib::Request& req, httplib::Response& res) {
-    const bool ours = req.path == "/metrics" || req.path == "/stats.json";
-    const bool body_read_by_routing =
-        (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") &&
-        (req.has_header("Transfer-Encoding") ||
-         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0"));
-    if (!ours || req.method == "GET" || req.method == "HEAD" || body_read_by_routing) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    not_allowed(req, res);
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  answer_other_methods_with_405(server);
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404) {
       res.set_content(absl::StrCat("404 Not Found: ", req.path, " (try /metrics or /stats.json)\n"), "text/plain");

@@ -97,6 +97,60 @@ std::size_t slot_count(const PoolConfig& config) noexcept {
   return config.max_workers == 0 ? config.num_workers : config.max_workers;
 }
 
+namespace {
+
+// Placement of pinned workers, into `out[i].cpu`: explicit CPUs first, then one physical
+// core per worker (SMT siblings skipped), in topology order.
+absl::Status place_workers(const PoolConfig& config, std::vector<ResolvedWorkerConfig>& out) {
+  const std::vector<int> allowed = allowed_cpus();
+  const std::vector<int> cores = physical_core_cpus();
+  std::vector<int> taken;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i >= config.workers.size() || !config.workers[i].cpu) continue;
+    const int cpu = *config.workers[i].cpu;
+    if (!contains(allowed, cpu)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sn::PoolConfig: worker ", i, " asks for CPU ", cpu, ", which this process may not use"));
+    }
+    if (contains(taken, cpu) && !config.allow_oversubscription) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sn::PoolConfig: CPU ", cpu, " is asked for twice (this process may use ", allowed.size(),
+                       " CPUs); give each worker its own, or let workers share CPUs with with_oversubscription(true)"));
+    }
+    out[i].cpu = cpu;
+    taken.push_back(cpu);
+  }
+  std::vector<int> free_cores;
+  for (int cpu : cores) {
+    if (!contains(taken, cpu)) free_cores.push_back(cpu);
+  }
+  std::size_t automatic = 0;
+  for (const ResolvedWorkerConfig& r : out) automatic += r.cpu < 0 ? 1 : 0;
+  if (automatic > free_cores.size() && !config.allow_oversubscription) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sn::PoolConfig: ", automatic, " pinned workers need as many physical cores, but only ", free_cores.size(),
+        " are free for this process (", cores.size(), " in all); pin at most ", free_cores.size(),
+        " workers, turn pinning off with with_cpu_affinity(false), or let workers share cores with "
+        "with_oversubscription(true)"));
+  }
+  // Oversubscribed: the free cores first, then the other CPUs we may use (SMT
+  // siblings), then around again.
+  std::vector<int> order = free_cores;
+  for (int cpu : allowed) {
+    if (!contains(order, cpu)) order.push_back(cpu);
+  }
+  if (order.empty()) return absl::FailedPreconditionError("sn::PoolConfig: no CPU is available for pinning");
+  std::size_t next = 0;
+  for (ResolvedWorkerConfig& r : out) {
+    if (r.cpu >= 0) continue;
+    r.cpu = order[next % order.size()];
+    ++next;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& config) {
   if (config.num_workers == 0) return absl::InvalidArgumentError("sn::PoolConfig: num_workers must be at least 1");
   if (absl::Status s = check_restart_limit(config.restart_limit); !s.ok()) return s;
@@ -139,53 +193,7 @@ absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolve(const PoolConfig& conf
     }
   }
   if (!config.cpu_affinity) return out;
-
-  // Placement: explicit CPUs first, then one physical core per worker (SMT siblings
-  // skipped), in topology order.
-  const std::vector<int> allowed = allowed_cpus();
-  const std::vector<int> cores = physical_core_cpus();
-  std::vector<int> taken;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i >= config.workers.size() || !config.workers[i].cpu) continue;
-    const int cpu = *config.workers[i].cpu;
-    if (!contains(allowed, cpu)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sn::PoolConfig: worker ", i, " asks for CPU ", cpu, ", which this process may not use"));
-    }
-    if (contains(taken, cpu) && !config.allow_oversubscription) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("sn::PoolConfig: CPU ", cpu, " is asked for twice (this process may use ", allowed.size(),
-                       " CPUs); give each worker its own, or let workers share CPUs with with_oversubscription(true)"));
-    }
-    out[i].cpu = cpu;
-    taken.push_back(cpu);
-  }
-  std::vector<int> free_cores;
-  for (int cpu : cores) {
-    if (!contains(taken, cpu)) free_cores.push_back(cpu);
-  }
-  std::size_t automatic = 0;
-  for (const ResolvedWorkerConfig& r : out) automatic += r.cpu < 0 ? 1 : 0;
-  if (automatic > free_cores.size() && !config.allow_oversubscription) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sn::PoolConfig: ", automatic, " pinned workers need as many physical cores, but only ", free_cores.size(),
-        " are free for this process (", cores.size(), " in all); pin at most ", free_cores.size(),
-        " workers, turn pinning off with with_cpu_affinity(false), or let workers share cores with "
-        "with_oversubscription(true)"));
-  }
-  // Oversubscribed: the free cores first, then the other CPUs we may use (SMT
-  // siblings), then around again.
-  std::vector<int> order = free_cores;
-  for (int cpu : allowed) {
-    if (!contains(order, cpu)) order.push_back(cpu);
-  }
-  if (order.empty()) return absl::FailedPreconditionError("sn::PoolConfig: no CPU is available for pinning");
-  std::size_t next = 0;
-  for (ResolvedWorkerConfig& r : out) {
-    if (r.cpu >= 0) continue;
-    r.cpu = order[next % order.size()];
-    ++next;
-  }
+  if (absl::Status s = place_workers(config, out); !s.ok()) return s;
   return out;
 }
 
