@@ -187,4 +187,8 @@ absl::StatusOr<std::size_t> Cluster::send_receive(int to, std::span<const std::b
   });
 }
 
+void Cluster::with_mpi(const std::function<void()>& job) {
+  impl_->run([&job] { job(); });
+}
+
 }  // namespace sn

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -53,6 +54,11 @@ class Cluster {
   /// Sends `out` to rank `to` while receiving up to in.size() bytes from rank `from`
   /// (MPI_Sendrecv); returns the bytes received. Both peers must call it.
   absl::StatusOr<std::size_t> send_receive(int to, std::span<const std::byte> out, int from, std::span<std::byte> in);
+  /// Runs `job` on the transport thread, the only thread that may call MPI, and waits for
+  /// it: for programs and benchmarks that make MPI calls of their own (on MPI_COMM_WORLD
+  /// or communicators they create). While it runs, this rank's cluster pools send and
+  /// receive nothing, and their peers' watchdogs keep counting.
+  void with_mpi(const std::function<void()>& job);
 
  private:
   struct Impl;  // the transport thread and the MPI handles (src/cluster/cluster.cc)
