@@ -175,7 +175,7 @@ class ClusterPool final : public detail::SendOverloads<ClusterPool<W>, typename 
       : cluster_(cluster), options_(options), rank_(cluster.rank()), ranks_(cluster.size()) {}
   static std::uint64_t fingerprint(const ClusterOptions& options) noexcept;
   /// Collective: every rank says whether its step went well; the first failure wins.
-  static absl::Status agree(Cluster& cluster, const absl::Status& mine, std::string_view step);
+  static absl::Status agree(Cluster& cluster, const absl::Status& mine, const char* step);
 
   template <class Fn>
   void for_each_target(Fn&& fn) {

@@ -18,13 +18,13 @@ std::uint64_t ClusterPool<W>::fingerprint(const ClusterOptions& o) noexcept {
 }
 
 template <class W>
-absl::Status ClusterPool<W>::agree(Cluster& cluster, const absl::Status& mine, std::string_view step) {
+absl::Status ClusterPool<W>::agree(Cluster& cluster, const absl::Status& mine, const char* step) {
   absl::StatusOr<std::vector<std::uint64_t>> all = cluster.all_gather(mine.ok() ? 1 : 0);
   if (!all.ok()) return all.status();
   if (!mine.ok()) return mine;
   for (std::size_t r = 0; r < all->size(); ++r) {
     if ((*all)[r] == 0) {
-      return absl::AbortedError(absl::StrCat("sn::ClusterPool::create: rank ", r, " failed to ", step));
+      return absl::AbortedError(absl::StrCat("sn::ClusterPool::create: rank ", static_cast<std::uint64_t>(r), " failed to ", step));
     }
   }
   return absl::OkStatus();
@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<ClusterPool<W>>> ClusterPool<W>::create(Cluster& 
   for (std::size_t r = 0; r < prints->size(); ++r) {
     if ((*prints)[r] != (*prints)[0]) {
       return absl::FailedPreconditionError(
-          absl::StrCat("sn::ClusterPool::create: rank ", r, " runs another build, message type or ClusterOptions "
+          absl::StrCat("sn::ClusterPool::create: rank ", static_cast<std::uint64_t>(r), " runs another build, message type or ClusterOptions "
                                                              "than rank 0 (fingerprints differ)"));
     }
   }
@@ -89,9 +89,9 @@ std::optional<SendResult> ClusterPool<W>::forward(std::uint64_t key, Message& ms
     std::deque<Deferred>& waiting = deferred_[static_cast<std::size_t>(to)];
     if (waiting.empty()) {
       switch (endpoint_->append(to, key, kRouteByKey, msg)) {
-        case BatchAppend::ok: return SendResult::ok;
-        case BatchAppend::too_large: too_large_.fetch_add(1, std::memory_order_relaxed); return SendResult::invalid;
-        case BatchAppend::no_buffer: break;
+        case detail::BatchAppend::ok: return SendResult::ok;
+        case detail::BatchAppend::too_large: too_large_.fetch_add(1, std::memory_order_relaxed); return SendResult::invalid;
+        case detail::BatchAppend::no_buffer: break;
       }
     }
     return when_no_buffer(to, key, msg, from_worker);
@@ -118,11 +118,11 @@ SendResult ClusterPool<W>::when_no_buffer(int to, std::uint64_t key, Message& ms
           if (!endpoint_->wait_for_buffer()) return SendResult::closed;
           if (!waiting.empty()) continue;
           switch (endpoint_->append(to, key, kRouteByKey, msg)) {
-            case BatchAppend::ok: return SendResult::ok;
-            case BatchAppend::too_large:
+            case detail::BatchAppend::ok: return SendResult::ok;
+            case detail::BatchAppend::too_large:
               too_large_.fetch_add(1, std::memory_order_relaxed);
               return SendResult::invalid;
-            case BatchAppend::no_buffer: break;
+            case detail::BatchAppend::no_buffer: break;
           }
         }
       },
@@ -143,13 +143,13 @@ bool ClusterPool<W>::pump_deferred() noexcept {
     std::deque<Deferred>& waiting = deferred_[to];
     while (!waiting.empty()) {
       Deferred& d = waiting.front();
-      BatchAppend r = BatchAppend::too_large;
+      detail::BatchAppend r = detail::BatchAppend::too_large;
       try {
         r = endpoint_->append(static_cast<int>(to), d.key, kRouteByKey, d.message);
       } catch (...) {  // an sn_serialize hook threw: accepted, so counted as dropped below
       }
-      if (r == BatchAppend::no_buffer) break;
-      if (r == BatchAppend::too_large) {
+      if (r == detail::BatchAppend::no_buffer) break;
+      if (r == detail::BatchAppend::too_large) {
         too_large_.fetch_add(1, std::memory_order_relaxed);
         drop(std::move(d.message), d.key);
       }
