@@ -97,6 +97,41 @@ TEST(PrometheusText, EscapesLabelValues) {
       << out.text();
 }
 
+// The whole exposition of one channel, byte for byte: the families of a channel are fixed,
+// so any change to the format (labels, order, spacing, escaping) shows here.
+TEST(PrometheusText, WritesAChannelExactly) {
+  PrometheusText out;
+  out.add_channel({"in\"gest", ChannelStats{5, 4, 1, 0, 2, 1, 8, false}});
+  EXPECT_EQ(out.text(), R"(# HELP sn_channel_sent_total Values the channel accepted.
+# TYPE sn_channel_sent_total counter
+sn_channel_sent_total{channel="in\"gest"} 5
+# HELP sn_channel_received_total Values receivers took out.
+# TYPE sn_channel_received_total counter
+sn_channel_received_total{channel="in\"gest"} 4
+# HELP sn_channel_discarded_total Values destroyed unreceived because the last receiver left.
+# TYPE sn_channel_discarded_total counter
+sn_channel_discarded_total{channel="in\"gest"} 0
+# HELP sn_channel_send_full_total Sends refused, in whole or in part, because the channel was full.
+# TYPE sn_channel_send_full_total counter
+sn_channel_send_full_total{channel="in\"gest"} 1
+# HELP sn_channel_send_closed_total Sends that failed because the channel was closed.
+# TYPE sn_channel_send_closed_total counter
+sn_channel_send_closed_total{channel="in\"gest"} 0
+# HELP sn_channel_send_blocked_total Blocking sends that had to wait for room (backpressure).
+# TYPE sn_channel_send_blocked_total counter
+sn_channel_send_blocked_total{channel="in\"gest"} 2
+# HELP sn_channel_depth Values inside the channel now (approximate while it runs).
+# TYPE sn_channel_depth gauge
+sn_channel_depth{channel="in\"gest"} 1
+# HELP sn_channel_capacity Slots in the channel.
+# TYPE sn_channel_capacity gauge
+sn_channel_capacity{channel="in\"gest"} 8
+# HELP sn_channel_closed 1 once the channel is closed.
+# TYPE sn_channel_closed gauge
+sn_channel_closed{channel="in\"gest"} 0
+)");
+}
+
 TEST(PrometheusText, TwoPoolsShareOneFamilyPerMetric) {
   PrometheusText out;
   out.add_pool("a", two_workers());
