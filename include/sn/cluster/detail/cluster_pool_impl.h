@@ -220,8 +220,10 @@ std::uint64_t ClusterPool<W>::stop() {
   finished_ = true;
   closing_.store(true, std::memory_order_release);
   if (fault_stopper_.joinable()) fault_stopper_.join();
-  std::uint64_t left = local_->stop();
+  // Records that arrive once the local pool is closed are dropped by deliver(): from the
+  // moment the inboxes close, during the local stop too.
   const std::uint64_t dropped_before = dropped_.load(std::memory_order_relaxed);
+  std::uint64_t left = local_->stop();
   if (endpoint_ != nullptr) {
     finish_status_ = endpoint_->terminate(true);
     if (finish_status_.ok()) lost_.store(endpoint_->stats().lost_in_rejected_frames, std::memory_order_relaxed);
