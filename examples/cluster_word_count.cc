@@ -283,7 +283,7 @@ bool ClusterWordCountRun::join_cluster() {
     std::printf("cluster_word_count: %d ranks, each sending %s words drawn from %s made-up words (seed %llu + rank)\n",
                 ranks_, grouped(opts_.words).c_str(), grouped(kVocabulary).c_str(),
                 static_cast<unsigned long long>(kSeed));
-    std::printf("each rank: %zu workers, %zu producers; MPI: %s\n", opts_.workers, opts_.producers,
+    std::printf("each rank: workers %zu, producer threads %zu; MPI: %s\n", opts_.workers, opts_.producers,
                 mpi.substr(0, mpi.find_first_of(",\n")).c_str());
     std::fflush(stdout);
   }
