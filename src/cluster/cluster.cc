@@ -199,9 +199,9 @@ absl::StatusOr<std::vector<std::uint64_t>> Cluster::all_gather(std::uint64_t val
   std::future<absl::Status> done = result.get_future();
   impl_->post([&] {
     Impl::Pending p;
-    if (absl::Status s = mpi_status(
-            MPI_Iallgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, impl_->comm, &p.request),
-            "MPI_Iallgather");
+    if (absl::Status s =
+            mpi_status(MPI_Iallgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, impl_->comm, &p.request),
+                       "MPI_Iallgather");
         !s.ok()) {
       result.set_value(std::move(s));
       return;

@@ -27,7 +27,7 @@ namespace detail {
 
 /// What a loop client did in one turn.
 struct LoopTurn {
-  bool worked = false;                                 ///< Something moved: turn again at once.
+  bool worked = false;                           ///< Something moved: turn again at once.
   absl::Time deadline = absl::InfiniteFuture();  ///< When it next needs a turn, at the latest.
 };
 

@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <future>
 #include <numeric>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -41,6 +44,7 @@ struct ClusterEndpoint::Net final : LoopClient {
   void progress_waves(absl::Time now);
   bool busy();
   void finish_waves();
+  void report_waiting(int seconds) const;
   std::uint64_t signature() const;
 
   ClusterEndpoint& self;
@@ -75,9 +79,8 @@ absl::Status ClusterEndpoint::Net::attach(MpscReceiver<SealedFrame> frames) {
   t.receive_buffers = o.receive_buffers;
   t.credit_frames = o.credit_frames;
   t.heartbeat_every = o.heartbeat_every;
-  absl::StatusOr<std::unique_ptr<MpiLink>> l =
-      MpiLink::create(comm, kFrameTag, static_cast<std::size_t>(self.ranks_) * o.buffers_per_destination,
-                      o.receive_buffers);
+  absl::StatusOr<std::unique_ptr<MpiLink>> l = MpiLink::create(
+      comm, kFrameTag, static_cast<std::size_t>(self.ranks_) * o.buffers_per_destination, o.receive_buffers);
   if (!l.ok()) return l.status();
   link = *std::move(l);
   absl::StatusOr<std::unique_ptr<Transport>> tr =
@@ -204,9 +207,8 @@ void ClusterEndpoint::Net::finish_waves() {
   // the records of frames rejected here are counted (as failed) rather than lost.
   const TransportCounters& c = transport->counters();
   std::vector<std::uint64_t> expected(static_cast<std::size_t>(self.ranks_), 0);
-  absl::Status s = mpi_status(MPI_Alltoall(c.records_sent_to.data(), 1, MPI_UINT64_T, expected.data(), 1,
-                                           MPI_UINT64_T, comm),
-                              "MPI_Alltoall");
+  absl::Status s = mpi_status(
+      MPI_Alltoall(c.records_sent_to.data(), 1, MPI_UINT64_T, expected.data(), 1, MPI_UINT64_T, comm), "MPI_Alltoall");
   if (s.ok()) {
     lost = 0;
     for (std::size_t r = 0; r < expected.size(); ++r) {
@@ -216,6 +218,24 @@ void ClusterEndpoint::Net::finish_waves() {
   std::promise<absl::Status>* w = std::exchange(waiter, nullptr);
   have_settled = false;
   w->set_value(std::move(s));
+}
+
+void ClusterEndpoint::Net::report_waiting(int seconds) const {
+  if (transport == nullptr) return;
+  const TransportCounters& c = transport->counters();
+  std::string credits;
+  for (int d = 0; d < self.ranks_; ++d) {
+    if (d != self.rank_) absl::StrAppend(&credits, " ", d, ":", transport->in_flight(d), "/", transport->credits(d));
+  }
+  std::fprintf(stderr,
+               "sn::ClusterPool (rank %d): shutdown still draining after %d s: %llu waves, last totals: %llu frames "
+               "posted, %llu arrived, %llu ranks busy; here: frames posted %llu arrived %llu, waiting %zu, "
+               "pending deliveries %zu, workers busy %d; in flight/credits per rank:%s\n",
+               self.rank_, seconds, static_cast<unsigned long long>(waves),
+               static_cast<unsigned long long>(wave_out[0]), static_cast<unsigned long long>(wave_out[1]),
+               static_cast<unsigned long long>(wave_out[2]), static_cast<unsigned long long>(c.frames_posted),
+               static_cast<unsigned long long>(c.frames_arrived), transport->waiting(), transport->pending_deliveries(),
+               self.hooks_.locally_busy() ? 1 : 0, credits.c_str());
 }
 
 // ---------------------------------------------------------------- ClusterEndpoint
@@ -298,6 +318,11 @@ absl::Status ClusterEndpoint::terminate(bool ignore_local) {
     net.next_wave = absl::InfinitePast();
     net.waiter = &result;
   });
+  // A drain that takes long says why, every 10 s: handlers that keep sending to each other
+  // never let the waves agree (as a local pool's shutdown never ends for them either).
+  for (int waited = 10; done.wait_for(std::chrono::seconds(10)) != std::future_status::ready; waited += 10) {
+    cluster_.impl_->post([&net, waited, this] { net.report_waiting(waited); });
+  }
   return done.get();
 }
 

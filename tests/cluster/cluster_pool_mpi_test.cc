@@ -95,9 +95,8 @@ RankStats checked_totals(Pool& pool) {
     t.records_received += r.records_received;
     t.frames_rejected += r.frames_rejected;
   }
-  EXPECT_EQ(t.accepted, t.processed + t.failed + t.dropped)
-      << "accepted " << t.accepted << " processed " << t.processed << " failed " << t.failed << " dropped "
-      << t.dropped;
+  EXPECT_EQ(t.accepted, t.processed + t.failed + t.dropped) << "accepted " << t.accepted << " processed " << t.processed
+                                                            << " failed " << t.failed << " dropped " << t.dropped;
   return t;
 }
 

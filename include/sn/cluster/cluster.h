@@ -65,7 +65,7 @@ class Cluster {
 
  private:
   friend class detail::ClusterEndpoint;  // attaches to the transport thread's loop
-  struct Impl;  // the transport thread and the MPI handles (src/cluster/cluster.cc)
+  struct Impl;                           // the transport thread and the MPI handles (src/cluster/cluster.cc)
   explicit Cluster(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;
 };

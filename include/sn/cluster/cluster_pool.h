@@ -51,12 +51,12 @@ namespace sn {
 
 /// One rank's figures, as gather_stats() collects them.
 struct RankStats {
-  int rank = 0;                  ///< The rank.
-  std::uint64_t accepted = 0;    ///< PoolStats::accepted, cluster drops and failures folded in.
-  std::uint64_t processed = 0;   ///< PoolStats::processed.
-  std::uint64_t failed = 0;      ///< PoolStats::failed, with decode failures and lost records.
-  std::uint64_t dropped = 0;     ///< PoolStats::dropped, with the cluster layer's drops.
-  std::uint64_t rejected = 0;    ///< PoolStats::rejected: sends refused (never accepted).
+  int rank = 0;                        ///< The rank.
+  std::uint64_t accepted = 0;          ///< PoolStats::accepted, cluster drops and failures folded in.
+  std::uint64_t processed = 0;         ///< PoolStats::processed.
+  std::uint64_t failed = 0;            ///< PoolStats::failed, with decode failures and lost records.
+  std::uint64_t dropped = 0;           ///< PoolStats::dropped, with the cluster layer's drops.
+  std::uint64_t rejected = 0;          ///< PoolStats::rejected: sends refused (never accepted).
   std::uint64_t records_sent = 0;      ///< ClusterStats::records_sent.
   std::uint64_t records_received = 0;  ///< ClusterStats::records_received.
   std::uint64_t frames_rejected = 0;   ///< ClusterStats::frames_rejected.

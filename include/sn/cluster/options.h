@@ -47,28 +47,28 @@ struct ClusterOptions {
 /// into the pool's figures, so that summed over ranks after shutdown
 /// accepted == processed + failed + dropped holds exactly.
 struct ClusterStats {
-  int rank = 0;                        ///< This rank.
-  int ranks = 1;                       ///< Ranks in the job.
-  std::uint64_t records_sent = 0;      ///< Messages encoded for other ranks.
-  std::uint64_t records_received = 0;  ///< Messages of accepted frames from other ranks.
-  std::uint64_t frames_sent = 0;       ///< Frames whose send completed.
-  std::uint64_t frames_received = 0;   ///< Frames accepted.
-  std::uint64_t bytes_sent = 0;        ///< Bytes of frames sent.
-  std::uint64_t frames_rejected = 0;   ///< Frames refused (corrupt, truncated, too long).
+  int rank = 0;                                                      ///< This rank.
+  int ranks = 1;                                                     ///< Ranks in the job.
+  std::uint64_t records_sent = 0;                                    ///< Messages encoded for other ranks.
+  std::uint64_t records_received = 0;                                ///< Messages of accepted frames from other ranks.
+  std::uint64_t frames_sent = 0;                                     ///< Frames whose send completed.
+  std::uint64_t frames_received = 0;                                 ///< Frames accepted.
+  std::uint64_t bytes_sent = 0;                                      ///< Bytes of frames sent.
+  std::uint64_t frames_rejected = 0;                                 ///< Frames refused (corrupt, truncated, too long).
   std::array<std::uint64_t, kFrameErrorCount> rejected_by_reason{};  ///< By FrameError.
   std::uint64_t lost_in_rejected_frames = 0;  ///< Records of rejected frames (counted as failed).
   std::uint64_t decode_failures = 0;          ///< Records whose payload did not decode (failed).
-  std::uint64_t dropped = 0;       ///< Records this layer dropped: no buffer under FullPolicy::drop,
-                                   ///< or arriving once the local pool had stopped.
-  std::uint64_t too_large = 0;     ///< Sends refused as over max_message_bytes.
-  std::uint64_t deferred = 0;      ///< Workers' sends that waited for a buffer (never block a worker).
-  std::uint64_t credit_stalls = 0;     ///< Frames that waited for a receiver's credit.
-  std::uint64_t delivery_stalls = 0;   ///< Deliveries that found a worker's inbox full.
-  std::uint64_t sequence_gaps = 0;     ///< Accepted frames out of sequence (a frame lost before).
-  std::uint64_t flushed_by_size = 0;   ///< Frames sent because the next record did not fit.
-  std::uint64_t flushed_by_deadline = 0;  ///< Frames sent after flush_after.
-  std::uint64_t flushed_when_idle = 0;    ///< Frames sent because the link to them was idle.
-  std::uint64_t termination_waves = 0;    ///< Reductions the last shutdown or stop took.
+  std::uint64_t dropped = 0;                  ///< Records this layer dropped: no buffer under FullPolicy::drop,
+                                              ///< or arriving once the local pool had stopped.
+  std::uint64_t too_large = 0;                ///< Sends refused as over max_message_bytes.
+  std::uint64_t deferred = 0;                 ///< Workers' sends that waited for a buffer (never block a worker).
+  std::uint64_t credit_stalls = 0;            ///< Frames that waited for a receiver's credit.
+  std::uint64_t delivery_stalls = 0;          ///< Deliveries that found a worker's inbox full.
+  std::uint64_t sequence_gaps = 0;            ///< Accepted frames out of sequence (a frame lost before).
+  std::uint64_t flushed_by_size = 0;          ///< Frames sent because the next record did not fit.
+  std::uint64_t flushed_by_deadline = 0;      ///< Frames sent after flush_after.
+  std::uint64_t flushed_when_idle = 0;        ///< Frames sent because the link to them was idle.
+  std::uint64_t termination_waves = 0;        ///< Reductions the last shutdown or stop took.
 };
 
 }  // namespace sn

@@ -8,12 +8,11 @@ namespace sn {
 template <class W>
 std::uint64_t ClusterPool<W>::fingerprint(const ClusterOptions& o) noexcept {
   // typeid names are the same on every rank of one build; sizes catch another build.
-  const std::string text =
-      absl::StrCat(typeid(W).name(), "|", typeid(Message).name(), "|", sizeof(Message), "|", alignof(Message), "|",
-                   kWireVersion, "|", o.limits.max_frame_bytes, "|", o.limits.max_message_bytes, "|",
-                   o.buffers_per_destination, "|", o.credit_frames, "|", o.receive_buffers, "|",
-                   absl::ToInt64Nanoseconds(o.flush_after), "|", absl::ToInt64Nanoseconds(o.heartbeat_every), "|",
-                   absl::ToInt64Nanoseconds(o.peer_timeout));
+  const std::string text = absl::StrCat(
+      typeid(W).name(), "|", typeid(Message).name(), "|", sizeof(Message), "|", alignof(Message), "|", kWireVersion,
+      "|", o.limits.max_frame_bytes, "|", o.limits.max_message_bytes, "|", o.buffers_per_destination, "|",
+      o.credit_frames, "|", o.receive_buffers, "|", absl::ToInt64Nanoseconds(o.flush_after), "|",
+      absl::ToInt64Nanoseconds(o.heartbeat_every), "|", absl::ToInt64Nanoseconds(o.peer_timeout));
   return stable_hash_bytes(std::string_view(text));
 }
 
@@ -24,7 +23,8 @@ absl::Status ClusterPool<W>::agree(Cluster& cluster, const absl::Status& mine, c
   if (!mine.ok()) return mine;
   for (std::size_t r = 0; r < all->size(); ++r) {
     if ((*all)[r] == 0) {
-      return absl::AbortedError(absl::StrCat("sn::ClusterPool::create: rank ", static_cast<std::uint64_t>(r), " failed to ", step));
+      return absl::AbortedError(
+          absl::StrCat("sn::ClusterPool::create: rank ", static_cast<std::uint64_t>(r), " failed to ", step));
     }
   }
   return absl::OkStatus();
@@ -37,22 +37,24 @@ absl::StatusOr<std::unique_ptr<ClusterPool<W>>> ClusterPool<W>::create(Cluster& 
                                                                        Factory&& factory) {
   absl::Status valid = options.validate();
   if (valid.ok() && config.max_workers > config.num_workers) {
-    valid = absl::InvalidArgumentError("sn::ClusterPool: local resizes (max_workers above num_workers) are not "
-                                       "supported yet; give every rank num_workers workers");
+    valid = absl::InvalidArgumentError(
+        "sn::ClusterPool: local resizes (max_workers above num_workers) are not "
+        "supported yet; give every rank num_workers workers");
   }
   if (absl::Status s = agree(cluster, valid, "validate its options"); !s.ok()) return s;
   absl::StatusOr<std::vector<std::uint64_t>> prints = cluster.all_gather(fingerprint(options));
   if (!prints.ok()) return prints.status();
   for (std::size_t r = 0; r < prints->size(); ++r) {
     if ((*prints)[r] != (*prints)[0]) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("sn::ClusterPool::create: rank ", static_cast<std::uint64_t>(r), " runs another build, message type or ClusterOptions "
-                                                             "than rank 0 (fingerprints differ)"));
+      return absl::FailedPreconditionError(absl::StrCat("sn::ClusterPool::create: rank ", static_cast<std::uint64_t>(r),
+                                                        " runs another build, message type or ClusterOptions "
+                                                        "than rank 0 (fingerprints differ)"));
     }
   }
   std::unique_ptr<ClusterPool> pool(new ClusterPool(cluster, options));
   if (pool->ranks_ > 1) {
-    absl::StatusOr<std::unique_ptr<detail::ClusterEndpoint>> e = detail::ClusterEndpoint::create(cluster, options, *pool);
+    absl::StatusOr<std::unique_ptr<detail::ClusterEndpoint>> e =
+        detail::ClusterEndpoint::create(cluster, options, *pool);
     if (!e.ok()) return e.status();  // every rank fails alike: the communicator could not be made
     pool->endpoint_ = *std::move(e);
     pool->deferred_.resize(static_cast<std::size_t>(pool->ranks_));
@@ -83,14 +85,17 @@ template <class W>
 std::optional<SendResult> ClusterPool<W>::forward(std::uint64_t key, Message& msg, bool from_worker) noexcept {
   const int to = owner_rank(key, ranks_);
   if (to == rank_) return std::nullopt;
-  if (endpoint_->failed()) [[unlikely]] return SendResult::closed;
+  if (endpoint_->failed()) [[unlikely]]
+    return SendResult::closed;
   try {
     absl::MutexLock lock(&endpoint_->mutex());
     std::deque<Deferred>& waiting = deferred_[static_cast<std::size_t>(to)];
     if (waiting.empty()) {
       switch (endpoint_->append(to, key, kRouteByKey, msg)) {
         case detail::BatchAppend::ok: return SendResult::ok;
-        case detail::BatchAppend::too_large: too_large_.fetch_add(1, std::memory_order_relaxed); return SendResult::invalid;
+        case detail::BatchAppend::too_large:
+          too_large_.fetch_add(1, std::memory_order_relaxed);
+          return SendResult::invalid;
         case detail::BatchAppend::no_buffer: break;
       }
     }
@@ -164,7 +169,8 @@ bool ClusterPool<W>::pump_deferred() noexcept {
 
 template <class W>
 bool ClusterPool<W>::deliver(int /*source*/, const RecordView& record) noexcept {
-  if (local_ == nullptr) [[unlikely]] return false;  // a fast peer's worker sent before create() returned here
+  if (local_ == nullptr) [[unlikely]]
+    return false;  // a fast peer's worker sent before create() returned here
   std::optional<Message> msg;
   try {
     msg = decode_message<Message>(record.payload);
@@ -207,7 +213,8 @@ absl::Status ClusterPool<W>::shutdown() {
   finished_ = true;
   closing_.store(true, std::memory_order_release);
   absl::Status s = endpoint_ != nullptr ? endpoint_->terminate(false) : absl::OkStatus();
-  if (endpoint_ != nullptr && s.ok()) lost_.store(endpoint_->stats().lost_in_rejected_frames, std::memory_order_relaxed);
+  if (endpoint_ != nullptr && s.ok())
+    lost_.store(endpoint_->stats().lost_in_rejected_frames, std::memory_order_relaxed);
   if (fault_stopper_.joinable()) fault_stopper_.join();
   absl::Status local = local_->shutdown();
   finish_status_ = !s.ok() ? s : local;
@@ -235,8 +242,7 @@ template <class W>
 PoolStats ClusterPool<W>::stats() const {
   PoolStats s = local_->stats();
   const std::uint64_t dropped = dropped_.load(std::memory_order_relaxed);
-  const std::uint64_t failed =
-      decode_failures_.load(std::memory_order_relaxed) + lost_.load(std::memory_order_relaxed);
+  const std::uint64_t failed = decode_failures_.load(std::memory_order_relaxed) + lost_.load(std::memory_order_relaxed);
   s.accepted += dropped + failed;
   s.dropped += dropped;
   s.failed += failed;
@@ -260,14 +266,12 @@ template <class W>
 absl::StatusOr<std::vector<RankStats>> ClusterPool<W>::gather_stats() {
   const PoolStats p = stats();
   const ClusterStats c = cluster_stats();
-  const std::uint64_t mine[] = {p.accepted,       p.processed,          p.failed,
-                                p.dropped,        p.rejected,           c.records_sent,
-                                c.records_received, c.frames_rejected};
+  const std::uint64_t mine[] = {p.accepted, p.processed,    p.failed,           p.dropped,
+                                p.rejected, c.records_sent, c.records_received, c.frames_rejected};
   std::vector<RankStats> all(static_cast<std::size_t>(ranks_));
-  std::uint64_t RankStats::*fields[] = {&RankStats::accepted,     &RankStats::processed,
-                                        &RankStats::failed,       &RankStats::dropped,
-                                        &RankStats::rejected,     &RankStats::records_sent,
-                                        &RankStats::records_received, &RankStats::frames_rejected};
+  std::uint64_t RankStats::*fields[] = {
+      &RankStats::accepted, &RankStats::processed,    &RankStats::failed,           &RankStats::dropped,
+      &RankStats::rejected, &RankStats::records_sent, &RankStats::records_received, &RankStats::frames_rejected};
   for (std::size_t f = 0; f < std::size(fields); ++f) {
     absl::StatusOr<std::vector<std::uint64_t>> v = cluster_.all_gather(mine[f]);
     if (!v.ok()) return v.status();

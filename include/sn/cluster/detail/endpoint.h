@@ -68,7 +68,8 @@ class ClusterEndpoint {
   absl::Mutex& mutex() noexcept ABSL_LOCK_RETURNED(mu_) { return mu_; }
   /// Appends a record for rank `to`, handing any frame it sealed to the transport thread.
   template <WireMessage T>
-  BatchAppend append(int to, std::uint64_t key, std::uint32_t slot, const T& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  BatchAppend append(int to, std::uint64_t key, std::uint32_t slot, const T& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   /// Releases the mutex for a moment so that the transport thread can free a buffer, for
   /// a sender that waits (FullPolicy::block). False once the endpoint failed.
   bool wait_for_buffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -198,7 +198,8 @@ inline SendResult WorkerPool<W>::push_external(std::size_t index, Message& msg, 
 template <class W>
 inline SendResult WorkerPool<W>::deliver_remote(std::size_t slot, std::uint64_t key, Message& msg) noexcept {
   const std::size_t index = slot == kAnyWorker ? shared_->router.route(key).worker : slot;
-  if (!shared_->accepts(index)) [[unlikely]] return shared_->running() ? SendResult::invalid : SendResult::closed;
+  if (!shared_->accepts(index)) [[unlikely]]
+    return shared_->running() ? SendResult::invalid : SendResult::closed;
   detail::WorkerCore<Message>& core = *shared_->cores[index];
   detail::Parcel<Message> parcel{std::move(msg), key, Source::external(),
                                  shared_->timestamps ? detail::SendStamp::now() : 0};

@@ -16,10 +16,10 @@
 #include "sn/pool/config.h"
 #include "sn/pool/detail/core.h"
 #include "sn/pool/detail/dead_letter_post.h"
+#include "sn/pool/detail/remote.h"
 #include "sn/pool/detail/router.h"
 #include "sn/pool/detail/send_gate.h"
 #include "sn/pool/detail/timers.h"
-#include "sn/pool/detail/remote.h"
 
 namespace sn::detail {
 
