@@ -1,0 +1,502 @@
+// cluster_bench: sn::ClusterPool between two MPI ranks, against plain MPI moving the same
+// bytes in the same run. Run it on exactly 2 ranks (scripts/bench_cluster.sh):
+//   mpirun <SN_MPIEXEC_FLAGS> -np 2 cluster_bench [--benchmark_out=c.json ...]
+//
+// Cases (Google Benchmark appends "/iterations:N/repeats:5/manual_time"):
+//   cluster/stream/{8B,256B}/sn   rank 0's main thread sends kStreamMessages keyed
+//                        messages per iteration (pool.send(key, payload)) to keys owned by
+//                        rank 1, whose worker adds each payload's checksum into its state.
+//                        The iteration ends when rank 1 has handled them all and both ranks
+//                        have met at a barrier. items_per_second: messages per second.
+//   cluster/stream/{8B,256B}/mpi  the same payloads with plain MPI on MPI_COMM_WORLD (the
+//                        osu_bw pattern): rank 0 fills and MPI_Isends batches of as many
+//                        payloads as one full sn frame holds (kRecordsPerFrame), kWindow
+//                        batches in flight, MPI_Waitall, then waits for rank 1's ack; rank 1
+//                        pre-posts the window's MPI_Irecvs, reads every payload of each batch
+//                        as it completes (MPI_Waitsome), and acks. items_per_second: payloads
+//                        (messages) per second.
+//   cluster/rtt/sn       a worker on rank 0 sends an 8-byte message to a key owned by rank
+//                        1 (context().send), whose worker sends it back to rank 0's key;
+//                        rank 0's worker times each round trip with the harness's ticks().
+//   cluster/rtt/mpi      the same 8 bytes with MPI_Send / MPI_Recv (the osu_latency pattern).
+//                        Counters p50_us, p99_us over every round trip of the repetition.
+//
+// Method. Every rank runs the same benchmarks with the same fixed iteration counts and
+// kRepetitions repetitions; rank 0's output is the report (the others run with a null
+// reporter and without --benchmark_out). Time is manual and rank 0's: from its first send
+// to the last ack (mpi stream), to the barrier after rank 1 handled everything (sn
+// stream), or the sum of the round trips (rtt). MPI is the Cluster's: initialised on its
+// transport thread (MPI_THREAD_FUNNELED), so the mpi rows make their calls inside
+// Cluster::with_mpi, on that thread. Every iteration is checked: rank 1 sums a checksum of
+// every payload (weighted by position, so lost, duplicated or reordered words show) and
+// compares it with the closed-form expectation, rank 0 checks the acks and every echo;
+// both ranks learn either's failure in an all-gather at the end of each iteration and
+// fail the case together (SkipWithError), so that neither is left waiting in MPI.
+// A round that does not complete within kStallLimit fails instead of hanging.
+//
+// The sn rows need sn::ClusterPool (sn/cluster/cluster_pool.h); a build without it has
+// the mpi rows only.
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "harness.h"
+#include "sn/cluster/cluster.h"
+#include "sn/cluster/wire.h"
+
+#if __has_include("sn/cluster/cluster_pool.h")
+#include "sn/cluster/cluster_pool.h"
+#define SN_BENCH_HAVE_CLUSTER_POOL 1
+#else
+#define SN_BENCH_HAVE_CLUSTER_POOL 0
+#endif
+
+namespace snbench {
+namespace {
+
+// ------------------------------------------------------------------ parameters
+
+/// Repetitions of every case; the report's figures are their medians.
+constexpr int kRepetitions = 5;
+/// MPI batches in flight before the sender waits for an ack (osu_bw's default window).
+constexpr int kWindow = 64;
+/// Round trips per iteration of the rtt cases.
+constexpr u64 kRttRoundTrips = 4096;
+/// Iterations per repetition: fixed, so that both ranks run the same number. The mpi
+/// stream rows take 2 to 100 ms an iteration here, so the 8-byte one runs more of them.
+template <std::size_t kBytes>
+constexpr benchmark::IterationCount kMpiStreamIterations = kBytes <= 8 ? 20 : 10;
+constexpr benchmark::IterationCount kRttIterations = 5;
+
+/// A message of kBytes bytes: kBytes / 8 words, trivially copyable (sent as its bytes).
+template <std::size_t kBytes>
+struct Payload {
+  static_assert(kBytes % 8 == 0 && kBytes >= 8);
+  static constexpr std::size_t kWords = kBytes / 8;
+  std::array<u64, kWords> words;
+};
+static_assert(sizeof(Payload<8>) == 8 && sizeof(Payload<256>) == 256);
+
+/// Messages per iteration of the stream cases: 8 MiB and 64 MiB of payload.
+template <std::size_t kBytes>
+constexpr u64 kStreamMessages = kBytes <= 8 ? u64{1} << 20 : u64{1} << 18;
+
+/// How many payloads of kBytes one full frame of the default limits holds: the batch the
+/// mpi peer sends per MPI message, so that both move the same batches.
+template <std::size_t kBytes>
+constexpr std::size_t kRecordsPerFrame =
+    (sn::FrameLimits{}.max_frame_bytes - sn::kFrameHeaderBytes) / (sn::kRecordHeaderBytes + kBytes);
+
+// ------------------------------------------------------------------ payloads
+
+/// Message `seq` (1, 2, ... over a repetition) carries words seq, seq + 1, ...
+template <std::size_t kBytes>
+void fill(Payload<kBytes>& p, u64 seq) noexcept {
+  for (std::size_t k = 0; k < Payload<kBytes>::kWords; ++k) p.words[k] = seq + k;
+}
+
+/// Sum over words of (position + 1) * word: a moved or lost word changes it.
+template <std::size_t kBytes>
+u64 checksum(const Payload<kBytes>& p) noexcept {
+  u64 sum = 0;
+  for (std::size_t k = 0; k < Payload<kBytes>::kWords; ++k) sum += (k + 1) * p.words[k];
+  return sum;
+}
+
+/// The checksums of messages first ... first + count - 1 added up, in closed form:
+/// checksum(seq) = seq * W(W+1)/2 + sum over k < W of k(k+1), with W words (mod 2^64).
+template <std::size_t kBytes>
+constexpr u64 expected_checksum(u64 first, u64 count) noexcept {
+  constexpr u64 w = Payload<kBytes>::kWords;
+  constexpr u64 per_seq = w * (w + 1) / 2;
+  constexpr u64 fixed = (w - 1) * w * (w + 1) / 3;  // sum over k < w of k(k+1)
+  const u64 seq_sum = count * first + count * (count - 1) / 2;
+  return seq_sum * per_seq + count * fixed;
+}
+static_assert(expected_checksum<8>(5, 3) == 5 + 6 + 7);
+static_assert(expected_checksum<16>(1, 1) == 1 * 1 + 2 * 2);
+
+// ------------------------------------------------------------------ both ranks
+
+/// The process's Cluster, made in main() before any benchmark runs.
+sn::Cluster* g_cluster = nullptr;
+
+bool is_sender() { return g_cluster->rank() == 0; }
+
+/// Ends an iteration on both ranks together: each rank's error (empty when none) is
+/// shared through an all-gather, and a failure on either fails the case on both, so that
+/// both leave the loop in the same iteration. True when neither rank failed.
+bool agree(benchmark::State& state, const std::string& error) {
+  const auto all = g_cluster->all_gather(error.empty() ? 0 : 1);
+  std::string why = error;
+  if (!all.ok()) {
+    why = "all_gather: " + all.status().ToString();
+  } else {
+    for (std::size_t r = 0; r < all->size() && why.empty(); ++r) {
+      if ((*all)[r] != 0) why = "rank " + std::to_string(r) + " failed (see its stderr)";
+    }
+  }
+  if (why.empty()) return true;
+  if (!error.empty()) std::fprintf(stderr, "rank %d: %s\n", g_cluster->rank(), error.c_str());
+  state.SkipWithError(why.c_str());
+  return false;
+}
+
+/// The first thing that went wrong in one rank's share of an iteration. A failed MPI call
+/// ends that share (mpi_ok() is false); a wrong checksum or echo is only recorded, so that
+/// the rank keeps its side of the exchange and its peer is not left waiting.
+class Errors {
+ public:
+  /// Records a failed call; returns whether it succeeded.
+  bool call(int rc, const char* what) {
+    if (rc == MPI_SUCCESS) return true;
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    MPI_Error_string(rc, text, &length);
+    mpi_failed_ = true;
+    mismatch(std::string(what) + ": " + std::string(text, static_cast<std::size_t>(length)));
+    return false;
+  }
+  void mismatch(std::string why) {
+    if (error_.empty()) error_ = std::move(why);
+  }
+  bool mpi_ok() const noexcept { return !mpi_failed_; }
+  const std::string& error() const noexcept { return error_; }
+
+ private:
+  std::string error_;
+  bool mpi_failed_ = false;
+};
+
+/// The latency counters of a repetition, in microseconds, from samples in ticks().
+void report_latency_us(benchmark::State& state, std::vector<u64>& samples) {
+  if (samples.empty()) return;
+  std::vector<double> us(samples.size());
+  const double k = ns_per_tick() * 1e-3;
+  std::transform(samples.begin(), samples.end(), us.begin(), [k](u64 t) { return static_cast<double>(t) * k; });
+  state.counters["p50_us"] = percentile(us, 0.50);
+  state.counters["p99_us"] = percentile(us, 0.99);
+}
+
+/// Seconds of `samples` (ticks()) added up.
+double total_seconds(std::span<const u64> samples) {
+  u64 sum = 0;
+  for (const u64 t : samples) sum += t;
+  return static_cast<double>(sum) * ns_per_tick() * 1e-9;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// Runs one round of `share(Errors&)` untimed, before a case's iterations: the first
+/// touch of its buffers and the connection's set-up are not measured. False when it failed
+/// on either rank (the case is then marked on both).
+template <class Share>
+bool warm_up(benchmark::State& state, Share& share) {
+  Errors errors;
+  (void)share(errors);
+  return agree(state, errors.error());
+}
+
+/// What every stream case reports: messages and payload bytes per second, and its batch.
+void report_stream(benchmark::State& state, u64 messages, std::size_t bytes) {
+  const auto n = static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(messages);
+  state.SetItemsProcessed(n);
+  state.SetBytesProcessed(n * static_cast<std::int64_t>(bytes));
+}
+
+// ------------------------------------------------------------------ cluster/stream/*/mpi
+
+constexpr int kStreamTag = 0x5301;
+constexpr int kAckTag = 0x5302;
+constexpr int kPingTag = 0x5303;
+constexpr int kPongTag = 0x5304;
+
+/// One rank's side of the mpi stream: a window of batch buffers, filled by rank 0 and read
+/// by rank 1. Every method runs on the transport thread (inside with_mpi).
+template <std::size_t kBytes>
+class MpiStream {
+ public:
+  using P = Payload<kBytes>;
+  static constexpr std::size_t kPerBatch = kRecordsPerFrame<kBytes>;
+  static constexpr u64 kMessages = kStreamMessages<kBytes>;
+
+  MpiStream() : buffer_(kWindow * kPerBatch) {}
+
+  /// Rank 0: round `round`'s messages; the seconds from the first Isend to the last ack.
+  double send(u64 round, Errors& errors);
+  /// Rank 1: receives round `round`'s messages and checks their checksum.
+  double receive(u64 round, Errors& errors);
+
+ private:
+  /// Payloads in the batch that starts at message `at` of the round.
+  static std::size_t batch_count(u64 at) noexcept {
+    return static_cast<std::size_t>(std::min<u64>(kPerBatch, kMessages - at));
+  }
+  static int batch_bytes(std::size_t count) noexcept { return static_cast<int>(count * sizeof(P)); }
+  P* batch(int slot) noexcept { return &buffer_[static_cast<std::size_t>(slot) * kPerBatch]; }
+  /// Rank 1: waits for the `posted` receives of the window whose first message is `at`,
+  /// reading each batch as it completes; returns the checksums of its payloads.
+  u64 drain(int posted, u64 at, Errors& errors);
+
+  std::vector<P> buffer_;
+  std::array<MPI_Request, kWindow> requests_{};
+};
+
+template <std::size_t kBytes>
+double MpiStream<kBytes>::send(u64 round, Errors& errors) {
+  const u64 first = round * kMessages + 1;
+  const auto start = std::chrono::steady_clock::now();
+  for (u64 sent = 0; sent < kMessages && errors.mpi_ok();) {
+    requests_.fill(MPI_REQUEST_NULL);
+    int posted = 0;
+    for (; posted < kWindow && sent < kMessages; ++posted) {
+      const std::size_t count = batch_count(sent);
+      P* b = batch(posted);
+      for (std::size_t i = 0; i < count; ++i) fill(b[i], first + sent + i);
+      errors.call(MPI_Isend(b, batch_bytes(count), MPI_BYTE, 1, kStreamTag, MPI_COMM_WORLD, &requests_[posted]),
+                  "MPI_Isend");
+      sent += count;
+    }
+    u64 acked = 0;
+    if (errors.call(MPI_Waitall(posted, requests_.data(), MPI_STATUSES_IGNORE), "MPI_Waitall") &&
+        errors.call(MPI_Recv(&acked, 1, MPI_UINT64_T, 1, kAckTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv") &&
+        acked != sent) {
+      errors.mismatch("rank 1 acked " + std::to_string(acked) + " messages, " + std::to_string(sent) + " sent");
+    }
+  }
+  return seconds_since(start);
+}
+
+template <std::size_t kBytes>
+double MpiStream<kBytes>::receive(u64 round, Errors& errors) {
+  const u64 first = round * kMessages + 1;
+  const auto start = std::chrono::steady_clock::now();
+  u64 sum = 0;
+  for (u64 received = 0; received < kMessages && errors.mpi_ok();) {
+    requests_.fill(MPI_REQUEST_NULL);
+    int posted = 0;
+    u64 at = received;
+    for (; posted < kWindow && at < kMessages; ++posted) {
+      const std::size_t count = batch_count(at);
+      errors.call(
+          MPI_Irecv(batch(posted), batch_bytes(count), MPI_BYTE, 0, kStreamTag, MPI_COMM_WORLD, &requests_[posted]),
+          "MPI_Irecv");
+      at += count;
+    }
+    sum += drain(posted, received, errors);
+    received = at;
+    errors.call(MPI_Send(&received, 1, MPI_UINT64_T, 0, kAckTag, MPI_COMM_WORLD), "MPI_Send");
+  }
+  if (const u64 expected = expected_checksum<kBytes>(first, kMessages); errors.mpi_ok() && sum != expected) {
+    errors.mismatch("checksum mismatch in round " + std::to_string(round) + ": " + std::to_string(sum) +
+                    " (expected " + std::to_string(expected) + ")");
+  }
+  return seconds_since(start);
+}
+
+template <std::size_t kBytes>
+u64 MpiStream<kBytes>::drain(int posted, u64 at, Errors& errors) {
+  std::array<int, kWindow> done{};
+  std::array<MPI_Status, kWindow> statuses{};
+  u64 sum = 0;
+  for (int left = posted; left > 0;) {
+    int n = 0;
+    if (!errors.call(MPI_Waitsome(posted, requests_.data(), &n, done.data(), statuses.data()), "MPI_Waitsome")) break;
+    for (int i = 0; i < n; ++i) {
+      const int slot = done[static_cast<std::size_t>(i)];
+      const std::size_t count = batch_count(at + static_cast<u64>(slot) * kPerBatch);
+      int bytes = 0;
+      MPI_Get_count(&statuses[static_cast<std::size_t>(i)], MPI_BYTE, &bytes);
+      if (bytes != batch_bytes(count)) errors.mismatch("a batch of " + std::to_string(bytes) + " bytes");
+      const P* b = batch(slot);
+      for (std::size_t j = 0; j < count; ++j) sum += checksum(b[j]);
+    }
+    left -= n;
+  }
+  return sum;
+}
+
+template <std::size_t kBytes>
+void stream_mpi(benchmark::State& state) {
+  MpiStream<kBytes> stream;
+  u64 round = 0;
+  // One rank's share of a round: rank 0's seconds are the iteration's time.
+  auto share = [&](Errors& errors) {
+    double seconds = 0;
+    g_cluster->with_mpi([&] { seconds = is_sender() ? stream.send(round, errors) : stream.receive(round, errors); });
+    ++round;
+    return seconds;
+  };
+  if (!warm_up(state, share)) return;
+  for (auto _ : state) {
+    Errors errors;
+    const double seconds = share(errors);
+    if (!agree(state, errors.error())) break;
+    state.SetIterationTime(seconds);
+  }
+  report_stream(state, kStreamMessages<kBytes>, kBytes);
+  state.counters["batch_messages"] = static_cast<double>(kRecordsPerFrame<kBytes>);
+}
+
+// ------------------------------------------------------------------ cluster/rtt/mpi
+
+/// One rank's side of the MPI ping-pong; every method runs on the transport thread.
+class MpiPingPong {
+ public:
+  MpiPingPong() : samples_(kRttRoundTrips) {}
+
+  /// Rank 0: kRttRoundTrips round trips, each timed into samples().
+  void ping(u64 round, Errors& errors) {
+    const u64 first = round * kRttRoundTrips + 1;
+    for (u64 i = 0; i < kRttRoundTrips && errors.mpi_ok(); ++i) {
+      const u64 value = first + i;
+      u64 echo = 0;
+      const u64 start = ticks();
+      if (errors.call(MPI_Send(&value, 1, MPI_UINT64_T, 1, kPingTag, MPI_COMM_WORLD), "MPI_Send") &&
+          errors.call(MPI_Recv(&echo, 1, MPI_UINT64_T, 1, kPongTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv")) {
+        samples_[i] = ticks() - start;
+        if (echo != value) errors.mismatch("echo " + std::to_string(echo) + " of " + std::to_string(value));
+      }
+    }
+  }
+  /// Rank 1: sends every value back, and checks that they come in order.
+  void pong(u64 round, Errors& errors) {
+    const u64 first = round * kRttRoundTrips + 1;
+    for (u64 i = 0; i < kRttRoundTrips && errors.mpi_ok(); ++i) {
+      u64 value = 0;
+      if (errors.call(MPI_Recv(&value, 1, MPI_UINT64_T, 0, kPingTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv") &&
+          errors.call(MPI_Send(&value, 1, MPI_UINT64_T, 0, kPongTag, MPI_COMM_WORLD), "MPI_Send") &&
+          value != first + i) {
+        errors.mismatch("ping " + std::to_string(value) + ", expected " + std::to_string(first + i));
+      }
+    }
+  }
+  std::span<const u64> samples() const noexcept { return samples_; }
+
+ private:
+  std::vector<u64> samples_;
+};
+
+void rtt_mpi(benchmark::State& state) {
+  MpiPingPong pingpong;
+  u64 round = 0;
+  auto share = [&](Errors& errors) {
+    g_cluster->with_mpi([&] {
+      if (is_sender()) {
+        pingpong.ping(round, errors);
+      } else {
+        pingpong.pong(round, errors);
+      }
+    });
+    ++round;
+    return total_seconds(pingpong.samples());
+  };
+  if (!warm_up(state, share)) return;
+  std::vector<u64> samples;
+  for (auto _ : state) {
+    Errors errors;
+    const double seconds = share(errors);
+    if (!agree(state, errors.error())) break;
+    state.SetIterationTime(seconds);
+    samples.insert(samples.end(), pingpong.samples().begin(), pingpong.samples().end());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kRttRoundTrips));
+  if (!state.error_occurred()) report_latency_us(state, samples);
+}
+
+// ------------------------------------------------------------------ registration
+
+void add(const std::string& name, void (*fn)(benchmark::State&), benchmark::IterationCount iterations) {
+  benchmark::RegisterBenchmark(name.c_str(), fn)
+      ->Iterations(iterations)
+      ->Repetitions(kRepetitions)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+}
+
+void register_all() {
+  add("cluster/stream/8B/mpi", stream_mpi<8>, kMpiStreamIterations<8>);
+  add("cluster/stream/256B/mpi", stream_mpi<256>, kMpiStreamIterations<256>);
+  add("cluster/rtt/mpi", rtt_mpi, kRttIterations);
+}
+
+void add_context() {
+  add_machine_context();
+  benchmark::AddCustomContext("ranks", std::to_string(g_cluster->size()));
+  const std::string& version = g_cluster->library_version();
+  benchmark::AddCustomContext("mpi_library", version.substr(0, version.find_first_of(",\n")));
+  benchmark::AddCustomContext("stream_messages_8B", std::to_string(kStreamMessages<8>));
+  benchmark::AddCustomContext("stream_messages_256B", std::to_string(kStreamMessages<256>));
+  benchmark::AddCustomContext("mpi_window_batches", std::to_string(kWindow));
+  benchmark::AddCustomContext("rtt_round_trips_per_iteration", std::to_string(kRttRoundTrips));
+  benchmark::AddCustomContext("sn_rows", SN_BENCH_HAVE_CLUSTER_POOL ? "yes" : "no: sn/cluster/cluster_pool.h missing");
+}
+
+/// The display reporter of ranks other than 0: they run every case, and report nothing.
+class NullReporter : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
+/// Ranks other than 0 drop --benchmark_out*: Google Benchmark would open (and truncate)
+/// rank 0's file. Every other flag stays, so both ranks run the same cases.
+int drop_output_flags(int argc, char** argv) {
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (!arg.starts_with("--benchmark_out=") && !arg.starts_with("--benchmark_out_format=")) argv[kept++] = argv[i];
+  }
+  argv[kept] = nullptr;
+  return kept;
+}
+
+int run(int argc, char** argv) {
+  if (g_cluster->size() != 2) {
+    if (g_cluster->rank() == 0) std::fprintf(stderr, "cluster_bench: run it on 2 ranks (mpirun -np 2)\n");
+    return 2;
+  }
+  if (g_cluster->rank() != 0) argc = drop_output_flags(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  add_context();
+  register_all();
+  NullReporter quiet;
+  if (g_cluster->rank() == 0) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    benchmark::RunSpecifiedBenchmarks(&quiet);
+  }
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace snbench
+
+int main(int argc, char** argv) {
+  auto cluster = sn::Cluster::create();
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "cluster_bench: %s\n", cluster.status().ToString().c_str());
+    return 1;
+  }
+  snbench::g_cluster = cluster->get();
+  return snbench::run(argc, argv);  // the Cluster finalises MPI on every rank on the way out
+}
