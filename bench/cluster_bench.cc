@@ -57,7 +57,9 @@
 
 #include "harness.h"
 #include "sn/cluster/cluster.h"
+#include "sn/cluster/owner.h"
 #include "sn/cluster/wire.h"
+#include "sn/sync/futex.h"
 
 #if __has_include("sn/cluster/cluster_pool.h")
 #include "sn/cluster/cluster_pool.h"
@@ -99,8 +101,8 @@ constexpr u64 kStreamMessages = kBytes <= 8 ? u64{1} << 20 : u64{1} << 18;
 /// How many payloads of kBytes one full frame of the default limits holds: the batch the
 /// mpi peer sends per MPI message, so that both move the same batches.
 template <std::size_t kBytes>
-constexpr std::size_t kRecordsPerFrame =
-    (sn::FrameLimits{}.max_frame_bytes - sn::kFrameHeaderBytes) / (sn::kRecordHeaderBytes + kBytes);
+constexpr std::size_t kRecordsPerFrame = (sn::FrameLimits{}.max_frame_bytes - sn::kFrameHeaderBytes) /
+                                         (sn::kRecordHeaderBytes + kBytes);
 
 // ------------------------------------------------------------------ payloads
 
@@ -305,8 +307,8 @@ double MpiStream<kBytes>::receive(u64 round, Errors& errors) {
     errors.call(MPI_Send(&received, 1, MPI_UINT64_T, 0, kAckTag, MPI_COMM_WORLD), "MPI_Send");
   }
   if (const u64 expected = expected_checksum<kBytes>(first, kMessages); errors.mpi_ok() && sum != expected) {
-    errors.mismatch("checksum mismatch in round " + std::to_string(round) + ": " + std::to_string(sum) +
-                    " (expected " + std::to_string(expected) + ")");
+    errors.mismatch("checksum mismatch in round " + std::to_string(round) + ": " + std::to_string(sum) + " (expected " +
+                    std::to_string(expected) + ")");
   }
   return seconds_since(start);
 }
@@ -421,6 +423,291 @@ void rtt_mpi(benchmark::State& state) {
   if (!state.error_occurred()) report_latency_us(state, samples);
 }
 
+#if SN_BENCH_HAVE_CLUSTER_POOL
+// ------------------------------------------------------------------ the sn rows
+
+/// Workers of each rank's pool: one, beside the rank's transport thread and main thread.
+constexpr std::size_t kWorkersPerRank = 1;
+/// Distinct keys of rank 1 that the sn stream cycles through.
+constexpr std::size_t kStreamKeys = 1024;
+/// Iterations per repetition of cluster/stream/*/sn.
+constexpr benchmark::IterationCount kSnStreamIterations = 5;
+
+/// Each rank's pool: kWorkersPerRank workers, not pinned (Open MPI binds each rank to
+/// its CPUs), the default wait policy.
+sn::PoolConfig rank_pool() { return sn::PoolConfig().with_num_workers(kWorkersPerRank); }
+
+/// The first `n` of the keys 0, 1, 2, ... that rank `rank` of 2 owns (the owner rule is a
+/// pure function, so every rank finds the same keys without a pool).
+std::vector<u64> keys_of_rank(int rank, std::size_t n) {
+  std::vector<u64> keys;
+  for (u64 key = 0; keys.size() < n; ++key) {
+    if (sn::owner_rank_of(key, 2) == rank) keys.push_back(key);
+  }
+  return keys;
+}
+
+/// Waits at the barrier that ends a round; a failure becomes the round's error.
+void barrier_or(std::string& error) {
+  if (const absl::Status s = g_cluster->barrier(); !s.ok() && error.empty()) error = "barrier: " + s.ToString();
+}
+
+/// Shuts the pool down on both ranks (collective), then checks that this rank's pool
+/// handled `processed` messages; a failure fails the case on both ranks.
+template <class Pool>
+void shutdown_and_check(Pool& pool, benchmark::State& state, u64 processed) {
+  std::string error;
+  if (const absl::Status s = pool.shutdown(); !s.ok()) error = "shutdown: " + s.ToString();
+  if (const sn::PoolStats stats = pool.stats(); error.empty() && stats.processed != processed) {
+    error = "the pool processed " + std::to_string(stats.processed) + " messages, " + std::to_string(processed) +
+            " expected";
+  }
+  if (!state.error_occurred()) (void)agree(state, error);  // both ranks agree on error_occurred()
+}
+
+// ------------------------------------------------------------------ cluster/stream/*/sn
+
+/// Messages rank 1's workers have handled in the current round. Its main thread sleeps on
+/// it (a futex with a deadline: a lost message fails the case after kStallLimit instead
+/// of hanging it) until the round's last message.
+class HandledCount {
+ public:
+  explicit HandledCount(u64 per_round) noexcept : per_round_(static_cast<std::uint32_t>(per_round)) {}
+
+  /// Worker side, once per batch. Wakes the main thread when the round is complete.
+  void add(std::size_t n) noexcept {
+    const auto k = static_cast<std::uint32_t>(n);
+    const std::uint32_t before = count_.fetch_add(k, std::memory_order_release);  // (A1) pairs with (W1)
+    if (before < per_round_ && before + k >= per_round_) sn::sync::futex_wake(&count_, 1);
+  }
+  /// Main thread. False when the round's messages did not all arrive within kStallLimit.
+  [[nodiscard]] bool wait() noexcept {
+    const absl::Time deadline = absl::Now() + absl::FromChrono(kStallLimit);
+    std::uint32_t seen;
+    while ((seen = count_.load(std::memory_order_acquire)) < per_round_) {  // (W1)
+      if (absl::Now() >= deadline) return false;
+      sn::sync::futex_wait(&count_, seen, deadline);
+    }
+    return true;
+  }
+  /// Main thread, between rounds: no message of the next round is sent before the
+  /// collectives that end this one, which the transport thread runs after this store.
+  void reset() noexcept { count_.store(0, std::memory_order_relaxed); }
+  std::uint32_t seen() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  const std::uint32_t per_round_;
+  alignas(sn::kFalseSharingRange) std::atomic<std::uint32_t> count_{0};
+};
+
+/// One worker's running checksum over the repetition, on its own line. Stored before
+/// each HandledCount::add, whose release (A1) publishes it to the main thread (W1).
+struct alignas(sn::kFalseSharingRange) StreamTally {
+  std::atomic<u64> checksum{0};
+};
+
+struct StreamState {
+  u64 checksum = 0;
+};
+
+/// Rank 1's workers: read every payload of a batch into the running checksum.
+template <std::size_t kBytes>
+class StreamWorker : public sn::Worker<StreamState, Payload<kBytes>> {
+ public:
+  StreamWorker(StreamTally& tally, HandledCount& handled) noexcept : tally_(tally), handled_(handled) {}
+
+  void handle_batch(StreamState& s, std::span<sn::Envelope<Payload<kBytes>>> batch) {
+    for (const sn::Envelope<Payload<kBytes>>& e : batch) s.checksum += checksum(e.payload);
+    tally_.checksum.store(s.checksum, std::memory_order_relaxed);  // published by (A1)
+    handled_.add(batch.size());
+  }
+
+ private:
+  StreamTally& tally_;
+  HandledCount& handled_;
+};
+
+template <std::size_t kBytes>
+using StreamPool = sn::ClusterPool<StreamWorker<kBytes>>;
+
+/// Rank 0's share of a round: sends its messages, then waits at the barrier, which rank 1
+/// joins once it has handled them all. Returns the seconds from the first send to then.
+template <std::size_t kBytes>
+double stream_send(StreamPool<kBytes>& pool, std::span<const u64> keys, u64 round, std::string& error) {
+  constexpr u64 n = kStreamMessages<kBytes>;
+  const u64 first = round * n + 1;
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t k = 0;
+  for (u64 i = 0; i < n; ++i) {
+    Payload<kBytes> p;
+    fill(p, first + i);
+    if (const sn::SendResult r = pool.send(keys[k], std::move(p)); r != sn::SendResult::ok) [[unlikely]] {
+      error = "send " + std::to_string(i) + " of round " + std::to_string(round) + ": " + std::string(to_string(r));
+      break;
+    }
+    if (++k == keys.size()) k = 0;
+  }
+  barrier_or(error);
+  return seconds_since(start);
+}
+
+/// Rank 1's share of a round: waits until its workers have handled the round's messages,
+/// checks the checksum of everything they handled so far, then joins the barrier.
+template <std::size_t kBytes>
+std::string stream_receive(HandledCount& handled, std::span<const StreamTally> tallies, u64 round) {
+  constexpr u64 n = kStreamMessages<kBytes>;
+  std::string error;
+  if (!handled.wait()) {
+    error = "stalled in round " + std::to_string(round) + ": " + std::to_string(handled.seen()) + " of " +
+            std::to_string(n) + " messages handled";
+  } else {
+    u64 sum = 0;
+    for (const StreamTally& t : tallies) sum += t.checksum.load(std::memory_order_relaxed);  // after (W1)
+    if (const u64 expected = expected_checksum<kBytes>(1, (round + 1) * n); sum != expected) {
+      error = "checksum mismatch in round " + std::to_string(round) + ": " + std::to_string(sum) + " (expected " +
+              std::to_string(expected) + ")";
+    }
+  }
+  handled.reset();
+  barrier_or(error);
+  return error;
+}
+
+template <std::size_t kBytes>
+void stream_sn(benchmark::State& state) {
+  std::vector<StreamTally> tallies(kWorkersPerRank);
+  HandledCount handled(kStreamMessages<kBytes>);
+  auto made = StreamPool<kBytes>::create(*g_cluster, rank_pool(), sn::ClusterOptions{}, [&](std::size_t i) {
+    return std::make_unique<StreamWorker<kBytes>>(tallies[i], handled);
+  });
+  if (!agree(state, made.ok() ? "" : "ClusterPool::create: " + made.status().ToString())) return;
+  StreamPool<kBytes>& pool = **made;
+  const std::vector<u64> keys = keys_of_rank(1, kStreamKeys);
+  u64 round = 0;
+  auto share = [&](Errors& errors) {
+    std::string error;
+    double seconds = 0;
+    if (is_sender()) {
+      seconds = stream_send<kBytes>(pool, keys, round, error);
+    } else {
+      error = stream_receive<kBytes>(handled, tallies, round);
+    }
+    errors.mismatch(std::move(error));
+    ++round;
+    return seconds;
+  };
+  if (warm_up(state, share)) {
+    for (auto _ : state) {
+      Errors errors;
+      const double seconds = share(errors);
+      if (!agree(state, errors.error())) break;
+      state.SetIterationTime(seconds);
+    }
+  }
+  shutdown_and_check(pool, state, is_sender() ? 0 : round * kStreamMessages<kBytes>);
+  report_stream(state, kStreamMessages<kBytes>, kBytes);
+}
+
+// ------------------------------------------------------------------ cluster/rtt/sn
+
+/// What rank 0's round-trip worker hands its main thread. The keys are fixed before the
+/// pool exists; samples and bad_echo are read after `done` (RoundLatch: acquire).
+struct RttShared {
+  u64 home_key = keys_of_rank(0, 1).front();                    ///< Owned by rank 0: its worker's key.
+  u64 away_key = keys_of_rank(1, 1).front();                    ///< Owned by rank 1.
+  std::vector<u64> samples = std::vector<u64>(kRttRoundTrips);  ///< ticks() per round trip of the round.
+  std::atomic<bool> bad_echo{false};                            ///< A wrong echo or a refused send, on either rank.
+  RoundLatch done;  ///< Rank 0's worker arrives after the round's last round trip.
+};
+
+struct RttState {
+  u64 next = 0;     // round trips done in this round
+  u64 sent_at = 0;  // ticks() when the last request left
+  u64 value = 0;    // the last request's payload, distinct over the repetition
+};
+
+/// On rank 0, a message 0 from the main thread starts a round: the worker sends value
+/// v to away_key, and times each echo before sending the next, kRttRoundTrips per round.
+/// On rank 1, the worker sends every message back to home_key.
+class RttWorker : public sn::Worker<RttState, u64> {
+ public:
+  RttWorker(RttShared& shared, bool home) noexcept : shared_(shared), home_(home) {}
+
+  void handle_message(RttState& s, sn::Envelope<u64> e) {
+    if (!home_) {
+      send(shared_.home_key, e.payload);
+      return;
+    }
+    if (e.payload == 0) {
+      s.next = 0;  // the main thread starts a round
+    } else if (!record(s, e.payload)) {
+      return;  // the round's last echo
+    }
+    s.sent_at = ticks();
+    send(shared_.away_key, ++s.value);
+  }
+
+ private:
+  void send(u64 key, u64 value) {
+    if (context().send(key, u64{value}) != sn::SendResult::ok) shared_.bad_echo.store(true, std::memory_order_relaxed);
+  }
+  /// Times the echo; false when it ended the round.
+  bool record(RttState& s, u64 echo) {
+    shared_.samples[s.next++] = ticks() - s.sent_at;
+    if (echo != s.value) shared_.bad_echo.store(true, std::memory_order_relaxed);
+    if (s.next < kRttRoundTrips) return true;
+    shared_.done.arrive(1);
+    return false;
+  }
+
+  RttShared& shared_;
+  const bool home_;
+};
+
+/// One rank's share of an rtt round: rank 0 starts it and waits for its worker; rank 1
+/// only answers. Both then meet at the barrier. Rank 0 returns the round trips' seconds.
+double rtt_share(sn::ClusterPool<RttWorker>& pool, RttShared& shared, u64 round, Errors& errors) {
+  std::string error;
+  double seconds = 0;
+  if (is_sender()) {
+    shared.done.reset();
+    if (pool.send(shared.home_key, u64{0}) != sn::SendResult::ok || !shared.done.wait(1)) {
+      error = "round " + std::to_string(round) + " did not complete";
+    }
+    seconds = total_seconds(shared.samples);
+  }
+  barrier_or(error);
+  if (error.empty() && shared.bad_echo.load(std::memory_order_relaxed)) error = "a wrong echo or a refused send";
+  errors.mismatch(std::move(error));
+  return seconds;
+}
+
+void rtt_sn(benchmark::State& state) {
+  RttShared shared;
+  auto made = sn::ClusterPool<RttWorker>::create(*g_cluster, rank_pool(), sn::ClusterOptions{}, [&](std::size_t) {
+    return std::make_unique<RttWorker>(shared, is_sender());
+  });
+  if (!agree(state, made.ok() ? "" : "ClusterPool::create: " + made.status().ToString())) return;
+  sn::ClusterPool<RttWorker>& pool = **made;
+  u64 round = 0;
+  auto share = [&](Errors& errors) { return rtt_share(pool, shared, round++, errors); };
+  std::vector<u64> samples;
+  if (warm_up(state, share)) {
+    for (auto _ : state) {
+      Errors errors;
+      const double seconds = share(errors);
+      if (!agree(state, errors.error())) break;
+      state.SetIterationTime(seconds);
+      samples.insert(samples.end(), shared.samples.begin(), shared.samples.end());
+    }
+  }
+  // Rank 0's worker handles the start and every echo; rank 1's, every request.
+  shutdown_and_check(pool, state, round * (kRttRoundTrips + (is_sender() ? 1 : 0)));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kRttRoundTrips));
+  if (!state.error_occurred()) report_latency_us(state, samples);
+}
+#endif  // SN_BENCH_HAVE_CLUSTER_POOL
+
 // ------------------------------------------------------------------ registration
 
 void add(const std::string& name, void (*fn)(benchmark::State&), benchmark::IterationCount iterations) {
@@ -432,8 +719,17 @@ void add(const std::string& name, void (*fn)(benchmark::State&), benchmark::Iter
 }
 
 void register_all() {
+#if SN_BENCH_HAVE_CLUSTER_POOL
+  add("cluster/stream/8B/sn", stream_sn<8>, kSnStreamIterations);
+#endif
   add("cluster/stream/8B/mpi", stream_mpi<8>, kMpiStreamIterations<8>);
+#if SN_BENCH_HAVE_CLUSTER_POOL
+  add("cluster/stream/256B/sn", stream_sn<256>, kSnStreamIterations);
+#endif
   add("cluster/stream/256B/mpi", stream_mpi<256>, kMpiStreamIterations<256>);
+#if SN_BENCH_HAVE_CLUSTER_POOL
+  add("cluster/rtt/sn", rtt_sn, kRttIterations);
+#endif
   add("cluster/rtt/mpi", rtt_mpi, kRttIterations);
 }
 
