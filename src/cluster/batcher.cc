@@ -66,6 +66,19 @@ std::size_t Batcher::flush_all() noexcept {
   return n;
 }
 
+bool Batcher::flush(std::size_t destination) noexcept {
+  const Destination& d = destinations_[destination];
+  if (!d.builder || d.builder->empty()) return false;
+  seal(destination, SealReason::idle);
+  return true;
+}
+
+bool Batcher::holds_records() const noexcept {
+  if (!sealed_frames_.empty()) return true;
+  return std::any_of(destinations_.begin(), destinations_.end(),
+                     [](const Destination& d) { return d.builder && !d.builder->empty(); });
+}
+
 std::optional<absl::Time> Batcher::next_deadline() const noexcept {
   std::optional<absl::Time> earliest;
   for (const Destination& d : destinations_) {

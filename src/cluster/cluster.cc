@@ -1,19 +1,16 @@
 // Cluster: the transport thread that alone initialises, calls and finalises MPI
-// (MPI_THREAD_FUNNELED), and a small queue of jobs that other threads hand it.
+// (MPI_THREAD_FUNNELED), its loop, and the small queue of jobs that other threads hand it.
 #include "sn/cluster/cluster.h"
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <future>
-#include <mutex>
-#include <thread>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cluster_impl.h"
 #include "mpi_error.h"
 
 namespace sn {
@@ -24,29 +21,11 @@ using detail::mpi_status;
 /// Set by the first create(): MPI allows one initialisation per process.
 std::atomic<bool> g_cluster_created{false};
 
+/// Turns in a row with nothing to do before the transport thread sleeps: a few tens of
+/// microseconds of polling, so that a reply coming back within a round trip finds it awake.
+constexpr int kSpinTurns = 200;
+
 }  // namespace
-
-struct Cluster::Impl {
-  using Job = std::function<void()>;
-
-  /// Runs on the transport thread: initialise, serve jobs until stop, finalise.
-  void serve(std::promise<absl::Status>& started);
-  absl::Status initialise();
-  /// Runs `job` on the transport thread and waits for it.
-  template <class F>
-  auto run(F&& job) -> decltype(job());
-
-  int rank = 0;
-  int size = 0;
-  std::string version;
-  MPI_Comm comm = MPI_COMM_NULL;
-
-  std::mutex mutex;
-  std::condition_variable wake;
-  std::deque<Job> jobs;  // guarded by mutex
-  bool stop = false;     // guarded by mutex
-  std::thread thread;
-};
 
 absl::Status Cluster::Impl::initialise() {
   int provided = MPI_THREAD_SINGLE;
@@ -82,32 +61,84 @@ void Cluster::Impl::serve(std::promise<absl::Status>& started) {
   const bool ok = s.ok();
   started.set_value(std::move(s));  // `started` is gone after this line
   if (!ok) return;
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock lock(mutex);
-      wake.wait(lock, [&] { return stop || !jobs.empty(); });
-      if (jobs.empty()) break;  // stop, and every job handed over before it has run
-      job = std::move(jobs.front());
-      jobs.pop_front();
+  int idle_turns = 0;
+  while (run_jobs()) {
+    const detail::LoopTurn t = turn_all();
+    if (t.worked) {
+      idle_turns = 0;
+    } else if (++idle_turns > kSpinTurns) {
+      wait_idle(t.deadline);
+      idle_turns = 0;
     }
-    job();
   }
+  if (skip_finalize) return;  // MPI_Finalize is collective: a dead peer would hang it
   MPI_Comm_free(&comm);
   MPI_Finalize();
 }
 
-template <class F>
-auto Cluster::Impl::run(F&& job) -> decltype(job()) {
-  using R = decltype(job());
-  std::packaged_task<R()> task(std::forward<F>(job));
-  std::future<R> result = task.get_future();
+bool Cluster::Impl::run_jobs() {
+  std::deque<Job> ready;
   {
     std::lock_guard lock(mutex);
-    jobs.emplace_back([&task] { task(); });
+    if (jobs.empty()) return !stop;
+    ready.swap(jobs);
+  }
+  for (Job& job : ready) job();
+  return true;
+}
+
+detail::LoopTurn Cluster::Impl::turn_all() {
+  detail::LoopTurn all;
+  const absl::Time now = absl::Now();
+  for (detail::LoopClient* client : clients) {
+    const detail::LoopTurn t = client->turn(now);
+    all.worked = all.worked || t.worked;
+    all.deadline = std::min(all.deadline, t.deadline);
+  }
+  for (std::size_t i = 0; i < pending.size();) {
+    int done = 0;
+    const int rc = MPI_Test(&pending[i].request, &done, MPI_STATUS_IGNORE);
+    if (rc == MPI_SUCCESS && done == 0) {
+      ++i;
+      continue;
+    }
+    Pending p = std::move(pending[i]);
+    pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+    p.done(mpi_status(rc, "MPI_Test"));
+    all.worked = true;
+  }
+  if (!pending.empty()) all.deadline = std::min(all.deadline, now + absl::Microseconds(50));
+  return all;
+}
+
+void Cluster::Impl::wait_idle(absl::Time deadline) {
+  const absl::Duration wait = std::clamp(deadline - absl::Now(), absl::ZeroDuration(), absl::Milliseconds(1));
+  if (wait == absl::ZeroDuration()) return;
+  std::unique_lock lock(mutex);
+  sleeping.store(true, std::memory_order_seq_cst);  // pairs with ring()'s seq_cst load
+  wake.wait_for(lock, absl::ToChronoNanoseconds(wait), [&] { return kicked || stop || !jobs.empty(); });
+  kicked = false;
+  sleeping.store(false, std::memory_order_relaxed);
+}
+
+void Cluster::Impl::post(Job job) {
+  {
+    std::lock_guard lock(mutex);
+    jobs.push_back(std::move(job));
   }
   wake.notify_one();
-  return result.get();
+}
+
+void Cluster::Impl::ring() noexcept {
+  // seq_cst with wait_idle's store: either the sleeper sees the producer's work on its
+  // next turn, or this load sees it asleep and wakes it; a missed ring costs at most the
+  // 1 ms sleep.
+  if (!sleeping.load(std::memory_order_seq_cst)) return;
+  {
+    std::lock_guard lock(mutex);
+    kicked = true;
+  }
+  wake.notify_one();
 }
 
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::create() {
@@ -147,19 +178,39 @@ int Cluster::size() const noexcept { return impl_->size; }
 const std::string& Cluster::library_version() const noexcept { return impl_->version; }
 
 absl::Status Cluster::barrier() {
-  return impl_->run([this] { return mpi_status(MPI_Barrier(impl_->comm), "MPI_Barrier"); });
+  // Non-blocking on the transport thread, so that frames keep moving while ranks arrive.
+  std::promise<absl::Status> result;
+  std::future<absl::Status> done = result.get_future();
+  impl_->post([this, &result] {
+    Impl::Pending p;
+    if (absl::Status s = mpi_status(MPI_Ibarrier(impl_->comm, &p.request), "MPI_Ibarrier"); !s.ok()) {
+      result.set_value(std::move(s));
+      return;
+    }
+    p.done = [&result](absl::Status s) { result.set_value(std::move(s)); };
+    impl_->pending.push_back(std::move(p));
+  });
+  return done.get();
 }
 
 absl::StatusOr<std::vector<std::uint64_t>> Cluster::all_gather(std::uint64_t value) {
-  return impl_->run([this, value]() -> absl::StatusOr<std::vector<std::uint64_t>> {
-    std::vector<std::uint64_t> all(static_cast<std::size_t>(impl_->size));
-    if (absl::Status s = mpi_status(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, impl_->comm),
-                                    "MPI_Allgather");
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(impl_->size));
+  std::promise<absl::Status> result;
+  std::future<absl::Status> done = result.get_future();
+  impl_->post([&] {
+    Impl::Pending p;
+    if (absl::Status s = mpi_status(
+            MPI_Iallgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, impl_->comm, &p.request),
+            "MPI_Iallgather");
         !s.ok()) {
-      return s;
+      result.set_value(std::move(s));
+      return;
     }
-    return all;
+    p.done = [&result](absl::Status s) { result.set_value(std::move(s)); };
+    impl_->pending.push_back(std::move(p));
   });
+  if (absl::Status s = done.get(); !s.ok()) return s;
+  return all;
 }
 
 absl::StatusOr<std::size_t> Cluster::send_receive(int to, std::span<const std::byte> out, int from,

@@ -23,6 +23,9 @@
 #include "absl/status/statusor.h"
 
 namespace sn {
+namespace detail {
+class ClusterEndpoint;
+}  // namespace detail
 
 /// This process's rank in an MPI job, and the transport thread that alone calls MPI.
 /// One per process, once: MPI cannot be initialised again after it was finalised.
@@ -61,6 +64,7 @@ class Cluster {
   void with_mpi(const std::function<void()>& job);
 
  private:
+  friend class detail::ClusterEndpoint;  // attaches to the transport thread's loop
   struct Impl;  // the transport thread and the MPI handles (src/cluster/cluster.cc)
   explicit Cluster(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;

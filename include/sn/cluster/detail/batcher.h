@@ -44,7 +44,7 @@ enum class [[nodiscard]] BatchAppend : std::uint8_t{
 };
 
 /// Why a frame was sealed.
-enum class SealReason : std::uint8_t { size, deadline, flush };
+enum class SealReason : std::uint8_t { size, deadline, flush, idle };
 
 /// One open frame per destination over FrameBuffers; sealed frames wait for drain().
 class Batcher {
@@ -64,6 +64,10 @@ class Batcher {
   std::size_t flush_due(absl::Time now) noexcept;
   /// Seals every open frame that holds a record (shutdown, tests).
   std::size_t flush_all() noexcept;
+  /// Seals `destination`'s open frame if it holds a record (its link is idle); true if so.
+  bool flush(std::size_t destination) noexcept;
+  /// Whether any record is in an open frame or a sealed frame not yet drained.
+  bool holds_records() const noexcept;
   /// Hands each sealed frame, in the order sealed, to `sink(SealedFrame)`; returns how many.
   template <class Sink>
   std::size_t drain(Sink&& sink);
@@ -92,7 +96,7 @@ class Batcher {
   std::unique_ptr<FrameBuffers> buffers_;
   std::vector<Destination> destinations_;
   std::vector<SealedFrame> sealed_frames_;  // reserved for every buffer: never reallocates
-  std::uint64_t sealed_[3] = {};
+  std::uint64_t sealed_[4] = {};
 };
 
 // ---------------------------------------------------------------- definitions
