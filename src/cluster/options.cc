@@ -6,7 +6,7 @@
 namespace sn {
 
 absl::Status ClusterOptions::validate() const {
-  const auto bad = [](std::string_view what) {
+  const auto bad = [](const char* what) {
     return absl::InvalidArgumentError(absl::StrCat("sn::ClusterOptions: ", what));
   };
   if (!limits.valid()) {
