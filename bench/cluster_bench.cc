@@ -77,10 +77,10 @@ namespace {
 constexpr int kRepetitions = 5;
 /// MPI batches in flight before the sender waits for an ack (osu_bw's default window).
 constexpr int kWindow = 64;
-/// Round trips per iteration of the rtt cases.
+/// Round trips per iteration of cluster/rtt/mpi (cluster/rtt/sn: kSnRttRoundTrips).
 constexpr u64 kRttRoundTrips = 4096;
 /// Iterations per repetition: fixed, so that both ranks run the same number. The mpi
-/// stream rows take 2 to 100 ms an iteration here, so the 8-byte one runs more of them.
+/// stream rows take 1 to 50 ms an iteration here, so the 8-byte one runs more of them.
 template <std::size_t kBytes>
 constexpr benchmark::IterationCount kMpiStreamIterations = kBytes <= 8 ? 20 : 10;
 constexpr benchmark::IterationCount kRttIterations = 5;
@@ -94,9 +94,9 @@ struct Payload {
 };
 static_assert(sizeof(Payload<8>) == 8 && sizeof(Payload<256>) == 256);
 
-/// Messages per iteration of the stream cases: 8 MiB and 64 MiB of payload.
+/// Messages per iteration of the stream cases: 4 MiB and 32 MiB of payload.
 template <std::size_t kBytes>
-constexpr u64 kStreamMessages = kBytes <= 8 ? u64{1} << 20 : u64{1} << 18;
+constexpr u64 kStreamMessages = kBytes <= 8 ? u64{1} << 19 : u64{1} << 17;
 
 /// How many payloads of kBytes one full frame of the default limits holds: the batch the
 /// mpi peer sends per MPI message, so that both move the same batches.
@@ -430,8 +430,11 @@ void rtt_mpi(benchmark::State& state) {
 constexpr std::size_t kWorkersPerRank = 1;
 /// Distinct keys of rank 1 that the sn stream cycles through.
 constexpr std::size_t kStreamKeys = 1024;
-/// Iterations per repetition of cluster/stream/*/sn.
-constexpr benchmark::IterationCount kSnStreamIterations = 5;
+/// Iterations per repetition of cluster/stream/*/sn, and round trips per iteration of
+/// cluster/rtt/sn: fewer than the mpi rows', so that the whole run stays within a minute
+/// here while an sn round trip takes over a millisecond (docs/performance.md).
+constexpr benchmark::IterationCount kSnStreamIterations = 3;
+constexpr u64 kSnRttRoundTrips = 256;
 
 /// Each rank's pool: kWorkersPerRank workers, not pinned (Open MPI binds each rank to
 /// its CPUs), the default wait policy.
@@ -466,6 +469,20 @@ void shutdown_and_check(Pool& pool, benchmark::State& state, u64 processed) {
 }
 
 // ------------------------------------------------------------------ cluster/stream/*/sn
+
+/// Where a stream's time went, as counters of rank 0's report: rank 0's records per frame
+/// and the frames that waited for rank 1's credit, and the deliveries that found rank 1's
+/// worker inbox full (gathered from rank 1: collective, so both ranks call it).
+template <class Pool>
+void report_cluster_counters(Pool& pool, benchmark::State& state) {
+  const sn::ClusterStats mine = pool.cluster_stats();
+  const auto stalls = g_cluster->all_gather(mine.delivery_stalls);
+  if (!is_sender()) return;
+  state.counters["records_per_frame"] =
+      mine.frames_sent == 0 ? 0.0 : static_cast<double>(mine.records_sent) / static_cast<double>(mine.frames_sent);
+  state.counters["credit_stalls"] = static_cast<double>(mine.credit_stalls);
+  if (stalls.ok()) state.counters["delivery_stalls"] = static_cast<double>((*stalls)[1]);
+}
 
 /// Messages rank 1's workers have handled in the current round. Its main thread sleeps on
 /// it (a futex with a deadline: a lost message fails the case after kStallLimit instead
@@ -604,6 +621,7 @@ void stream_sn(benchmark::State& state) {
       state.SetIterationTime(seconds);
     }
   }
+  report_cluster_counters(pool, state);
   shutdown_and_check(pool, state, is_sender() ? 0 : round * kStreamMessages<kBytes>);
   report_stream(state, kStreamMessages<kBytes>, kBytes);
 }
@@ -613,10 +631,10 @@ void stream_sn(benchmark::State& state) {
 /// What rank 0's round-trip worker hands its main thread. The keys are fixed before the
 /// pool exists; samples and bad_echo are read after `done` (RoundLatch: acquire).
 struct RttShared {
-  u64 home_key = keys_of_rank(0, 1).front();                    ///< Owned by rank 0: its worker's key.
-  u64 away_key = keys_of_rank(1, 1).front();                    ///< Owned by rank 1.
-  std::vector<u64> samples = std::vector<u64>(kRttRoundTrips);  ///< ticks() per round trip of the round.
-  std::atomic<bool> bad_echo{false};                            ///< A wrong echo or a refused send, on either rank.
+  u64 home_key = keys_of_rank(0, 1).front();                      ///< Owned by rank 0: its worker's key.
+  u64 away_key = keys_of_rank(1, 1).front();                      ///< Owned by rank 1.
+  std::vector<u64> samples = std::vector<u64>(kSnRttRoundTrips);  ///< ticks() per round trip of the round.
+  std::atomic<bool> bad_echo{false};                              ///< A wrong echo or a refused send, on either rank.
   RoundLatch done;  ///< Rank 0's worker arrives after the round's last round trip.
 };
 
@@ -627,7 +645,7 @@ struct RttState {
 };
 
 /// On rank 0, a message 0 from the main thread starts a round: the worker sends value
-/// v to away_key, and times each echo before sending the next, kRttRoundTrips per round.
+/// v to away_key, and times each echo before sending the next, kSnRttRoundTrips per round.
 /// On rank 1, the worker sends every message back to home_key.
 class RttWorker : public sn::Worker<RttState, u64> {
  public:
@@ -655,7 +673,7 @@ class RttWorker : public sn::Worker<RttState, u64> {
   bool record(RttState& s, u64 echo) {
     shared_.samples[s.next++] = ticks() - s.sent_at;
     if (echo != s.value) shared_.bad_echo.store(true, std::memory_order_relaxed);
-    if (s.next < kRttRoundTrips) return true;
+    if (s.next < kSnRttRoundTrips) return true;
     shared_.done.arrive(1);
     return false;
   }
@@ -702,8 +720,8 @@ void rtt_sn(benchmark::State& state) {
     }
   }
   // Rank 0's worker handles the start and every echo; rank 1's, every request.
-  shutdown_and_check(pool, state, round * (kRttRoundTrips + (is_sender() ? 1 : 0)));
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kRttRoundTrips));
+  shutdown_and_check(pool, state, round * (kSnRttRoundTrips + (is_sender() ? 1 : 0)));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kSnRttRoundTrips));
   if (!state.error_occurred()) report_latency_us(state, samples);
 }
 #endif  // SN_BENCH_HAVE_CLUSTER_POOL
@@ -741,7 +759,10 @@ void add_context() {
   benchmark::AddCustomContext("stream_messages_8B", std::to_string(kStreamMessages<8>));
   benchmark::AddCustomContext("stream_messages_256B", std::to_string(kStreamMessages<256>));
   benchmark::AddCustomContext("mpi_window_batches", std::to_string(kWindow));
-  benchmark::AddCustomContext("rtt_round_trips_per_iteration", std::to_string(kRttRoundTrips));
+  benchmark::AddCustomContext("rtt_round_trips_per_iteration_mpi", std::to_string(kRttRoundTrips));
+#if SN_BENCH_HAVE_CLUSTER_POOL
+  benchmark::AddCustomContext("rtt_round_trips_per_iteration_sn", std::to_string(kSnRttRoundTrips));
+#endif
   benchmark::AddCustomContext("sn_rows", SN_BENCH_HAVE_CLUSTER_POOL ? "yes" : "no: sn/cluster/cluster_pool.h missing");
 }
 

@@ -7,10 +7,11 @@
 #
 # SN_BUILD_DIR: the build tree (default build-bench, relative to the repository), which
 # needs -DSN_BUILD_BENCHMARKS=ON and the cluster layer (SN_BUILD_CLUSTER with MPI found).
-# mpirun's flags: the build's SN_MPIEXEC_FLAGS (in its cache when the tests were
-# configured), else the same defaults as tests/CMakeLists.txt: oversubscribe the few cores,
-# allow root (containers), keep every byte on lo. SN_MPIRUN_EXTRA adds more (for example
-# "--bind-to none"; by default Open MPI binds each of the 2 ranks to its own core).
+# mpirun's flags: the build's SN_MPIEXEC_FLAGS (cmake/MpiTest.cmake puts them in the cache),
+# else the same defaults: oversubscribe the few cores, allow root (containers), keep every
+# byte on lo. SN_MPIRUN_EXTRA adds more; it defaults to "--bind-to none": Open MPI would
+# bind each of the 2 ranks to one core, where sn's transport thread, worker and producer
+# would take turns (set SN_MPIRUN_EXTRA= to keep Open MPI's binding).
 # SN_BENCH_JSON keeps the JSON report at that path (default: a temporary file).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +28,7 @@ if cached=$(grep -m1 '^SN_MPIEXEC_FLAGS:' "$build/CMakeCache.txt" 2>/dev/null); 
   flags=${cached#*=}
 fi
 IFS=';' read -r -a mpirun_flags <<<"$flags"
-read -r -a extra <<<"${SN_MPIRUN_EXTRA:-}"
+read -r -a extra <<<"${SN_MPIRUN_EXTRA---bind-to none}"
 
 json=${SN_BENCH_JSON:-}
 if [[ -z $json ]]; then
