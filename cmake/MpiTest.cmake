@@ -5,8 +5,8 @@
 # allocations at MPI_Init/MPI_Finalize show up as leaks in LeakSanitizer, partly from
 # plugins it has unloaded (which no suppression can name), so these tests run with
 # detect_leaks=0; AddressSanitizer's other checks and UBSan stay on.
-set(SN_MPIEXEC_FLAGS "--oversubscribe;--allow-run-as-root;--mca;btl;self,vader,tcp;--mca;btl_tcp_if_include;lo;--mca;oob_tcp_if_include;lo"
-    CACHE STRING "Flags for mpiexec in the mpi tests (a CMake list): oversubscribe the few cores of a CI machine, allow root (containers), and keep every byte on lo")
+set(SN_MPIEXEC_FLAGS "--oversubscribe;--allow-run-as-root;--bind-to;none;--mca;btl;self,vader,tcp;--mca;btl_tcp_if_include;lo;--mca;oob_tcp_if_include;lo"
+    CACHE STRING "Flags for mpiexec in the mpi tests (a CMake list): oversubscribe the few cores of a CI machine, allow root (containers), leave each rank's threads unbound (Open MPI would pin a whole rank, workers and transport thread, to one core), and keep every byte on lo")
 
 function(sn_add_mpi_test name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "RANKS;TIMEOUT" "COMMAND;MPIEXEC_FLAGS;LABELS")

@@ -8,10 +8,9 @@
 # SN_BUILD_DIR: the build tree (default build-bench, relative to the repository), which
 # needs -DSN_BUILD_BENCHMARKS=ON and the cluster layer (SN_BUILD_CLUSTER with MPI found).
 # mpirun's flags: the build's SN_MPIEXEC_FLAGS (cmake/MpiTest.cmake puts them in the cache),
-# else the same defaults: oversubscribe the few cores, allow root (containers), keep every
-# byte on lo. SN_MPIRUN_EXTRA adds more; it defaults to "--bind-to none": Open MPI would
-# bind each of the 2 ranks to one core, where sn's transport thread, worker and producer
-# would take turns (set SN_MPIRUN_EXTRA= to keep Open MPI's binding).
+# else the same defaults: oversubscribe the few cores, allow root (containers), leave the
+# ranks unbound (Open MPI would bind each rank to one core, where sn's transport thread,
+# worker and producer would take turns), keep every byte on lo. SN_MPIRUN_EXTRA adds more.
 # SN_BENCH_JSON keeps the JSON report at that path (default: a temporary file).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,12 +22,12 @@ if [[ ! -x $binary ]]; then
   exit 1
 fi
 
-flags="--oversubscribe;--allow-run-as-root;--mca;btl;self,vader,tcp;--mca;btl_tcp_if_include;lo;--mca;oob_tcp_if_include;lo"
+flags="--oversubscribe;--allow-run-as-root;--bind-to;none;--mca;btl;self,vader,tcp;--mca;btl_tcp_if_include;lo;--mca;oob_tcp_if_include;lo"
 if cached=$(grep -m1 '^SN_MPIEXEC_FLAGS:' "$build/CMakeCache.txt" 2>/dev/null); then
   flags=${cached#*=}
 fi
 IFS=';' read -r -a mpirun_flags <<<"$flags"
-read -r -a extra <<<"${SN_MPIRUN_EXTRA---bind-to none}"
+read -r -a extra <<<"${SN_MPIRUN_EXTRA:-}"
 
 json=${SN_BENCH_JSON:-}
 if [[ -z $json ]]; then
