@@ -21,9 +21,15 @@ using detail::mpi_status;
 /// Set by the first create(): MPI allows one initialisation per process.
 std::atomic<bool> g_cluster_created{false};
 
-/// Turns in a row with nothing to do before the transport thread sleeps: a few tens of
-/// microseconds of polling, so that a reply coming back within a round trip finds it awake.
-constexpr int kSpinTurns = 200;
+/// How the transport thread idles. It polls for kSpinFor after its last work, so that a
+/// reply coming back within a round trip (a few microseconds over shared memory, tens
+/// over a LAN) finds it awake; then it naps, first for kFirstNap, doubling up to
+/// kLongestNap, waking early for a client's deadline, a job or a producer's doorbell. A
+/// frame that arrives during a nap waits for its end: at most kLongestNap once the rank
+/// has been quiet for a while, kFirstNap right after work.
+constexpr absl::Duration kSpinFor = absl::Microseconds(50);
+constexpr absl::Duration kFirstNap = absl::Microseconds(10);
+constexpr absl::Duration kLongestNap = absl::Milliseconds(1);
 
 }  // namespace
 
@@ -61,14 +67,17 @@ void Cluster::Impl::serve(std::promise<absl::Status>& started) {
   const bool ok = s.ok();
   started.set_value(std::move(s));  // `started` is gone after this line
   if (!ok) return;
-  int idle_turns = 0;
+  absl::Time last_work = absl::Now();
+  absl::Duration nap = kFirstNap;
   while (run_jobs()) {
     const detail::LoopTurn t = turn_all();
+    const absl::Time now = absl::Now();
     if (t.worked) {
-      idle_turns = 0;
-    } else if (++idle_turns > kSpinTurns) {
-      wait_idle(t.deadline);
-      idle_turns = 0;
+      last_work = now;
+      nap = kFirstNap;
+    } else if (now - last_work >= kSpinFor) {
+      wait_idle(std::min(t.deadline, now + nap));
+      nap = std::min(nap * 2, kLongestNap);
     }
   }
   if (skip_finalize) return;  // MPI_Finalize is collective: a dead peer would hang it
@@ -112,7 +121,7 @@ detail::LoopTurn Cluster::Impl::turn_all() {
 }
 
 void Cluster::Impl::wait_idle(absl::Time deadline) {
-  const absl::Duration wait = std::clamp(deadline - absl::Now(), absl::ZeroDuration(), absl::Milliseconds(1));
+  const absl::Duration wait = std::clamp(deadline - absl::Now(), absl::ZeroDuration(), kLongestNap);
   if (wait == absl::ZeroDuration()) return;
   std::unique_lock lock(mutex);
   sleeping.store(true, std::memory_order_seq_cst);  // pairs with ring()'s seq_cst load

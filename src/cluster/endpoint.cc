@@ -43,7 +43,8 @@ struct ClusterEndpoint::Net final : LoopClient {
   void fail(absl::Status status);
   void progress_waves(absl::Time now);
   bool busy();
-  void finish_waves();
+  /// Every rank agreed: count the records that never arrived, and answer `result`.
+  void finish_waves(absl::Status result);
   void report_waiting(int seconds) const;
   std::uint64_t signature() const;
 
@@ -59,9 +60,11 @@ struct ClusterEndpoint::Net final : LoopClient {
   bool ignore_local = false;
   bool wave_active = false;
   MPI_Request wave = MPI_REQUEST_NULL;
-  std::array<std::uint64_t, 3> wave_in{};  // frames posted, frames arrived, ranks busy
-  std::array<std::uint64_t, 3> wave_out{};
-  std::array<std::uint64_t, 3> settled{};
+  // frames posted, frames arrived, ranks busy, ranks that see the totals stuck
+  std::array<std::uint64_t, 4> wave_in{};
+  std::array<std::uint64_t, 4> wave_out{};
+  std::array<std::uint64_t, 4> settled{};
+  absl::Time stuck_since = absl::InfiniteFuture();  // totals unchanged, unbalanced, nobody busy
   bool have_settled = false;
   absl::Time next_wave = absl::InfinitePast();
   std::uint64_t waves = 0;
@@ -109,12 +112,13 @@ absl::Time ClusterEndpoint::Net::seal_due(absl::Time now) {
   for (int d = 0; d < self.ranks_; ++d) {
     if (d != self.rank_ && transport->idle_to(d)) (void)b.flush(static_cast<std::size_t>(d));
   }
-  self.handed_over();
+  self.handed_over(false);
   return b.next_deadline().value_or(absl::InfiniteFuture());
 }
 
 LoopTurn ClusterEndpoint::Net::turn(absl::Time now) {
   if (faulted) return {};
+  self.clock_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
   const std::uint64_t before = signature();
   LoopTurn t;
   t.deadline = seal_due(now);
@@ -173,9 +177,10 @@ void ClusterEndpoint::Net::progress_waves(absl::Time now) {
     if (now < next_wave) return;
     const bool is_busy = busy();
     const TransportCounters& c = transport->counters();
-    wave_in = {c.frames_posted, c.frames_arrived, is_busy ? 1u : 0u};
+    const bool stuck = now - stuck_since > self.options_.peer_timeout;
+    wave_in = {c.frames_posted, c.frames_arrived, is_busy ? 1u : 0u, stuck ? 1u : 0u};
     if (absl::Status s = mpi_status(
-            MPI_Iallreduce(wave_in.data(), wave_out.data(), 3, MPI_UINT64_T, MPI_SUM, comm, &wave), "MPI_Iallreduce");
+            MPI_Iallreduce(wave_in.data(), wave_out.data(), 4, MPI_UINT64_T, MPI_SUM, comm, &wave), "MPI_Iallreduce");
         !s.ok()) {
       fail(std::move(s));
       return;
@@ -194,15 +199,28 @@ void ClusterEndpoint::Net::progress_waves(absl::Time now) {
   const bool balanced = wave_out[0] == wave_out[1] && wave_out[2] == 0;
   // Every rank sees the same totals, so every rank decides the same way in the same wave.
   if (balanced && have_settled && wave_out == settled) {
-    finish_waves();
+    finish_waves(absl::OkStatus());
     return;
+  }
+  if (wave_out[3] == static_cast<std::uint64_t>(self.ranks_)) {  // every rank saw the same frames missing
+    finish_waves(absl::DataLossError(absl::StrCat("sn::ClusterPool: ", wave_out[0] - wave_out[1],
+                                                  " frames were sent but never arrived, with every rank idle for ",
+                                                  absl::FormatDuration(self.options_.peer_timeout),
+                                                  "; their records are counted as failed")));
+    return;
+  }
+  const bool same = wave_out[0] == settled[0] && wave_out[1] == settled[1];
+  if (!same || wave_out[2] != 0 || balanced) {
+    stuck_since = absl::InfiniteFuture();
+  } else if (stuck_since == absl::InfiniteFuture()) {
+    stuck_since = now;
   }
   have_settled = balanced;
   settled = wave_out;
   next_wave = balanced ? now : now + kWaveGap;
 }
 
-void ClusterEndpoint::Net::finish_waves() {
+void ClusterEndpoint::Net::finish_waves(absl::Status result) {
   // Nothing is in flight: learn from each rank how many records it sent here, so that
   // the records of frames rejected here are counted (as failed) rather than lost.
   const TransportCounters& c = transport->counters();
@@ -217,7 +235,8 @@ void ClusterEndpoint::Net::finish_waves() {
   }
   std::promise<absl::Status>* w = std::exchange(waiter, nullptr);
   have_settled = false;
-  w->set_value(std::move(s));
+  stuck_since = absl::InfiniteFuture();
+  w->set_value(s.ok() ? std::move(result) : std::move(s));
 }
 
 void ClusterEndpoint::Net::report_waiting(int seconds) const {
@@ -241,7 +260,9 @@ void ClusterEndpoint::Net::report_waiting(int seconds) const {
 // ---------------------------------------------------------------- ClusterEndpoint
 
 ClusterEndpoint::ClusterEndpoint(Cluster& cluster, const ClusterOptions& options, EndpointHooks& hooks)
-    : cluster_(cluster), options_(options), hooks_(hooks), rank_(cluster.rank()), ranks_(cluster.size()) {}
+    : cluster_(cluster), options_(options), hooks_(hooks), rank_(cluster.rank()), ranks_(cluster.size()) {
+  clock_ns_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
+}
 
 absl::StatusOr<std::unique_ptr<ClusterEndpoint>> ClusterEndpoint::create(Cluster& cluster,
                                                                          const ClusterOptions& options,
@@ -278,7 +299,7 @@ ClusterEndpoint::~ClusterEndpoint() {
   });
 }
 
-void ClusterEndpoint::handed_over() noexcept {
+void ClusterEndpoint::handed_over(bool opened) noexcept {
   const std::size_t n = batcher_->drain([this](const SealedFrame& f) {
     if (corrupt_next_.exchange(false, std::memory_order_relaxed)) [[unlikely]] {
       // The buffer is this rank's until the send completes: a test's way to make a bad frame.
@@ -287,7 +308,7 @@ void ClusterEndpoint::handed_over() noexcept {
     const SendResult r = frames_.try_send(f);
     SN_CHECK(r == SendResult::ok, "sn::cluster: the channel of sealed frames has room for every buffer");
   });
-  if (n > 0 || batcher_->holds_records()) cluster_.impl_->ring();
+  if (n > 0 || opened) cluster_.impl_->ring();
 }
 
 bool ClusterEndpoint::wait_for_buffer() {
@@ -314,6 +335,7 @@ absl::Status ClusterEndpoint::terminate(bool ignore_local) {
     }
     net.ignore_local = ignore_local;
     net.have_settled = false;
+    net.stuck_since = absl::InfiniteFuture();
     net.waves = 0;
     net.next_wave = absl::InfinitePast();
     net.waiter = &result;

@@ -136,8 +136,9 @@ class ClusterPool final : public detail::SendOverloads<ClusterPool<W>, typename 
   /// the workers (`closed`), then waits until no message is left anywhere (in frames, in
   /// flight between ranks, in any worker's queue, including what handlers keep sending
   /// meanwhile), decided by repeated reductions of every rank's frame counts until two
-  /// agree; then shuts the local pool down. Returns the watchdog's or the link's fault,
-  /// else the local pool's status.
+  /// agree; then shuts the local pool down. Returns the watchdog's or the link's fault;
+  /// DataLoss when frames that were sent never arrived while every rank stayed idle for
+  /// peer_timeout (their records are counted as failed); else the local pool's status.
   absl::Status shutdown();
   /// Collective stop: stops the local pool after each worker's current batch, then waits
   /// for the frames in flight to land (counted as dropped). Returns how many accepted

@@ -56,7 +56,8 @@ struct ClusterStats {
   std::uint64_t bytes_sent = 0;                                      ///< Bytes of frames sent.
   std::uint64_t frames_rejected = 0;                                 ///< Frames refused (corrupt, truncated, too long).
   std::array<std::uint64_t, kFrameErrorCount> rejected_by_reason{};  ///< By FrameError.
-  std::uint64_t lost_in_rejected_frames = 0;  ///< Records of rejected frames (counted as failed).
+  std::uint64_t lost_in_rejected_frames = 0;  ///< Records sent here that never arrived whole: of rejected
+                                              ///< frames, or of frames MPI never delivered (counted as failed).
   std::uint64_t decode_failures = 0;          ///< Records whose payload did not decode (failed).
   std::uint64_t dropped = 0;                  ///< Records this layer dropped: no buffer under FullPolicy::drop,
                                               ///< or arriving once the local pool had stopped.

@@ -72,6 +72,11 @@ class Batcher {
   template <class Sink>
   std::size_t drain(Sink&& sink);
 
+  /// Records in `destination`'s open frame (0 when none is open).
+  std::uint32_t open_records(std::size_t destination) const noexcept {
+    const Destination& d = destinations_[destination];
+    return d.builder ? d.builder->count() : 0;
+  }
   /// The earliest deadline of an open frame, for the owner's wait; nullopt when none.
   std::optional<absl::Time> next_deadline() const noexcept;
   /// Frames sealed for each reason so far.

@@ -233,7 +233,7 @@ std::uint64_t ClusterPool<W>::stop() {
   std::uint64_t left = local_->stop();
   if (endpoint_ != nullptr) {
     finish_status_ = endpoint_->terminate(true);
-    if (finish_status_.ok()) lost_.store(endpoint_->stats().lost_in_rejected_frames, std::memory_order_relaxed);
+    if (!endpoint_->failed()) lost_.store(endpoint_->stats().lost_in_rejected_frames, std::memory_order_relaxed);
   }
   return left + (dropped_.load(std::memory_order_relaxed) - dropped_before);
 }

@@ -94,7 +94,11 @@ class ClusterEndpoint {
   struct Net;  // the MPI half: link, transport, waves (src/cluster/endpoint.cc)
   friend struct Net;
   ClusterEndpoint(Cluster& cluster, const ClusterOptions& options, EndpointHooks& hooks);
-  void handed_over() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Hands sealed frames to the transport thread; wakes it when it has new work (a sealed
+  /// frame, or `opened`: a record in a frame that was empty, which it may send when idle).
+  void handed_over(bool opened) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// The transport thread's clock reading at its last turn.
+  absl::Time coarse_now() const noexcept { return absl::FromUnixNanos(clock_ns_.load(std::memory_order_relaxed)); }
 
   Cluster& cluster_;
   ClusterOptions options_;
@@ -103,6 +107,7 @@ class ClusterEndpoint {
   int ranks_ = 1;
   std::atomic<bool> failed_{false};
   std::atomic<bool> corrupt_next_{false};  // tests
+  std::atomic<std::int64_t> clock_ns_{0};  // written each turn by the transport thread
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Batcher> batcher_ ABSL_GUARDED_BY(mu_);
@@ -117,9 +122,12 @@ class ClusterEndpoint {
 
 template <WireMessage T>
 BatchAppend ClusterEndpoint::append(int to, std::uint64_t key, std::uint32_t slot, const T& message) {
-  const BatchAppend r = batcher_->append(static_cast<std::size_t>(to), key, slot, message, absl::Now());
+  // The clock matters only for a frame's first record (its flush deadline); the transport
+  // thread's last reading is recent enough for that, and costs no clock call per record.
+  const BatchAppend r = batcher_->append(static_cast<std::size_t>(to), key, slot, message, coarse_now());
   if (r == BatchAppend::ok) ++records_appended_;
-  handed_over();
+  const bool first = r == BatchAppend::ok && batcher_->open_records(static_cast<std::size_t>(to)) == 1;
+  handed_over(first);
   return r;
 }
 
