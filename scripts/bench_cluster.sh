@@ -32,10 +32,15 @@ read -r -a extra <<<"${SN_MPIRUN_EXTRA:-}"
 json=${SN_BENCH_JSON:-}
 if [[ -z $json ]]; then
   json=$(mktemp --suffix=.json)
-  trap 'rm -f "$json"' EXIT
+  trap 'rm -f "$json" "${json%.json}.local.json"' EXIT
 fi
 
+# First the keys a rank owns itself: a one-rank cluster pool against the plain pool.
+local_json=${json%.json}.local.json
+mpirun "${mpirun_flags[@]}" "${extra[@]}" -np 1 "$build/bench/cluster_local_bench" \
+  --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true \
+  --benchmark_report_aggregates_only=true --benchmark_out="$local_json" --benchmark_out_format=json
 mpirun "${mpirun_flags[@]}" "${extra[@]}" -np 2 "$binary" \
   --benchmark_report_aggregates_only=true --benchmark_out="$json" --benchmark_out_format=json "$@"
 echo
-python3 "$root/scripts/bench_ratios.py" --quiet "$json"
+python3 "$root/scripts/bench_ratios.py" --quiet "$json" "$local_json"

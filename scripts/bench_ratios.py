@@ -46,6 +46,8 @@ CLUSTER_RATIOS = [
     ("stream 8B sn vs mpi", "cluster/stream/8B/sn", "cluster/stream/8B/mpi", "items_per_second", 0.7, ">="),
     ("stream 256B sn vs mpi", "cluster/stream/256B/sn", "cluster/stream/256B/mpi", "items_per_second", 0.9, ">="),
     ("rtt sn p50 vs mpi p50", "cluster/rtt/sn", "cluster/rtt/mpi", "p50_us", 2.0, "<="),
+    ("keys owned locally: one-rank cluster pool vs plain pool", "cluster/pool_keyed_1x1/sn_one_rank",
+     "cluster/pool_keyed_1x1/sn", "items_per_second", 0.95, ">="),
 ]
 
 # (what, case, metric, threshold): the metric itself must be <= threshold.
