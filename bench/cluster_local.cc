@@ -19,10 +19,10 @@
 #include <string>
 
 #include "harness.h"
-#include "worker_pool.h"
 #include "sn/cluster/cluster.h"
 #include "sn/cluster/cluster_pool.h"
 #include "sn/worker_pool.h"
+#include "worker_pool.h"
 
 namespace snbench {
 namespace {
@@ -75,7 +75,8 @@ void keyed_rounds(benchmark::State& state, Pool& pool, Totals& totals) {
 
 void keyed_plain(benchmark::State& state) {
   Totals totals;
-  auto pool = sn::WorkerPool<Summer>::create(one_worker(), [&](std::size_t) { return std::make_unique<Summer>(totals); });
+  auto pool =
+      sn::WorkerPool<Summer>::create(one_worker(), [&](std::size_t) { return std::make_unique<Summer>(totals); });
   if (!pool.ok()) return state.SkipWithError(pool.status().ToString().c_str());
   keyed_rounds(state, **pool, totals);
   if (!(*pool)->shutdown().ok()) state.SkipWithError("shutdown failed");
