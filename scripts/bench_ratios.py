@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Prints the "done when" bars of the message_passing and worker_pool benchmarks from
-their JSON output.
+"""Prints the "done when" bars of the message_passing, worker_pool and cluster_bench
+benchmarks from their JSON output.
 
     build-bench/bench/message_passing --benchmark_repetitions=5 \
         --benchmark_report_aggregates_only=true --benchmark_out=mp.json
@@ -8,6 +8,7 @@ their JSON output.
     build-bench/bench/worker_pool --benchmark_repetitions=5 \
         --benchmark_report_aggregates_only=true --benchmark_out=wp.json --benchmark_out_format=json
     scripts/bench_ratios.py wp.json
+    scripts/bench_cluster.sh                 # runs cluster_bench on 2 ranks, then this
 
 The bars checked are those of the benchmarks the input has cases of (both, given both
 files). Every figure is a median over repetitions: the `median` aggregate rows when the
@@ -40,6 +41,15 @@ WORKER_POOL_RATIOS = [
     ("pool rtt sn p50 vs cache-line p50", "pool_rtt/sn", "pool_rtt/cacheline", "p50_ns", 1.5, "<="),
 ]
 
+# sn::ClusterPool between 2 ranks against plain MPI moving the same payloads (cluster_bench).
+CLUSTER_RATIOS = [
+    ("stream 8B sn vs mpi", "cluster/stream/8B/sn", "cluster/stream/8B/mpi", "items_per_second", 0.7, ">="),
+    ("stream 256B sn vs mpi", "cluster/stream/256B/sn", "cluster/stream/256B/mpi", "items_per_second", 0.9, ">="),
+    ("rtt sn p50 vs mpi p50", "cluster/rtt/sn", "cluster/rtt/mpi", "p50_us", 2.0, "<="),
+    ("keys owned locally: one-rank cluster pool vs plain pool", "cluster/pool_keyed_1x1/sn_one_rank",
+     "cluster/pool_keyed_1x1/sn", "items_per_second", 0.95, ">="),
+]
+
 # (what, case, metric, threshold): the metric itself must be <= threshold.
 WORKER_POOL_LIMITS = [
     ("idle pool CPU", "pool_idle/sn", "cpu_percent", 2.0),
@@ -57,13 +67,15 @@ WORKER_POOL_SCALING = [
 SUITES = {
     "message_passing": ("spsc/", "spsc_batch/", "mpsc/", "mpmc/", "rtt/"),
     "worker_pool": ("pool_", "ingress/"),
+    "cluster": ("cluster/",),
 }
 
 METRICS = ("items_per_second", "p50_ns", "p99_ns")
-# Worker-pool counters, shown in the table only when a case has them.
-EXTRA_METRICS = ("cpu_percent", "wake_p50_us", "wake_p99_us")
-# What Google Benchmark appends to a name: the timing mode, and a fixed iteration count.
-NAME_SUFFIX = re.compile(r"(/iterations:\d+)?(/real_time|/manual_time)?$")
+# Worker-pool and cluster counters, shown in the table only when a case has them.
+EXTRA_METRICS = ("cpu_percent", "wake_p50_us", "wake_p99_us", "p50_us", "p99_us")
+# What Google Benchmark appends to a name: a fixed iteration count, a fixed repetition
+# count, and the timing mode.
+NAME_SUFFIX = re.compile(r"(/iterations:\d+)?(/repeats:\d+)?(/real_time|/manual_time)?$")
 
 
 def case_name(bench):
@@ -110,6 +122,8 @@ def fmt(metric, value):
         return f"{value / 1e6:.2f}M/s"
     if metric == "cpu_percent":
         return f"{value:.3f}"
+    if metric in ("p50_us", "p99_us"):
+        return f"{value:.2f}"
     return f"{value:.0f}"
 
 
@@ -183,6 +197,9 @@ def main():
             ok &= check_limit(med, errors, *limit)
         for scaling in WORKER_POOL_SCALING:
             report_scaling(med, *scaling)
+    if "cluster" in present:
+        for ratio in CLUSTER_RATIOS:
+            ok &= check_ratio(med, errors, *ratio)
     return 0 if ok else 1
 
 

@@ -6,9 +6,10 @@
 #   library  build the library (sn::sn) and the examples: compiler, CMake, Ninja, Abseil,
 #            mimalloc, hwloc                                  (scripts/demo.sh)
 #   http     the optional metrics endpoint sn::http: cpp-httplib
-#   tests    library + http + GoogleTest, Google Benchmark and the peers the benchmarks
-#            run (Boost, moodycamel, oneTBB, CAF), doxygen, Prometheus, curl, python3
-#                                                              (scripts/test.sh)
+#   cluster  the optional cluster layer sn::cluster (pools across MPI ranks): Open MPI
+#   tests    library + http + cluster + GoogleTest, Google Benchmark and the peers the
+#            benchmarks run (Boost, moodycamel, oneTBB, CAF), doxygen, Prometheus, curl,
+#            python3                                           (scripts/test.sh)
 #   full     tests + clang, libFuzzer's runtime and clang-format (scripts/test.sh --full)
 #   --check  only report what is missing (exit 1 if anything is)
 #
@@ -21,10 +22,12 @@ usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 declare -A sets=(
   [library]="cmake ninja-build g++ pkg-config libabsl-dev libmimalloc-dev libhwloc-dev"
   [http]="libcpp-httplib-dev"
+  [cluster]="openmpi-bin libopenmpi-dev"
   [tests]="libgtest-dev libgmock-dev libbenchmark-dev libboost-dev libconcurrentqueue-dev libtbb-dev libcaf-dev doxygen prometheus curl python3"
   [full]="clang libclang-rt-14-dev clang-format"
 )
-declare -A implies=([library]="" [http]="library" [tests]="library http" [full]="library http tests")
+declare -A implies=([library]="" [http]="library" [cluster]="library" [tests]="library http cluster"
+  [full]="library http cluster tests")
 
 yes=${CI:+yes}
 check_only=
@@ -34,11 +37,11 @@ for arg in "$@"; do
     --yes | -y) yes=yes ;;
     --check) check_only=yes ;;
     -h | --help) usage; exit 0 ;;
-    library | http | tests | full) chosen+=("$arg") ;;
+    library | http | cluster | tests | full) chosen+=("$arg") ;;
     *) echo "deps.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
   esac
 done
-((${#chosen[@]})) || { echo "deps.sh: say which set: library, http, tests or full" >&2; usage >&2; exit 2; }
+((${#chosen[@]})) || { echo "deps.sh: say which set: library, http, cluster, tests or full" >&2; usage >&2; exit 2; }
 
 declare -A wanted=()
 for set in "${chosen[@]}"; do

@@ -3,14 +3,19 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <variant>
 
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "sn/detail/check.h"
 #include "sn/pool/metrics.h"
 
 namespace sn {
@@ -29,6 +34,33 @@ std::string escape_label(std::string_view v) {
     }
   }
   return out;
+}
+
+/// [a-zA-Z_][a-zA-Z0-9_]*, as the text format requires of a label name.
+bool is_label_name(std::string_view name) {
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (name.empty() || !letter(name[0])) return false;
+  return std::all_of(name.begin() + 1, name.end(), [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+}
+
+/// OK when every constant label may be written: a label name, not reserved ("__" is
+/// Prometheus's own), not one the exporter writes, and given once.
+absl::Status check_const_labels(const PrometheusText::Labels& labels) {
+  const auto& own = PrometheusText::kOwnLabels;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const std::string& name = labels[i].first;
+    auto refuse = [&](const char* why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sn::PrometheusText: constant label \"", absl::CEscape(name), "\" ", why));
+    };
+    if (!is_label_name(name)) return refuse("is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+    if (name.starts_with("__")) return refuse("starts with \"__\", which Prometheus reserves");
+    if (std::find(own.begin(), own.end(), name) != own.end()) return refuse("is a label the exporter writes itself");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (labels[j].first == name) return refuse("is given twice");
+    }
+  }
+  return absl::OkStatus();
 }
 
 /// A JSON string literal.
@@ -109,6 +141,28 @@ std::string prometheus_name(const PoolMetric& metric, MetricLevel level) {
   return name;
 }
 
+PrometheusText::PrometheusText(Labels const_labels) {
+  const absl::Status valid = check_const_labels(const_labels);
+  if (!valid.ok()) std::fprintf(stderr, "%s\n", valid.ToString().c_str());
+  SN_CHECK(valid.ok(), "sn::PrometheusText: an invalid constant label (with_labels returns it as a Status)");
+  for (const auto& [name, value] : const_labels)
+    absl::StrAppend(&const_labels_, name, "=\"", escape_label(value), "\",");
+}
+
+PrometheusText::PrometheusText(std::initializer_list<Label> const_labels) : PrometheusText(Labels(const_labels)) {}
+
+absl::StatusOr<PrometheusText> PrometheusText::with_labels(Labels const_labels) {
+  if (absl::Status valid = check_const_labels(const_labels); !valid.ok()) return valid;
+  return PrometheusText(std::move(const_labels));
+}
+
+std::string PrometheusText::labels(std::string_view own) const {
+  std::string out = "{" + const_labels_;
+  out += own;  // not through StrCat: this absl::string_view is not std::string_view
+  out += '}';
+  return out;
+}
+
 PrometheusText::Family& PrometheusText::family(std::string_view name, std::string_view help, bool counter) {
   for (Family& f : families_) {
     if (f.name == name) return f;
@@ -117,7 +171,7 @@ PrometheusText::Family& PrometheusText::family(std::string_view name, std::strin
 }
 
 void PrometheusText::add_pool(std::string_view pool, const PoolStats& s) {
-  const std::string p = absl::StrCat("{pool=\"", escape_label(pool), "\"}");
+  const std::string p = labels(absl::StrCat("pool=\"", escape_label(pool), "\""));
   for (const PoolMetric& m : kPoolMetrics) {
     if (!m.in_prometheus(MetricLevel::pool)) continue;
     family(prometheus_name(m, MetricLevel::pool), m.pool_help, m.type == MetricType::counter)
@@ -128,7 +182,7 @@ void PrometheusText::add_pool(std::string_view pool, const PoolStats& s) {
                                                         [](const WorkerStats& w) { return w.active; }))});
 
   for (const WorkerStats& w : s.workers) {
-    const std::string l = absl::StrCat("{pool=\"", escape_label(pool), "\",worker=\"", w.index, "\"}");
+    const std::string l = labels(absl::StrCat("pool=\"", escape_label(pool), "\",worker=\"", w.index, "\""));
     for (const PoolMetric& m : kPoolMetrics) {
       if (!m.in_prometheus(MetricLevel::worker)) continue;
       family(prometheus_name(m, MetricLevel::worker), m.worker_help, m.type == MetricType::counter)
@@ -138,7 +192,7 @@ void PrometheusText::add_pool(std::string_view pool, const PoolStats& s) {
 }
 
 void PrometheusText::add_channel(const NamedChannelStats& c) {
-  const std::string l = absl::StrCat("{channel=\"", escape_label(c.name), "\"}");
+  const std::string l = labels(absl::StrCat("channel=\"", escape_label(c.name), "\""));
   auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v) {
     family(name, help, true).samples.push_back({l, absl::StrCat(v)});
   };

@@ -154,6 +154,49 @@ POOL_SEEDS = {
 }
 
 
+# ---------------------------------------------------------------- cluster frames (cluster_frame_fuzz.cc)
+# Mode byte: even, a raw frame follows; odd, records to build then one damage.
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def frame(records, sequence=0, magic=0x46434E53, version=1):
+    body = b"".join(struct.pack("<QII", k, s, len(p)) + p for k, s, p in records)
+    head = struct.pack("<IHHIIQ", magic, version, 0, len(body), len(records), sequence)
+    return head + struct.pack("<II", crc32c(head + body), 0) + body
+
+
+def text(s):
+    return struct.pack("<H", len(s)) + s
+
+
+def built(records, damage, at=0, value=0, sequence=7):
+    out = bytes([1, len(records)])
+    for key, slot, s in records:
+        out += bytes(u64(key)) + bytes([slot, len(s)]) + s
+    return out + bytes(u64(sequence)) + bytes([damage]) + struct.pack("<H", at) + bytes([value])
+
+
+FRAME_SEEDS = {
+    "raw_empty_frame": bytes([0]) + frame([]),
+    "raw_two_records": bytes([0]) + frame([(1, 0xFFFFFFFF, text(b"hi")), (2, 3, struct.pack("<Q", 9))], 5),
+    "raw_bad_magic": bytes([0]) + frame([(1, 0, text(b"x"))], magic=0x12345678),
+    "raw_bad_version": bytes([0]) + frame([(1, 0, text(b"x"))], version=2),
+    "raw_truncated": bytes([0]) + frame([(1, 0, text(b"hello"))])[:-2],
+    "raw_too_short": bytes([0, 0x53, 0x4E, 0x43]),
+    "built_intact": built([(1, 0, b"alpha"), (2, 1, b""), (3, 255, b"gamma")], 0),
+    "built_truncated": built([(1, 0, b"alpha"), (2, 1, b"beta")], 1, at=40),
+    "built_byte_overwritten": built([(1, 0, b"alpha")], 2, at=50, value=0x41),
+    "built_bit_flipped": built([(1, 0, b"alpha"), (9, 9, b"zeta")], 3, at=24, value=5),
+    "built_full_frame": built([(k, k % 7, b"x" * 48) for k in range(23)], 0),
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -168,3 +211,4 @@ if __name__ == "__main__":
         write("channel_" + kind, CHANNEL_SEEDS)
     write("partitioners", PARTITIONER_SEEDS)
     write("pool_config", POOL_SEEDS)
+    write("cluster_frame", FRAME_SEEDS)

@@ -13,8 +13,10 @@
 #include <variant>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -95,6 +97,147 @@ TEST(PrometheusText, EscapesLabelValues) {
   out.add_channel({"a \"quoted\" \\ name\nnext", ChannelStats{}});
   EXPECT_TRUE(absl::StrContains(out.text(), "sn_channel_sent_total{channel=\"a \\\"quoted\\\" \\\\ name\\nnext\"} 0\n"))
       << out.text();
+}
+
+// The whole exposition of one channel, byte for byte: the families of a channel are fixed,
+// so any change to the format (labels, order, spacing, escaping) shows here.
+TEST(PrometheusText, WritesAChannelExactly) {
+  PrometheusText out;
+  out.add_channel({"in\"gest", ChannelStats{5, 4, 1, 0, 2, 1, 8, false}});
+  EXPECT_EQ(out.text(), R"(# HELP sn_channel_sent_total Values the channel accepted.
+# TYPE sn_channel_sent_total counter
+sn_channel_sent_total{channel="in\"gest"} 5
+# HELP sn_channel_received_total Values receivers took out.
+# TYPE sn_channel_received_total counter
+sn_channel_received_total{channel="in\"gest"} 4
+# HELP sn_channel_discarded_total Values destroyed unreceived because the last receiver left.
+# TYPE sn_channel_discarded_total counter
+sn_channel_discarded_total{channel="in\"gest"} 0
+# HELP sn_channel_send_full_total Sends refused, in whole or in part, because the channel was full.
+# TYPE sn_channel_send_full_total counter
+sn_channel_send_full_total{channel="in\"gest"} 1
+# HELP sn_channel_send_closed_total Sends that failed because the channel was closed.
+# TYPE sn_channel_send_closed_total counter
+sn_channel_send_closed_total{channel="in\"gest"} 0
+# HELP sn_channel_send_blocked_total Blocking sends that had to wait for room (backpressure).
+# TYPE sn_channel_send_blocked_total counter
+sn_channel_send_blocked_total{channel="in\"gest"} 2
+# HELP sn_channel_depth Values inside the channel now (approximate while it runs).
+# TYPE sn_channel_depth gauge
+sn_channel_depth{channel="in\"gest"} 1
+# HELP sn_channel_capacity Slots in the channel.
+# TYPE sn_channel_capacity gauge
+sn_channel_capacity{channel="in\"gest"} 8
+# HELP sn_channel_closed 1 once the channel is closed.
+# TYPE sn_channel_closed gauge
+sn_channel_closed{channel="in\"gest"} 0
+)");
+}
+
+// Constant labels: a cluster rank labels every series it exports with its rank.
+
+/// A pool with two workers and a channel, through `out`.
+std::string pool_and_channel(PrometheusText out) {
+  out.add_pool("orders", two_workers());
+  out.add_channel({"ingest", ChannelStats{5, 4, 1, 0, 2, 1, 8, false}});
+  return out.text();
+}
+
+/// The label names of a sample line, in order.
+std::vector<std::string> label_names(const std::string& sample) {
+  std::vector<std::string> names;
+  const std::size_t open = sample.find('{');
+  for (std::size_t at = open + 1; open != std::string::npos && sample[at - 1] != '}';) {
+    const std::size_t eq = sample.find('=', at);
+    names.push_back(sample.substr(at, eq - at));
+    at = eq + 2;  // past ="
+    while (sample[at] != '"') at += sample[at] == '\\' ? 2 : 1;
+    at += 2;  // past the closing quote and the , or }
+  }
+  return names;
+}
+
+TEST(PrometheusText, WritesTheConstantLabelsFirstOnEverySample) {
+  const std::string text = pool_and_channel(PrometheusText({{"rank", "3"}, {"job", "sim"}}));
+  std::size_t samples = 0;
+  for (const std::string& line : lines_of(text)) {
+    if (absl::StartsWith(line, "#")) continue;
+    ++samples;
+    const std::vector<std::string> names = label_names(line);
+    ASSERT_GE(names.size(), 3u) << line;
+    EXPECT_EQ(names[0], "rank") << line;
+    EXPECT_EQ(names[1], "job") << line;
+    EXPECT_TRUE(absl::StrContains(line, "{rank=\"3\",job=\"sim\",")) << line;
+  }
+  EXPECT_GE(samples, 40u);
+  EXPECT_TRUE(absl::StrContains(text, "sn_pool_accepted_total{rank=\"3\",job=\"sim\",pool=\"orders\"} 10\n"));
+  EXPECT_TRUE(
+      absl::StrContains(text, "sn_worker_processed_total{rank=\"3\",job=\"sim\",pool=\"orders\",worker=\"1\"} 4\n"));
+  EXPECT_TRUE(absl::StrContains(text, "sn_channel_capacity{rank=\"3\",job=\"sim\",channel=\"ingest\"} 8\n"));
+}
+
+TEST(PrometheusText, ChangesNothingButTheSampleLabelsWhenGivenConstantLabels) {
+  const std::string labelled = pool_and_channel(PrometheusText({{"rank", "3"}}));
+  EXPECT_EQ(absl::StrReplaceAll(labelled, {{"{rank=\"3\",", "{"}}), pool_and_channel(PrometheusText()));
+}
+
+TEST(PrometheusText, WithoutConstantLabelsWritesWhatItAlwaysHas) {
+  EXPECT_EQ(pool_and_channel(PrometheusText()), pool_and_channel(PrometheusText({})));
+  EXPECT_EQ(pool_and_channel(PrometheusText()), pool_and_channel(*PrometheusText::with_labels({})));
+  EXPECT_TRUE(absl::StrContains(pool_and_channel(PrometheusText()), "sn_pool_accepted_total{pool=\"orders\"} 10\n"));
+}
+
+TEST(PrometheusText, EscapesConstantLabelValues) {
+  PrometheusText out({{"site", "a \"quoted\" \\ name\nnext"}});
+  out.add_channel({"c", ChannelStats{}});
+  EXPECT_TRUE(absl::StrContains(out.text(),
+                                "sn_channel_sent_total{site=\"a \\\"quoted\\\" \\\\ name\\nnext\",channel=\"c\"} 0\n"))
+      << out.text();
+}
+
+TEST(PrometheusText, LabelsEverySeriesOfAClusterRankWithItsRank) {
+  const int rank = 3;
+  sn::PrometheusText out({{"rank", std::to_string(rank)}});
+  out.add_pool("orders", two_workers());
+  EXPECT_TRUE(absl::StrContains(out.text(), "sn_pool_workers{rank=\"3\",pool=\"orders\"} 1\n")) << out.text();
+}
+
+TEST(PrometheusText, RefusesAConstantLabelThatIsNoLabelNameOrCollides) {
+  const std::vector<std::string> bad = {"",       "1rank", "ra-nk",  "rank ",   "r\xc3\xa4nk",
+                                        "__rank", "pool",  "worker", "channel", "__"};
+  for (const std::string& name : bad) {
+    const auto out = PrometheusText::with_labels({{name, "0"}});
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << "\"" << name << "\"";
+  }
+  const auto twice = PrometheusText::with_labels({{"rank", "0"}, {"rank", "1"}});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(twice.status().message(), "\"rank\" is given twice")) << twice.status();
+  const auto own = PrometheusText::with_labels({{"rank", "0"}, {"pool", "x"}});
+  EXPECT_TRUE(absl::StrContains(own.status().message(), "\"pool\"")) << own.status();
+}
+
+TEST(PrometheusText, AcceptsEveryLabelNameThePrometheusFormatAllows) {
+  for (const std::string name : {"rank", "_rank", "Rank_2", "r", "_", "job_id_9"}) {
+    auto out = PrometheusText::with_labels({{name, "v"}});
+    ASSERT_TRUE(out.ok()) << name << ": " << out.status();
+    out->add_channel({"c", ChannelStats{}});
+    EXPECT_TRUE(absl::StrContains(out->text(), absl::StrCat("{", name, "=\"v\",channel=\"c\"} "))) << name;
+  }
+}
+
+TEST(PrometheusTextDeathTest, ConstructorAbortsOnAnInvalidConstantLabel) {
+  EXPECT_DEATH(PrometheusText({{"pool", "x"}}), "\"pool\" is a label the exporter writes itself");
+}
+
+// kOwnLabels is what with_labels checks against: it must name every label the exporter
+// writes, or a constant label could collide with one.
+TEST(PrometheusText, OwnLabelsAreExactlyTheLabelsTheExporterWrites) {
+  std::set<std::string> written;
+  for (const std::string& line : lines_of(pool_and_channel(PrometheusText()))) {
+    if (absl::StartsWith(line, "#")) continue;
+    for (std::string& name : label_names(line)) written.insert(std::move(name));
+  }
+  EXPECT_EQ(written, std::set<std::string>(PrometheusText::kOwnLabels.begin(), PrometheusText::kOwnLabels.end()));
 }
 
 TEST(PrometheusText, TwoPoolsShareOneFamilyPerMetric) {

@@ -28,8 +28,10 @@ class MetricsServer {
   /// build the text from stats() snapshots, which any thread may take without slowing
   /// the workers.
   struct Sources {
-    std::function<std::string()> metrics;  ///< Prometheus text for /metrics.
-    std::function<std::string()> json;     ///< JSON for /stats.json.
+    /// Prometheus text for /metrics. A cluster rank labels its series by building the
+    /// PrometheusText with its rank: PrometheusText({{"rank", std::to_string(rank)}}).
+    std::function<std::string()> metrics;
+    std::function<std::string()> json;  ///< JSON for /stats.json.
   };
 
   /// Binds and starts serving. InvalidArgument without both sources or for a bad port;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -43,6 +44,9 @@
 
 /// shared_nothing: channels, worker pools, partitioners and monitoring.
 namespace sn {
+
+template <class W>
+class ClusterPool;  // sn/cluster/cluster_pool.h: a WorkerPool on every rank of an MPI job
 
 /// A pool of workers of type W, one thread each.
 ///
@@ -127,6 +131,10 @@ class WorkerPool final : public detail::PoolBase,
   /// `closed` (shut down or stopped) leave the value with the caller; `dropped`
   /// (FullPolicy::drop) passed it to the dead-letter sink, or destroyed it.
   SendResult send(std::uint64_t key, Message&& msg) noexcept {
+    if (shared_->remote != nullptr) [[unlikely]] {  // a ClusterPool's: the key may live on another rank
+      if (detail::t_current_pool == shared_) return context()->send(key, std::move(msg));
+      if (const std::optional<SendResult> r = shared_->remote->forward(key, msg, false)) return *r;
+    }
     if (shared_->resizable()) [[unlikely]] {
       if (detail::t_current_pool == shared_) return context()->send(key, std::move(msg));
       return send_through_gate(key, true, 0, msg);
@@ -304,6 +312,7 @@ class WorkerPool final : public detail::PoolBase,
 
  private:
   friend Overloads;
+  friend class ClusterPool<W>;
   using Shared = detail::PoolShared<Message>;
   using Piece = typename detail::LoopEnv<W>::Piece;
 
@@ -334,7 +343,14 @@ class WorkerPool final : public detail::PoolBase,
   TimerId schedule_external(absl::Duration delay, std::uint64_t key, Message&& msg, std::int64_t period) noexcept;
   template <class P, class Factory>
   static absl::StatusOr<std::unique_ptr<WorkerPool>> create_pool(const PoolConfig& config, P partitioner,
-                                                                 Factory&& factory);
+                                                                 Factory&& factory,
+                                                                 detail::RemoteRoute<Message>* remote = nullptr);
+  /// A message from another rank for worker `slot` (or the owner of `key` when slot is
+  /// kAnyWorker): pushed without waiting, whatever the FullPolicy. `full` leaves it with
+  /// the caller (the transport offers it again later); `closed` once the pool stopped;
+  /// `invalid` for a slot where no worker runs.
+  SendResult deliver_remote(std::size_t slot, std::uint64_t key, Message& msg) noexcept;
+  static constexpr std::size_t kAnyWorker = static_cast<std::size_t>(-1);
   static std::unique_ptr<W> default_factory(std::size_t) { return std::make_unique<W>(); }
   template <class P>
   absl::Status wire(const PoolConfig& config, std::vector<ResolvedWorkerConfig> resolved);

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -69,6 +70,9 @@ class WorkerContext : public detail::SendOverloads<WorkerContext<M>, M> {
   /// FullPolicy::block); `full` (FullPolicy::fail) and `closed` (the pool is stopping)
   /// leave the value with the caller; `dropped` (FullPolicy::drop) destroyed it.
   SendResult send(std::uint64_t key, M&& msg) noexcept {
+    if (shared_.remote != nullptr) [[unlikely]] {
+      if (const std::optional<SendResult> r = shared_.remote->forward(key, msg, true)) return *r;
+    }
     return outbox_.send(shared_.router.route(key).worker, msg, key);
   }
   /// Sends to worker `index` (this worker included), with `key` for the envelope.

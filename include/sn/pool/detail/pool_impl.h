@@ -42,7 +42,8 @@ bool with_stable_routing(PoolState& shared, F&& f) {
 template <class W>
 template <class P, class Factory>
 absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create_pool(const PoolConfig& config, P partitioner,
-                                                                          Factory&& factory) {
+                                                                          Factory&& factory,
+                                                                          detail::RemoteRoute<Message>* remote) {
   absl::StatusOr<std::vector<ResolvedWorkerConfig>> resolved = resolve(config);
   if (!resolved.ok()) return resolved.status();
   if (config.dead_letters && !config.dead_letters.template holds<Message>()) {
@@ -74,6 +75,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool<W>>> WorkerPool<W>::create_pool(const 
       shared = std::make_unique<Shared>(detail::Router::plain(std::move(partitioner), slots));
     }
   }
+  shared->remote = remote;  // before any worker runs: their sends read it without a fence
   std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(shared)));
   if (absl::Status s = pool->template wire<P>(config, std::move(*resolved)); !s.ok()) return s;
   auto kept = std::make_shared<std::decay_t<Factory>>(std::forward<Factory>(factory));
@@ -190,6 +192,23 @@ inline SendResult WorkerPool<W>::push_external(std::size_t index, Message& msg, 
   }
   msg = std::move(parcel.payload);
   shared_->external_rejected.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+template <class W>
+inline SendResult WorkerPool<W>::deliver_remote(std::size_t slot, std::uint64_t key, Message& msg) noexcept {
+  const std::size_t index = slot == kAnyWorker ? shared_->router.route(key).worker : slot;
+  if (!shared_->accepts(index)) [[unlikely]]
+    return shared_->running() ? SendResult::invalid : SendResult::closed;
+  detail::WorkerCore<Message>& core = *shared_->cores[index];
+  detail::Parcel<Message> parcel{std::move(msg), key, Source::external(),
+                                 shared_->timestamps ? detail::SendStamp::now() : 0};
+  const SendResult r = core.inbox_tx.try_send_shared(parcel);
+  if (r == SendResult::ok) [[likely]] {
+    core.ring_doorbell();
+    return r;
+  }
+  msg = std::move(parcel.payload);
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include "sn/pool/config.h"
 #include "sn/pool/detail/core.h"
 #include "sn/pool/detail/dead_letter_post.h"
+#include "sn/pool/detail/remote.h"
 #include "sn/pool/detail/router.h"
 #include "sn/pool/detail/send_gate.h"
 #include "sn/pool/detail/timers.h"
@@ -118,6 +119,7 @@ struct PoolShared : PoolState {
   std::vector<std::unique_ptr<WorkerCore<M>>> cores;  // [slot]
   std::unique_ptr<TimerRegistry<M>> timers;           // made once the slots are known
   DeadLetterPost<M> dead_letter_post;                 // set when wired; the cores point to it
+  RemoteRoute<M>* remote = nullptr;                   // keys owned elsewhere (sn::ClusterPool); set before start
 
   void add_core(std::unique_ptr<WorkerCore<M>> core) {
     core->dead_letters = &dead_letter_post;
