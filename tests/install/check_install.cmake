@@ -6,7 +6,10 @@
 #   -DMODE=pkg_config     `cmake --install`; `pkg-config --cflags --libs shared_nothing`
 #   -DMODE=deb            `cpack -G DEB`, its Depends checked, unpacked into a scratch root
 #                         (never installed on the machine), consumers built against it
-# Other inputs: SN_BUILD_DIR, SN_CONSUMER_DIR, SN_WORK_DIR, SN_GENERATOR, CXX, SN_HAVE_HTTP.
+#   -DMODE=cmake_cluster  `cmake --install`; find_package(shared_nothing COMPONENTS cluster)
+#                         in a C++-only project, the consumer run under mpiexec on 2 ranks
+# Other inputs: SN_BUILD_DIR, SN_CONSUMER_DIR, SN_WORK_DIR, SN_GENERATOR, CXX, SN_HAVE_HTTP,
+# SN_HAVE_CLUSTER, SN_MPIEXEC (mpiexec and its flags, joined with |).
 file(REMOVE_RECURSE "${SN_WORK_DIR}")
 file(MAKE_DIRECTORY "${SN_WORK_DIR}")
 
@@ -40,8 +43,10 @@ function(build_consumer prefix name http)
   endif()
 endfunction()
 
-# Compiles main.cc with the flags pkg-config gives for `module`, found under `pcdir`.
+# Compiles `source` with the flags pkg-config gives for `module`, found under `pcdir`, and
+# runs it (under mpiexec on 2 ranks when MPIEXEC is given).
 function(build_with_pkg_config pcdir module source)
+  cmake_parse_arguments(PARSE_ARGV 3 arg "" "MPIEXEC" "")
   execute_process(COMMAND ${CMAKE_COMMAND} -E env "PKG_CONFIG_PATH=${pcdir}" pkg-config --cflags --libs ${module}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE flags ERROR_VARIABLE err OUTPUT_STRIP_TRAILING_WHITESPACE)
   if(NOT rc EQUAL 0)
@@ -51,11 +56,17 @@ function(build_with_pkg_config pcdir module source)
   separate_arguments(flags UNIX_COMMAND "${flags}")
   set(exe "${SN_WORK_DIR}/${module}_consumer")
   run(${CXX} -std=c++20 -O1 "${SN_CONSUMER_DIR}/${source}" -o "${exe}" ${flags})
-  run("${exe}")
+  if(arg_MPIEXEC)
+    string(REPLACE "|" ";" mpiexec "${arg_MPIEXEC}")
+    run(${mpiexec} -np 2 "${exe}")
+  else()
+    run("${exe}")
+  endif()
 endfunction()
 
 set(core_files include/sn/sn.h include/sn/channel/channel.h include/sn/partitioners/hash.h)
 set(http_files include/sn/monitoring/http_server.h)
+set(cluster_files include/sn/cluster/cluster_pool.h include/sn/cluster/detail/endpoint.h)
 
 if(MODE STREQUAL "cmake_http")
   set(prefix "${SN_WORK_DIR}/prefix")
@@ -66,7 +77,7 @@ elseif(MODE STREQUAL "cmake_no_http")
   set(prefix "${SN_WORK_DIR}/prefix")
   run(${CMAKE_COMMAND} --install "${SN_BUILD_DIR}" --prefix "${prefix}" --component sn)
   expect_files("${prefix}" TRUE ${core_files})
-  expect_files("${prefix}" FALSE ${http_files})
+  expect_files("${prefix}" FALSE ${http_files} ${cluster_files})
   build_consumer("${prefix}" consumer OFF)
   # Asking for the component that is not there must fail at configure time, clearly.
   execute_process(COMMAND ${CMAKE_COMMAND} -S "${SN_CONSUMER_DIR}" -B "${SN_WORK_DIR}/consumer_asks_http"
@@ -79,6 +90,16 @@ elseif(MODE STREQUAL "cmake_no_http")
                         "(exit ${rc}):\n${out}\n${err}")
   endif()
   message(STATUS "COMPONENTS http without the component fails as it should:\n${err}")
+elseif(MODE STREQUAL "cmake_cluster")
+  set(prefix "${SN_WORK_DIR}/prefix")
+  run(${CMAKE_COMMAND} --install "${SN_BUILD_DIR}" --prefix "${prefix}")
+  expect_files("${prefix}" TRUE ${core_files} ${cluster_files})
+  set(dir "${SN_WORK_DIR}/consumer_cluster")
+  run(${CMAKE_COMMAND} -S "${SN_CONSUMER_DIR}" -B "${dir}" -G "${SN_GENERATOR}" -DCMAKE_BUILD_TYPE=Release
+      "-DCMAKE_PREFIX_PATH=${prefix}" -DSN_CONSUMER_CLUSTER=ON)
+  run(${CMAKE_COMMAND} --build "${dir}")
+  string(REPLACE "|" ";" mpiexec "${SN_MPIEXEC}")
+  run(${mpiexec} -np 2 "${dir}/cluster_consumer")
 elseif(MODE STREQUAL "pkg_config")
   set(prefix "${SN_WORK_DIR}/prefix")
   run(${CMAKE_COMMAND} --install "${SN_BUILD_DIR}" --prefix "${prefix}")
@@ -86,6 +107,9 @@ elseif(MODE STREQUAL "pkg_config")
   build_with_pkg_config("${pcdir}" shared_nothing main.cc)
   if(SN_HAVE_HTTP)
     build_with_pkg_config("${pcdir}" shared_nothing-http http_main.cc)
+  endif()
+  if(SN_HAVE_CLUSTER)
+    build_with_pkg_config("${pcdir}" shared_nothing-cluster cluster_main.cc MPIEXEC "${SN_MPIEXEC}")
   endif()
 elseif(MODE STREQUAL "deb")
   find_program(DPKG_DEB dpkg-deb)

@@ -128,8 +128,9 @@ class ClusterPool final : public detail::SendOverloads<ClusterPool<W>, typename 
   int owner_of(std::uint64_t key) const noexcept { return owner_rank(key, ranks_); }
   /// Whether `key` is owned on this rank.
   bool is_local(std::uint64_t key) const noexcept { return owner_of(key) == rank_; }
-  /// This rank, and the number of ranks.
+  /// This rank, in [0, ranks()).
   int rank() const noexcept { return rank_; }
+  /// The number of ranks in the job.
   int ranks() const noexcept { return ranks_; }
 
   /// Collective graceful shutdown of the whole cluster: refuses new sends from outside
