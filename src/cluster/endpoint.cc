@@ -105,7 +105,7 @@ std::uint64_t ClusterEndpoint::Net::signature() const {
 }
 
 absl::Time ClusterEndpoint::Net::seal_due(absl::Time now) {
-  absl::MutexLock lock(&self.mu_);
+  std::lock_guard lock(self.mu_);
   self.hooks_.pump_deferred();
   Batcher& b = *self.batcher_;
   (void)b.flush_due(now);
@@ -144,7 +144,7 @@ void ClusterEndpoint::Net::fail(absl::Status status) {
   faulted = true;
   impl.skip_finalize = true;
   {
-    absl::MutexLock lock(&self.mu_);
+    std::lock_guard lock(self.mu_);
     self.fault_ = status;
   }
   self.failed_.store(true, std::memory_order_release);  // pairs with failed()'s acquire
@@ -166,7 +166,7 @@ bool ClusterEndpoint::Net::busy() {
   // in the batcher read next.
   if (!ignore_local && self.hooks_.locally_busy()) return true;
   {
-    absl::MutexLock lock(&self.mu_);
+    std::lock_guard lock(self.mu_);
     if (self.batcher_->holds_records() || self.hooks_.pump_deferred()) return true;
   }
   return !transport->quiet();
@@ -278,7 +278,7 @@ absl::StatusOr<std::unique_ptr<ClusterEndpoint>> ClusterEndpoint::create(Cluster
   // Every sealed frame holds a buffer, so a channel with room for all of them never fills.
   auto [tx, rx] = Channel<SealedFrame>::mpsc(static_cast<std::size_t>(e->ranks_) * options.buffers_per_destination);
   {
-    absl::MutexLock lock(&e->mu_);
+    std::lock_guard lock(e->mu_);
     e->batcher_ = *std::move(batcher);
     e->frames_ = std::move(tx);
   }
@@ -311,16 +311,16 @@ void ClusterEndpoint::handed_over(bool opened) noexcept {
   if (n > 0 || opened) cluster_.impl_->ring();
 }
 
-bool ClusterEndpoint::wait_for_buffer() {
-  mu_.Unlock();
+bool ClusterEndpoint::wait_for_buffer(std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
   cluster_.impl_->ring();
   absl::SleepFor(absl::Microseconds(20));
-  mu_.Lock();
+  lock.lock();
   return !failed();
 }
 
 absl::Status ClusterEndpoint::fault() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return fault_;
 }
 
@@ -369,7 +369,7 @@ ClusterStats ClusterEndpoint::stats() {
     s.sequence_gaps = c.sequence_gaps;
     s.termination_waves = net.waves;
   });
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   s.flushed_by_size = batcher_->sealed(SealReason::size);
   s.flushed_by_deadline = batcher_->sealed(SealReason::deadline);
   s.flushed_when_idle = batcher_->sealed(SealReason::idle) + batcher_->sealed(SealReason::flush);

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -188,13 +189,22 @@ class ClusterPool final : public detail::SendOverloads<ClusterPool<W>, typename 
 
   // RemoteRoute: keyed sends of this rank's pool.
   std::optional<SendResult> forward(std::uint64_t key, Message& msg, bool from_worker) noexcept override;
-  SendResult when_no_buffer(int to, std::uint64_t key, Message& msg, bool from_worker) noexcept;
+  SendResult when_no_buffer(std::unique_lock<std::mutex>& lock, int to, std::uint64_t key, Message& msg,
+                            bool from_worker) noexcept;
   // EndpointHooks: the transport thread.
   bool deliver(int source, const RecordView& record) noexcept override;
   bool pump_deferred() noexcept override;
-  bool locally_busy() const noexcept override { return local_ != nullptr && local_->stats().in_flight() > 0; }
+  bool locally_busy() const noexcept override {
+    WorkerPool<W>* pool = live();
+    return pool != nullptr && pool->stats().in_flight() > 0;
+  }
   void on_fault(const absl::Status& fault) noexcept override;
   void drop(Message&& msg, std::uint64_t key) noexcept;
+  /// The local pool once create() has made it, for the transport thread (which may hear
+  /// from a faster rank before create() returns here); null before.
+  WorkerPool<W>* live() const noexcept { return live_.load(std::memory_order_acquire); }
+  /// Waits for the thread that a fault started to stop the local pool, if any.
+  void join_fault_stopper();
 
   Cluster& cluster_;
   ClusterOptions options_;
@@ -202,10 +212,12 @@ class ClusterPool final : public detail::SendOverloads<ClusterPool<W>, typename 
   int ranks_;
   std::unique_ptr<detail::ClusterEndpoint> endpoint_;  // null with one rank
   std::unique_ptr<WorkerPool<W>> local_;
+  std::atomic<WorkerPool<W>*> live_{nullptr};  // local_.get(), published (release) once made
   std::atomic<bool> closing_{false};
   bool finished_ = false;  // shutdown() or stop() ran (the calling thread's)
   absl::Status finish_status_;
-  std::thread fault_stopper_;  // stops the local pool after a fault (never the transport thread)
+  std::mutex fault_mu_;        // guards fault_stopper_: set on the transport thread, joined by the caller's
+  std::thread fault_stopper_;  // stops the local pool after a fault (never on the transport thread)
 
   // Guarded by endpoint_->mutex(): workers' sends that found no frame buffer, per rank.
   std::vector<std::deque<Deferred>> deferred_;

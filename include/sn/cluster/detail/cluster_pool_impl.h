@@ -68,14 +68,16 @@ absl::StatusOr<std::unique_ptr<ClusterPool<W>>> ClusterPool<W>::create(Cluster& 
     return s;
   }
   pool->local_ = *std::move(local);
+  pool->live_.store(pool->local_.get(), std::memory_order_release);  // pairs with live()'s acquire
   return pool;
 }
 
 template <class W>
 ClusterPool<W>::~ClusterPool() {
   if (local_ != nullptr) (void)shutdown();
-  if (fault_stopper_.joinable()) fault_stopper_.join();
+  join_fault_stopper();
   endpoint_.reset();  // the workers are gone: nothing calls forward() any more
+  live_.store(nullptr, std::memory_order_relaxed);
   local_.reset();
 }
 
@@ -88,7 +90,7 @@ std::optional<SendResult> ClusterPool<W>::forward(std::uint64_t key, Message& ms
   if (endpoint_->failed()) [[unlikely]]
     return SendResult::closed;
   try {
-    absl::MutexLock lock(&endpoint_->mutex());
+    std::unique_lock lock(endpoint_->mutex());
     std::deque<Deferred>& waiting = deferred_[static_cast<std::size_t>(to)];
     if (waiting.empty()) {
       switch (endpoint_->append(to, key, kRouteByKey, msg)) {
@@ -99,7 +101,7 @@ std::optional<SendResult> ClusterPool<W>::forward(std::uint64_t key, Message& ms
         case detail::BatchAppend::no_buffer: break;
       }
     }
-    return when_no_buffer(to, key, msg, from_worker);
+    return when_no_buffer(lock, to, key, msg, from_worker);
   } catch (...) {  // an sn_serialize hook threw: the message stays with the caller
     return SendResult::invalid;
   }
@@ -108,7 +110,8 @@ std::optional<SendResult> ClusterPool<W>::forward(std::uint64_t key, Message& ms
 // Called with the endpoint's mutex held, when `to` has no free frame buffer or workers'
 // sends to it are already waiting (which keep their order ahead of this one).
 template <class W>
-SendResult ClusterPool<W>::when_no_buffer(int to, std::uint64_t key, Message& msg, bool from_worker) noexcept {
+SendResult ClusterPool<W>::when_no_buffer(std::unique_lock<std::mutex>& lock, int to, std::uint64_t key, Message& msg,
+                                          bool from_worker) noexcept {
   std::deque<Deferred>& waiting = deferred_[static_cast<std::size_t>(to)];
   if (from_worker) {  // a worker never waits: its send waits in the deferred queue instead
     waiting.push_back(Deferred{key, std::move(msg)});
@@ -120,7 +123,7 @@ SendResult ClusterPool<W>::when_no_buffer(int to, std::uint64_t key, Message& ms
       local_->shared_->full_policy,
       [&] {
         for (;;) {
-          if (!endpoint_->wait_for_buffer()) return SendResult::closed;
+          if (!endpoint_->wait_for_buffer(lock)) return SendResult::closed;
           if (!waiting.empty()) continue;
           switch (endpoint_->append(to, key, kRouteByKey, msg)) {
             case detail::BatchAppend::ok: return SendResult::ok;
@@ -137,8 +140,10 @@ SendResult ClusterPool<W>::when_no_buffer(int to, std::uint64_t key, Message& ms
 template <class W>
 void ClusterPool<W>::drop(Message&& msg, std::uint64_t key) noexcept {
   dropped_.fetch_add(1, std::memory_order_relaxed);
-  local_->shared_->dead_letter(std::move(msg), key, DeadLetter<Message>::kUnknownWorker,
+  if (WorkerPool<W>* pool = live()) {  // else a worker's on_start sent it: destroyed with the deferred queue
+    pool->shared_->dead_letter(std::move(msg), key, DeadLetter<Message>::kUnknownWorker,
                                DeadLetterReason::dropped_full);
+  }
 }
 
 template <class W>
@@ -169,8 +174,9 @@ bool ClusterPool<W>::pump_deferred() noexcept {
 
 template <class W>
 bool ClusterPool<W>::deliver(int /*source*/, const RecordView& record) noexcept {
-  if (local_ == nullptr) [[unlikely]]
-    return false;  // a fast peer's worker sent before create() returned here
+  WorkerPool<W>* pool = live();
+  if (pool == nullptr) [[unlikely]]
+    return false;  // a faster rank's worker sent before create() returned here
   std::optional<Message> msg;
   try {
     msg = decode_message<Message>(record.payload);
@@ -182,12 +188,12 @@ bool ClusterPool<W>::deliver(int /*source*/, const RecordView& record) noexcept 
     return true;
   }
   const std::size_t slot = record.slot == kRouteByKey ? WorkerPool<W>::kAnyWorker : record.slot;
-  const SendResult r = local_->deliver_remote(slot, record.key, *msg);
+  const SendResult r = pool->deliver_remote(slot, record.key, *msg);
   if (r == SendResult::full) return false;  // the transport offers it again on a later turn
   if (r != SendResult::ok) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
-    local_->shared_->dead_letter(std::move(*msg), record.key, DeadLetter<Message>::kUnknownWorker,
-                                 DeadLetterReason::left_at_stop);
+    pool->shared_->dead_letter(std::move(*msg), record.key, DeadLetter<Message>::kUnknownWorker,
+                               DeadLetterReason::left_at_stop);
   }
   return true;
 }
@@ -196,16 +202,28 @@ template <class W>
 void ClusterPool<W>::on_fault(const absl::Status& /*fault*/) noexcept {
   closing_.store(true, std::memory_order_release);
   // Not on the transport thread: stopping joins the workers.
-  if (local_ != nullptr && !fault_stopper_.joinable()) {
+  WorkerPool<W>* pool = live();
+  std::lock_guard lock(fault_mu_);
+  if (pool != nullptr && !fault_stopper_.joinable()) {
     try {
-      fault_stopper_ = std::thread([this] { (void)local_->stop(); });
+      fault_stopper_ = std::thread([pool] { (void)pool->stop(); });
     } catch (...) {
-      local_->shared_->stop_all();  // no thread: at least stop the workers; a later stop() joins them
+      pool->shared_->stop_all();  // no thread: at least stop the workers; a later stop() joins them
     }
   }
 }
 
 // ---------------------------------------------------------------- lifecycle and figures
+
+template <class W>
+void ClusterPool<W>::join_fault_stopper() {
+  std::thread stopper;
+  {
+    std::lock_guard lock(fault_mu_);
+    stopper = std::move(fault_stopper_);
+  }
+  if (stopper.joinable()) stopper.join();
+}
 
 template <class W>
 absl::Status ClusterPool<W>::shutdown() {
@@ -215,7 +233,7 @@ absl::Status ClusterPool<W>::shutdown() {
   absl::Status s = endpoint_ != nullptr ? endpoint_->terminate(false) : absl::OkStatus();
   if (endpoint_ != nullptr && s.ok())
     lost_.store(endpoint_->stats().lost_in_rejected_frames, std::memory_order_relaxed);
-  if (fault_stopper_.joinable()) fault_stopper_.join();
+  join_fault_stopper();
   absl::Status local = local_->shutdown();
   finish_status_ = !s.ok() ? s : local;
   return finish_status_;
@@ -226,7 +244,7 @@ std::uint64_t ClusterPool<W>::stop() {
   if (finished_) return 0;
   finished_ = true;
   closing_.store(true, std::memory_order_release);
-  if (fault_stopper_.joinable()) fault_stopper_.join();
+  join_fault_stopper();
   // Records that arrive once the local pool is closed are dropped by deliver(): from the
   // moment the inboxes close, during the local stop too.
   const std::uint64_t dropped_before = dropped_.load(std::memory_order_relaxed);

@@ -14,11 +14,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "sn/channel/channel.h"
 #include "sn/cluster/detail/batcher.h"
@@ -65,14 +64,13 @@ class ClusterEndpoint {
   int ranks() const noexcept { return ranks_; }
 
   /// Guards the batcher and the typed pool's deferred sends.
-  absl::Mutex& mutex() noexcept ABSL_LOCK_RETURNED(mu_) { return mu_; }
+  std::mutex& mutex() noexcept { return mu_; }
   /// Appends a record for rank `to`, handing any frame it sealed to the transport thread.
   template <WireMessage T>
-  BatchAppend append(int to, std::uint64_t key, std::uint32_t slot, const T& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  /// Releases the mutex for a moment so that the transport thread can free a buffer, for
-  /// a sender that waits (FullPolicy::block). False once the endpoint failed.
-  bool wait_for_buffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  BatchAppend append(int to, std::uint64_t key, std::uint32_t slot, const T& message);
+  /// Releases `lock` (on mutex()) for a moment so that the transport thread can free a
+  /// buffer, for a sender that waits (FullPolicy::block). False once the endpoint failed.
+  bool wait_for_buffer(std::unique_lock<std::mutex>& lock);
 
   /// Whether the watchdog or the link failed.
   bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
@@ -96,7 +94,7 @@ class ClusterEndpoint {
   ClusterEndpoint(Cluster& cluster, const ClusterOptions& options, EndpointHooks& hooks);
   /// Hands sealed frames to the transport thread; wakes it when it has new work (a sealed
   /// frame, or `opened`: a record in a frame that was empty, which it may send when idle).
-  void handed_over(bool opened) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void handed_over(bool opened) noexcept;
   /// The transport thread's clock reading at its last turn.
   absl::Time coarse_now() const noexcept { return absl::FromUnixNanos(clock_ns_.load(std::memory_order_relaxed)); }
 
@@ -109,11 +107,13 @@ class ClusterEndpoint {
   std::atomic<bool> corrupt_next_{false};  // tests
   std::atomic<std::int64_t> clock_ns_{0};  // written each turn by the transport thread
 
-  mutable absl::Mutex mu_;
-  std::unique_ptr<Batcher> batcher_ ABSL_GUARDED_BY(mu_);
-  MpscSender<SealedFrame> frames_ ABSL_GUARDED_BY(mu_);
-  std::uint64_t records_appended_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status fault_ ABSL_GUARDED_BY(mu_);
+  // A std::mutex rather than absl::Mutex: ThreadSanitizer sees its pthread calls, while an
+  // Abseil built without TSan (Debian's) hides absl::Mutex's synchronisation from it.
+  mutable std::mutex mu_;
+  std::unique_ptr<Batcher> batcher_;    // guarded by mu_
+  MpscSender<SealedFrame> frames_;      // guarded by mu_
+  std::uint64_t records_appended_ = 0;  // guarded by mu_
+  absl::Status fault_;                  // guarded by mu_
 
   std::unique_ptr<Net> net_;  // transport thread
 };
