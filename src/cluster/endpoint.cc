@@ -284,7 +284,10 @@ absl::StatusOr<std::unique_ptr<ClusterEndpoint>> ClusterEndpoint::create(Cluster
   }
   e->net_ = std::make_unique<Net>(*e, *cluster.impl_);
   Net& net = *e->net_;
-  if (absl::Status s = cluster.impl_->run([&net, &rx] { return net.attach(std::move(rx)); }); !s.ok()) return s;
+  MpscReceiver<SealedFrame> frames = std::move(rx);  // a structured binding cannot be captured in C++20
+  if (absl::Status s = cluster.impl_->run([&net, &frames] { return net.attach(std::move(frames)); }); !s.ok()) {
+    return s;
+  }
   return e;
 }
 
@@ -343,7 +346,7 @@ absl::Status ClusterEndpoint::terminate(bool ignore_local) {
   // A drain that takes long says why, every 10 s: handlers that keep sending to each other
   // never let the waves agree (as a local pool's shutdown never ends for them either).
   for (int waited = 10; done.wait_for(std::chrono::seconds(10)) != std::future_status::ready; waited += 10) {
-    cluster_.impl_->post([&net, waited, this] { net.report_waiting(waited); });
+    cluster_.impl_->post([&net, waited] { net.report_waiting(waited); });
   }
   return done.get();
 }

@@ -47,7 +47,10 @@ MpiLink::MpiLink(MPI_Comm comm, int tag, int rank, int size, std::size_t max_sen
       sends_(max_sends, MPI_REQUEST_NULL),
       tokens_(max_sends, 0),
       receives_(max_receives, MPI_REQUEST_NULL),
-      posted_at_(max_receives, 0),
+      lent_(max_receives),
+      matched_(static_cast<std::size_t>(size)),
+      finished_(max_receives),
+      complete_(max_receives, 0),
       control_sends_(static_cast<std::size_t>(size) * kMaxControlsInFlight, MPI_REQUEST_NULL),
       control_out_(control_sends_.size()),
       controls_in_flight_(static_cast<std::size_t>(size), 0),
@@ -62,12 +65,12 @@ MpiLink::MpiLink(MPI_Comm comm, int tag, int rank, int size, std::size_t max_sen
 }
 
 MpiLink::~MpiLink() {
-  for (std::vector<MPI_Request>* posted : {&receives_, &control_receives_}) {
-    for (MPI_Request& r : *posted) {
-      if (r == MPI_REQUEST_NULL) continue;
-      MPI_Cancel(&r);
-      MPI_Wait(&r, MPI_STATUS_IGNORE);
-    }
+  // A matched receive cannot be cancelled: its message is already ours; let it land.
+  MPI_Waitall(static_cast<int>(receives_.size()), receives_.data(), MPI_STATUSES_IGNORE);
+  for (MPI_Request& r : control_receives_) {
+    if (r == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&r);
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
   }
   // The slots own the bytes of the controls in flight, so they must complete first.
   MPI_Waitall(static_cast<int>(control_sends_.size()), control_sends_.data(), MPI_STATUSES_IGNORE);
@@ -104,45 +107,77 @@ absl::Status MpiLink::poll_sent(std::vector<std::uint64_t>& done) {
 }
 
 absl::Status MpiLink::post_receive(std::span<std::byte> buffer, std::uint32_t id) {
-  if (id >= receives_.size() || receives_[id] != MPI_REQUEST_NULL) {
+  if (id >= receives_.size() || receives_[id] != MPI_REQUEST_NULL || !lent_[id].empty() || complete_[id] != 0) {
     return absl::InvalidArgumentError("sn::cluster: MpiLink receive id out of range or already posted");
   }
-  if (buffer.size() > INT_MAX) return absl::InvalidArgumentError("sn::cluster: a receive buffer over INT_MAX bytes");
-  posted_at_[id] = posts_++;
-  return mpi_status(
-      MPI_Irecv(buffer.data(), static_cast<int>(buffer.size()), MPI_BYTE, MPI_ANY_SOURCE, tag_, comm_, &receives_[id]),
-      "MPI_Irecv");
+  if (buffer.empty() || buffer.size() > INT_MAX) {
+    return absl::InvalidArgumentError("sn::cluster: a receive buffer of 1 to INT_MAX bytes");
+  }
+  lent_[id] = buffer;
+  idle_.push_back(id);
+  return absl::OkStatus();
+}
+
+absl::Status MpiLink::match_arrivals() {
+  while (!idle_.empty()) {
+    int flag = 0;
+    MPI_Message message = MPI_MESSAGE_NULL;
+    MPI_Status status;
+    if (absl::Status s = mpi_status(MPI_Improbe(MPI_ANY_SOURCE, tag_, comm_, &flag, &message, &status), "MPI_Improbe");
+        !s.ok()) {
+      return s;
+    }
+    if (flag == 0) return absl::OkStatus();
+    const std::uint32_t id = idle_.front();
+    idle_.pop_front();
+    // A frame longer than the buffer ends in MPI_ERR_TRUNCATE, which the transport rejects.
+    const std::span<std::byte> buffer = lent_[id];
+    if (absl::Status s =
+            mpi_status(MPI_Imrecv(buffer.data(), static_cast<int>(buffer.size()), MPI_BYTE, &message, &receives_[id]),
+                       "MPI_Imrecv");
+        !s.ok()) {
+      return s;
+    }
+    matched_[static_cast<std::size_t>(status.MPI_SOURCE)].push_back(id);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status MpiLink::poll_received(std::vector<ReceivedFrame>& done) {
+  absl::Status first_error = match_arrivals();
   int count = 0;
   const int rc =
       MPI_Testsome(static_cast<int>(receives_.size()), receives_.data(), &count, indices_.data(), statuses_.data());
   // MPI_ERR_IN_STATUS: some receive failed, each status says which; a frame longer than
   // its buffer (MPI_ERR_TRUNCATE) is reported to the transport, which rejects it.
   if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) return mpi_status(rc, "MPI_Testsome (receives)");
-  absl::Status first_error;
-  const auto first = static_cast<std::ptrdiff_t>(done.size());
   for (int i = 0; i < count && count != MPI_UNDEFINED; ++i) {
     const MPI_Status& st = statuses_[static_cast<std::size_t>(i)];
     const int error = rc == MPI_ERR_IN_STATUS ? st.MPI_ERROR : MPI_SUCCESS;
-    ReceivedFrame f;
-    f.buffer = static_cast<std::uint32_t>(indices_[static_cast<std::size_t>(i)]);
+    const auto id = static_cast<std::uint32_t>(indices_[static_cast<std::size_t>(i)]);
+    ReceivedFrame& f = finished_[id];
+    f.buffer = id;
     f.source = st.MPI_SOURCE;
     int bytes = 0;
     MPI_Get_count(&st, MPI_BYTE, &bytes);
     f.size = bytes > 0 ? static_cast<std::size_t>(bytes) : 0;
     f.truncated = error == MPI_ERR_TRUNCATE;
     if (error != MPI_SUCCESS && !f.truncated) {
-      if (first_error.ok()) first_error = mpi_status(error, "MPI_Irecv");
-      f.truncated = true;  // the buffer holds nothing usable; the transport counts and re-posts it
+      if (first_error.ok()) first_error = mpi_status(error, "MPI_Imrecv");
+      f.truncated = true;  // the buffer holds nothing usable; the transport counts and lends it again
     }
-    done.push_back(f);
+    complete_[id] = 1;
   }
-  // Receives match in posting order; report them so, not by index.
-  std::sort(done.begin() + first, done.end(), [this](const ReceivedFrame& a, const ReceivedFrame& b) {
-    return posted_at_[a.buffer] < posted_at_[b.buffer];
-  });
+  // Each source's frames in the order MPI matched them, which is the order it sent them.
+  for (std::deque<std::uint32_t>& queue : matched_) {
+    while (!queue.empty() && complete_[queue.front()] != 0) {
+      const std::uint32_t id = queue.front();
+      queue.pop_front();
+      complete_[id] = 0;
+      lent_[id] = {};  // the buffer is the transport's again
+      done.push_back(finished_[id]);
+    }
+  }
   return first_error;
 }
 

@@ -43,17 +43,26 @@ struct Tally {
   std::atomic<std::uint64_t> not_owned{0};
   std::atomic<std::uint64_t> per_key[kKeys] = {};
   std::atomic<int> slow_rank{-1};
+  std::atomic<std::uint64_t> last[4][kKeys] = {};  // [sender rank][key]: the last ordered value handled
+  std::atomic<std::uint64_t> out_of_order{0};
   void reset() {
     handled = 0;
     value_sum = 0;
     not_owned = 0;
     for (auto& k : per_key) k = 0;
     slow_rank = -1;
+    for (auto& row : last) {
+      for (auto& v : row) v = 0;
+    }
+    out_of_order = 0;
   }
 };
 Tally g_tally;
 
 std::uint64_t next_key(std::uint64_t key) { return (key * 31 + 7) % kKeys; }
+
+/// Hop::hops of the ordered test's messages: never forwarded, checked for order instead.
+constexpr std::uint32_t kOrdered = 0xFFFFFFFFu;
 
 struct Hopper : Worker<int, Hop> {
   void handle_message(int&, Envelope<Hop> e) {
@@ -61,6 +70,13 @@ struct Hopper : Worker<int, Hop> {
     g_tally.handled.fetch_add(1, std::memory_order_relaxed);
     g_tally.value_sum.fetch_add(e.payload.value, std::memory_order_relaxed);
     if (e.key < kKeys) g_tally.per_key[e.key].fetch_add(1, std::memory_order_relaxed);
+    if (e.payload.hops == kOrdered && e.key < kKeys) {  // value: sender rank << 40 | its count from 1
+      std::atomic<std::uint64_t>& last = g_tally.last[e.payload.value >> 40][e.key];
+      const std::uint64_t n = e.payload.value & ((std::uint64_t{1} << 40) - 1);
+      if (n <= last.load(std::memory_order_relaxed)) g_tally.out_of_order.fetch_add(1);
+      last.store(n, std::memory_order_relaxed);
+      return;
+    }
     if (e.payload.sleep_us != 0 && g_tally.slow_rank.load() == g_cluster->rank()) {
       absl::SleepFor(absl::Microseconds(e.payload.sleep_us));
     }
@@ -146,6 +162,23 @@ TEST(ClusterPoolOnSeveralRanks, WorkersSendToWorkersOnOtherRanksAndShutdownWaits
   const RankStats t = checked_totals(*pool);
   EXPECT_EQ(t.processed, kPerRank * ranks * (kHops + 1));
   EXPECT_EQ(pool->send(1, Hop{}), SendResult::closed);
+}
+
+TEST(ClusterPoolOnSeveralRanks, EachSendersMessagesToAKeyAreHandledInTheOrderItSentThem) {
+  // Frames of every size: sealed when full (64 KiB, sent by rendezvous) or as soon as the
+  // link is idle (a few records, sent eagerly), so later small frames can complete before
+  // an earlier large one; the receiver must still hand them over in order.
+  auto pool = make_pool(PoolConfig().with_num_workers(2));
+  ASSERT_NE(pool, nullptr);
+  constexpr std::uint64_t kPerRank = 60'000;
+  const auto me = static_cast<std::uint64_t>(pool->rank());
+  for (std::uint64_t i = 1; i <= kPerRank; ++i) {
+    ASSERT_EQ(pool->send(i % kKeys, Hop{me << 40 | i, kOrdered, 0}), SendResult::ok);
+    if (i % 5000 == 0) absl::SleepFor(absl::Microseconds(200));  // let the link go idle now and then
+  }
+  EXPECT_TRUE(pool->shutdown().ok());
+  EXPECT_EQ(g_tally.out_of_order.load(), 0u);
+  EXPECT_EQ(sum_over_ranks(g_tally.handled), kPerRank * static_cast<std::uint64_t>(g_cluster->size()));
 }
 
 TEST(ClusterPoolOnSeveralRanks, StopCountsWhatWasLeftAndTheSumsOverRanksStillBalance) {
