@@ -110,10 +110,9 @@ class ClusterEndpoint {
   // A std::mutex rather than absl::Mutex: ThreadSanitizer sees its pthread calls, while an
   // Abseil built without TSan (Debian's) hides absl::Mutex's synchronisation from it.
   mutable std::mutex mu_;
-  std::unique_ptr<Batcher> batcher_;    // guarded by mu_
-  MpscSender<SealedFrame> frames_;      // guarded by mu_
-  std::uint64_t records_appended_ = 0;  // guarded by mu_
-  absl::Status fault_;                  // guarded by mu_
+  std::unique_ptr<Batcher> batcher_;  // guarded by mu_
+  MpscSender<SealedFrame> frames_;    // guarded by mu_
+  absl::Status fault_;                // guarded by mu_
 
   std::unique_ptr<Net> net_;  // transport thread
 };
@@ -125,7 +124,6 @@ BatchAppend ClusterEndpoint::append(int to, std::uint64_t key, std::uint32_t slo
   // The clock matters only for a frame's first record (its flush deadline); the transport
   // thread's last reading is recent enough for that, and costs no clock call per record.
   const BatchAppend r = batcher_->append(static_cast<std::size_t>(to), key, slot, message, coarse_now());
-  if (r == BatchAppend::ok) ++records_appended_;
   const bool first = r == BatchAppend::ok && batcher_->open_records(static_cast<std::size_t>(to)) == 1;
   handed_over(first);
   return r;
