@@ -59,6 +59,7 @@
 #include "sn/worker/envelope.h"
 #include "sn/worker/handoff.h"
 #include "sn/worker/heap.h"
+#include "sn/worker/polled_source.h"
 #include "sn/worker/timer_id.h"
 #include "sn/worker/worker.h"
 #include "sn/worker/worker_type.h"

@@ -104,8 +104,8 @@ PoolStats PoolBase::stats() const {
   total.accepted += dropped_at_gate;
   for (std::size_t j = 0; j < capacity(); ++j) {
     const CoreBase& core = *s.bases[j];
-    total.accepted +=
-        core.inbox_accepted() + core.owned.sent.get() + core.remote.dropped_full.load(std::memory_order_relaxed);
+    total.accepted += core.inbox_accepted() + core.owned.sent.get() + core.owned.from_sources.get() +
+                      core.remote.dropped_full.load(std::memory_order_relaxed);
   }
   return total;
 }

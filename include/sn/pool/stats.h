@@ -72,7 +72,8 @@ struct WorkerStats {
 /// holds exactly, and in_flight() is 0. Refused sends (rejected) were never accepted.
 struct PoolStats {
   std::uint64_t accepted = 0;           ///< Sends that the pool took: external and worker-to-worker,
-                                        ///< including those then dropped under FullPolicy::drop.
+                                        ///< including those then dropped under FullPolicy::drop, and
+                                        ///< the messages workers took from their PolledSources.
   std::uint64_t rejected = 0;           ///< Sends refused with the value handed back: full under
                                         ///< FullPolicy::fail, closed, or an invalid destination.
   std::uint64_t processed = 0;          ///< Sum of WorkerStats::processed.

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <memory_resource>
+#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -17,12 +19,14 @@
 #include "sn/detail/alternative.h"
 #include "sn/partitioners/key.h"
 #include "sn/pool/detail/outbox.h"
+#include "sn/pool/detail/polled_sources.h"
 #include "sn/pool/detail/send_path.h"
 #include "sn/pool/detail/shared.h"
 #include "sn/pool/detail/timers.h"
 #include "sn/pool/detail/worker_calls.h"
 #include "sn/worker/arena.h"
 #include "sn/worker/heap.h"
+#include "sn/worker/polled_source.h"
 #include "sn/worker/timer_id.h"
 
 namespace sn {
@@ -133,14 +137,37 @@ class WorkerContext : public detail::SendOverloads<WorkerContext<M>, M> {
     calls_.template start<R, State>(key, M(std::forward<Req>(request)), deadline, std::forward<F>(callback));
   }
 
+  /// Makes this worker poll `source` too, until it is finished() or the worker stops
+  /// (see sn/worker/polled_source.h): its messages are handled like the inbox's, in this
+  /// worker. InvalidArgument for a null source; ResourceExhausted when out of memory.
+  absl::Status add_source(std::unique_ptr<PolledSource<M>> source) {
+    if (source == nullptr) return absl::InvalidArgumentError("sn::WorkerContext::add_source: the source is null");
+    try {
+      polled_.add(std::move(source));
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("sn::WorkerContext::add_source: no memory for the source");
+    }
+    return absl::OkStatus();
+  }
+  /// Sources this worker polls now.
+  std::size_t source_count() const noexcept { return polled_.size(); }
+
  private:
   template <class W>
   friend class detail::WorkerLoop;
   friend Overloads;
 
   WorkerContext(std::size_t index, detail::PoolShared<M>& shared, WorkerHeap& heap, TickArena& arena,
-                detail::Outbox<M>& outbox, detail::WorkerTimers<M>& timers, detail::WorkerCalls<M>& calls) noexcept
-      : index_(index), shared_(shared), heap_(heap), arena_(arena), outbox_(outbox), timers_(timers), calls_(calls) {}
+                detail::Outbox<M>& outbox, detail::WorkerTimers<M>& timers, detail::WorkerCalls<M>& calls,
+                detail::PolledSources<M>& polled) noexcept
+      : index_(index),
+        shared_(shared),
+        heap_(heap),
+        arena_(arena),
+        outbox_(outbox),
+        timers_(timers),
+        calls_(calls),
+        polled_(polled) {}
 
   static std::int64_t to_ns(absl::Duration d) noexcept {
     return d >= absl::Nanoseconds(INT64_MAX / 2) ? INT64_MAX / 2 : absl::ToInt64Nanoseconds(d);
@@ -159,6 +186,7 @@ class WorkerContext : public detail::SendOverloads<WorkerContext<M>, M> {
   detail::Outbox<M>& outbox_;
   detail::WorkerTimers<M>& timers_;
   detail::WorkerCalls<M>& calls_;
+  detail::PolledSources<M>& polled_;
 };
 
 }  // namespace sn

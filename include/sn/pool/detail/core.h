@@ -69,6 +69,7 @@ struct CoreBase {
     OwnedCounter calls_timed_out;            // ... whose callback got DeadlineExceeded
     OwnedCounter calls_handled;              // requests it took (handle_call ran, or the call failed at once)
     OwnedCounter late_replies;               // its answers that came after the call had completed
+    OwnedCounter from_sources;               // messages it took from its PolledSources (accepted there)
     std::atomic<std::uint64_t> activity{0};  // odd while a batch, flush or firing is in progress
     std::atomic<std::uint64_t> outbox_pending{0};
     std::atomic<std::uint64_t> outbox_peak_bytes{0};  // the most memory its outbox held at once

@@ -30,6 +30,7 @@
 #include "sn/pool/detail/call_sources.h"
 #include "sn/pool/detail/dispatch.h"
 #include "sn/pool/detail/outbox.h"
+#include "sn/pool/detail/polled_sources.h"
 #include "sn/pool/detail/pool_base.h"
 #include "sn/pool/detail/shared.h"
 #include "sn/pool/detail/sources.h"
@@ -111,6 +112,7 @@ class WorkerLoop {
   Outbox<M> outbox_;
   WorkerTimers<M> timers_;
   WorkerCalls<M> calls_;
+  PolledSources<M> polled_;  // before context_, which adds to it
   WorkerContext<M> context_;
   StateBox<W> state_;
   Dispatcher<W> dispatcher_;
@@ -119,7 +121,7 @@ class WorkerLoop {
   RequestSource<W> requests_;
   ReplySource<W> replies_;
   TimerSource<M> timer_source_;
-  Sources<MeshSource<M>, InboxSource<M>, RequestSource<W>, ReplySource<W>, TimerSource<M>> sources_;
+  Sources<MeshSource<M>, InboxSource<M>, RequestSource<W>, ReplySource<W>, PolledSources<M>, TimerSource<M>> sources_;
   sync::SpinHistory spin_history_;  // whether spinning lately kept a runnable thread off this CPU
   std::uint64_t activity_ = 0;
   bool busy_ = false;
@@ -169,7 +171,8 @@ WorkerLoop<W>::WorkerLoop(const LoopEnv<W>& env, std::size_t index, W& w, Worker
               OwnedCounterSet{&core_.owned.timers_scheduled, &core_.owned.timers_fired, &core_.owned.timers_expired},
               &PoolState::count_cancelled, &env.shared),
       calls_(env.shared, index, heap),
-      context_(index, env.shared, heap, arena_, outbox_, timers_, calls_),
+      polled_(env.shared, core_),
+      context_(index, env.shared, heap, arena_, outbox_, timers_, calls_, polled_),
       state_(heap),
       dispatcher_(w, state_, env.shared, core_, index, heap, core_.config.batch_size, env.shared.size() + 1),
       mesh_(env.shared, core_),
@@ -177,7 +180,7 @@ WorkerLoop<W>::WorkerLoop(const LoopEnv<W>& env, std::size_t index, W& w, Worker
       requests_(core_, dispatcher_),
       replies_(core_, calls_, dispatcher_),
       timer_source_(env.shared, core_, timers_, outbox_),
-      sources_(mesh_, inbox_, requests_, replies_, timer_source_) {
+      sources_(mesh_, inbox_, requests_, replies_, polled_, timer_source_) {
   core_.requests.reopen();  // a slot a resize reuses
   w_.context_ = &context_;
   t_current_pool = &shared_;
@@ -216,6 +219,7 @@ void WorkerLoop<W>::run(Report&& report) {
   if constexpr (requires { w_.on_stop(*state_); }) {
     if (state_.built()) shared_.note_hook_fault(index_, FaultSite::on_stop, guarded([&] { w_.on_stop(*state_); }));
   }
+  polled_.clear();  // on_removed(false): what is left stays in each source
   state_.destroy();
   const std::uint64_t left = outbox_.discard();
   if (left != 0) shared_.left_by_workers.fetch_add(left, std::memory_order_relaxed);
@@ -235,6 +239,7 @@ void WorkerLoop<W>::loop() {
     if ((flags & (kStop | kExit)) != 0) return;
     SN_PERTURB_POINT("worker.loop.after_flags");
     timer_source_.set_paused((flags & kDrain) != 0);
+    polled_.set_paused((flags & kDrain) != 0);  // a source that never empties must not stall a drain
     if ((flags & kRevive) != 0) [[unlikely]] {
       core_.control.flags.fetch_and(~std::uint32_t{kRevive}, std::memory_order_acq_rel);
       dispatcher_.revive();
