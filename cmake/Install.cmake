@@ -1,5 +1,5 @@
 # `cmake --install` puts in place, in three install components:
-#   sn       the headers, the library (sn::sn, sn::partitioners), the CMake package
+#   sn       the headers, the library (sn::sn, sn::partitioners, sn::ipc), the CMake package
 #            `shared_nothing` and the pkg-config file `shared_nothing.pc`;
 #   http     when sn::http is built: its header, the library, its CMake targets (the
 #            package's optional `http` component) and `shared_nothing-http.pc`;
@@ -11,7 +11,15 @@ include(CMakePackageConfigHelpers)
 set(SN_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/shared_nothing)
 set(SN_PKGCONFIG_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-install(TARGETS sn sn_partitioners EXPORT shared_nothingTargets COMPONENT sn
+# sn::ipc (channels between processes, Linux) has no dependency of its own: it goes with
+# the library, as does the C interface's shared library (libsn_ipc_c.so) when built.
+set(_sn_core_targets sn sn_partitioners)
+foreach(_t IN ITEMS sn_ipc sn_ipc_c)
+  if(TARGET ${_t})
+    list(APPEND _sn_core_targets ${_t})
+  endif()
+endforeach()
+install(TARGETS ${_sn_core_targets} EXPORT shared_nothingTargets COMPONENT sn
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
