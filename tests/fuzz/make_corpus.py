@@ -197,6 +197,122 @@ FRAME_SEEDS = {
 }
 
 
+# ---------------------------------------------------------------- ipc headers (ipc_header_fuzz.cc)
+# Mode byte (1: expect the header's own shape, 2: file size = segment size + delta,
+# 4: round trip), the 64-byte header, the file size (or delta), the attaching role, the
+# expected message bytes, alignment, flags and type tag, then the round trip's fields.
+IPC_CONTROL = 7 * 64
+IPC_MAGIC = 0x0031435049_5F4E53
+IPC_SENDER, IPC_RECEIVER = 1, 2
+
+
+def ipc_slot(message_bytes):
+    raw = (8 + message_bytes + 7) // 8 * 8
+    if raw <= 64:
+        return 1 << (raw - 1).bit_length()
+    return (raw + 63) // 64 * 64
+
+
+def ipc_header(capacity, message_bytes, align=8, flags=0, tag=0, creator=IPC_RECEIVER, magic=IPC_MAGIC,
+               version=1, slot=None, segment=None, header_bytes=IPC_CONTROL):
+    slot = ipc_slot(message_bytes) if slot is None else slot
+    segment = IPC_CONTROL + capacity * slot if segment is None else segment
+    return struct.pack("<QIIQQIIIIQII", magic, version, header_bytes, segment, capacity, slot, message_bytes, align,
+                       flags, tag, creator, 0)
+
+
+def header_case(header, file_bytes, attacher=IPC_SENDER, expect=(8, 8, 0, 0), mode=0, trip=b""):
+    mb, al, fl, tag = expect
+    return bytes([mode]) + header + struct.pack("<QIIIIQ", file_bytes, attacher, mb, al, fl, tag) + trip
+
+
+def trip(capacity, message_bytes, align_log2, flags, tag, creator_is_sender):
+    return struct.pack("<QIBBQB", capacity, message_bytes, align_log2, flags, tag, creator_is_sender)
+
+
+GOOD = ipc_header(1024, 8)
+GOOD_SIZE = IPC_CONTROL + 1024 * 16
+IPC_HEADER_SEEDS = {
+    "valid_u64": header_case(GOOD, GOOD_SIZE),
+    "valid_bytes": header_case(ipc_header(64, 100, align=1, flags=1), IPC_CONTROL + 64 * 128, expect=(100, 1, 1, 0)),
+    "valid_own_shape_bigger_file": header_case(ipc_header(1 << 24, 1, align=1, tag=7), 256 + 100, mode=3),
+    "file_one_byte_short": header_case(GOOD, 255, mode=2),
+    "file_far_too_small": header_case(GOOD, 100),
+    "bad_magic": header_case(ipc_header(1024, 8, magic=0x1234), GOOD_SIZE),
+    "bad_version": header_case(ipc_header(1024, 8, version=2), GOOD_SIZE),
+    "attacher_is_creator": header_case(GOOD, GOOD_SIZE, attacher=IPC_RECEIVER),
+    "no_role": header_case(GOOD, GOOD_SIZE, attacher=0),
+    "bytes_on_typed": header_case(GOOD, GOOD_SIZE, expect=(8, 1, 1, 0)),
+    "wrong_size": header_case(GOOD, GOOD_SIZE, expect=(4, 4, 0, 0)),
+    "wrong_alignment": header_case(GOOD, GOOD_SIZE, expect=(8, 1, 0, 0)),
+    "wrong_tag": header_case(GOOD, GOOD_SIZE, expect=(8, 8, 0, 42)),
+    "capacity_not_a_power_of_two": header_case(ipc_header(1000, 8), GOOD_SIZE, mode=1),
+    "capacity_too_large": header_case(ipc_header(1 << 25, 8), 2**64 - 1, mode=1),
+    "slot_too_small": header_case(ipc_header(1024, 8, slot=8), GOOD_SIZE, mode=1),
+    "segment_overflowing": header_case(ipc_header(1 << 24, 1 << 20, segment=2**64 - 64), 2**64 - 1, mode=1),
+    "unknown_flag": header_case(ipc_header(1024, 8, flags=2), GOOD_SIZE, mode=1),
+    "header_bytes_wrong": header_case(ipc_header(1024, 8, header_bytes=64), GOOD_SIZE, mode=1),
+    "round_trip_u64": header_case(GOOD, GOOD_SIZE, mode=4, trip=trip(1024, 8, 3, 0, 0, 0)),
+    "round_trip_bytes_max": header_case(GOOD, GOOD_SIZE, mode=4, trip=trip(1 << 24, 1 << 20, 0, 1, 99, 1)),
+    "round_trip_invalid": header_case(GOOD, GOOD_SIZE, mode=4, trip=trip(0, 8, 3, 0, 0, 0)),
+}
+
+# ---------------------------------------------------------------- ipc rings (ipc_ring_fuzz.cc)
+# Config byte (1: byte messages; bits 1-3: capacity 2^k; bits 4-5: wait policy), the byte
+# messages' maximum - 1, then operations. A send of byte messages reads one byte first
+# (0xff: one byte too long); timed verbs read a byte (0 mod 8: 50 us, else no wait).
+R_TRY_SEND, R_SEND_FOR, R_SEND_BATCH, R_TRY_RECV, R_RECV_FOR, R_RECV_BATCH = range(6)
+R_SCRIBBLE, R_CLOSE_TX, R_CLOSE_RX, R_LOOK, R_RECREATE = range(6, 11)
+# Scribble targets: target byte t names word (t // 2) % 9 of side t % 2: 0 position,
+# 1 closed, 2 pid, 3 attached, 4 light_barrier, 5 discarded, 6 a wait word (side 0:
+# parked, 1: wake; of line slot % 2), 7 a slot's sequence (side 0) or length (side 1)
+# word, 8 a header word. How: 0 raw, 1 small, 2 plausible, 3 all ones.
+
+
+def ring(capacity_log2, *ops, byte_messages=False, max_len=16, wait=0):
+    config = (1 if byte_messages else 0) | (capacity_log2 << 1) | (wait << 4)
+    return bytes([config, max_len - 1] + [b for op in ops for b in op])
+
+
+def scribble(target, slot=0, how=0, value=0):
+    return [R_SCRIBBLE, target, slot, how] + u64(value)
+
+
+IPC_RING_SEEDS = {
+    "fill_then_drain": ring(2, *[[R_TRY_SEND]] * 5, [R_LOOK], *[[R_TRY_RECV]] * 5, [R_LOOK]),
+    "timeouts": ring(0, [R_SEND_FOR, 1], [R_SEND_FOR, 0], [R_RECV_FOR, 0], [R_RECV_FOR, 0], [R_RECV_FOR, 1], [R_LOOK]),
+    "batches": ring(3, [R_SEND_BATCH, 10], [R_LOOK], [R_RECV_BATCH, 3], [R_RECV_BATCH, 0], [R_SEND_BATCH, 0],
+                    [R_RECV_BATCH, 39], [R_LOOK], wait=3),
+    "sender_closes_then_drain": ring(2, [R_TRY_SEND], [R_TRY_SEND], [R_CLOSE_TX], [R_TRY_SEND], [R_SEND_BATCH, 3],
+                                     [R_LOOK], [R_TRY_RECV], [R_RECV_FOR, 1], [R_TRY_RECV], [R_LOOK]),
+    "receiver_closes": ring(2, [R_TRY_SEND], [R_CLOSE_RX], [R_SEND_FOR, 1], [R_LOOK], [R_RECV_BATCH, 4],
+                            [R_TRY_RECV], [R_LOOK]),
+    "bytes_fill_then_drain": ring(1, [R_TRY_SEND, 0], [R_TRY_SEND, 0], [R_TRY_SEND, 0xff], [R_TRY_SEND, 0],
+                                  [R_LOOK], [R_TRY_RECV], [R_RECV_FOR, 1], [R_TRY_RECV], [R_LOOK],
+                                  byte_messages=True, max_len=40),
+    "scribble_plausible_sequence": ring(2, [R_TRY_SEND], scribble(14, 1, 2), [R_TRY_RECV], [R_TRY_RECV],
+                                        [R_RECV_BATCH, 5], [R_LOOK]),
+    "scribble_length_past_maximum": ring(2, [R_TRY_SEND, 0], scribble(15, 0, 0, 2**32 - 1), [R_TRY_RECV],
+                                         [R_TRY_RECV], [R_LOOK], byte_messages=True, max_len=8),
+    "scribble_length_near_maximum": ring(2, [R_TRY_SEND, 0], scribble(14, 1, 2), scribble(15, 1, 2, 1),
+                                         [R_TRY_RECV], [R_TRY_RECV], [R_TRY_RECV], [R_LOOK],
+                                         byte_messages=True, max_len=8),
+    "scribble_receiver_position_ahead": ring(1, [R_TRY_SEND], [R_TRY_SEND], scribble(1, 0, 3), [R_TRY_SEND],
+                                             [R_SEND_BATCH, 2], [R_LOOK]),
+    "scribble_receiver_position_back": ring(1, [R_TRY_SEND], [R_TRY_SEND], [R_TRY_RECV], scribble(1, 0, 2, 0),
+                                            [R_TRY_SEND], [R_TRY_SEND], [R_TRY_SEND], [R_LOOK]),
+    "scribble_closed_flags": ring(2, [R_TRY_SEND], scribble(2, 0, 1, 1), [R_TRY_RECV], [R_TRY_RECV],
+                                  scribble(3, 0, 1, 1), [R_TRY_SEND], [R_LOOK]),
+    "scribble_pids": ring(0, scribble(4, 0, 1, 1), scribble(5, 0, 0, 2**31 + 5), [R_SEND_FOR, 0], [R_SEND_FOR, 0],
+                          [R_RECV_FOR, 0], [R_RECV_FOR, 0], [R_LOOK]),
+    "scribble_wait_words": ring(0, scribble(12, 0, 1, 1), scribble(12, 1, 1, 1), scribble(13, 0, 0, 77),
+                                scribble(13, 1, 3), [R_TRY_SEND], [R_SEND_FOR, 0], [R_RECV_FOR, 0], [R_RECV_FOR, 0]),
+    "scribble_discarded_and_header": ring(2, scribble(11, 0, 3), scribble(16, 3, 0, 5), [R_TRY_SEND], [R_LOOK],
+                                          [R_CLOSE_RX], [R_LOOK]),
+    "recreate": ring(2, [R_TRY_SEND], scribble(14, 0, 2), [R_RECREATE, 0x03, 31], [R_TRY_SEND, 0], [R_TRY_RECV],
+                     [R_LOOK]),
+}
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -212,3 +328,5 @@ if __name__ == "__main__":
     write("partitioners", PARTITIONER_SEEDS)
     write("pool_config", POOL_SEEDS)
     write("cluster_frame", FRAME_SEEDS)
+    write("ipc_header", IPC_HEADER_SEEDS)
+    write("ipc_ring", IPC_RING_SEEDS)
