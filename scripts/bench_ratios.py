@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Prints the "done when" bars of the message_passing, worker_pool and cluster_bench
-benchmarks from their JSON output.
+"""Prints the "done when" bars of the message_passing, worker_pool, cluster_bench and
+ipc_bench benchmarks from their JSON output.
 
     build-bench/bench/message_passing --benchmark_repetitions=5 \
         --benchmark_report_aggregates_only=true --benchmark_out=mp.json
@@ -9,12 +9,13 @@ benchmarks from their JSON output.
         --benchmark_report_aggregates_only=true --benchmark_out=wp.json --benchmark_out_format=json
     scripts/bench_ratios.py wp.json
     scripts/bench_cluster.sh                 # runs cluster_bench on 2 ranks, then this
+    scripts/bench_ipc.sh                     # runs ipc_bench (2 processes), then this
 
 The bars checked are those of the benchmarks the input has cases of (both, given both
 files). Every figure is a median over repetitions: the `median` aggregate rows when the
 file has them, otherwise the median of the per-repetition rows. Exit status 0 when every
 bar passes, 1 when one fails or a case is missing or failed. Lines marked INFO (pool
-scaling) are reported, not checked.
+scaling, the other ipc transports) are reported, not checked.
 """
 
 import argparse
@@ -50,6 +51,22 @@ CLUSTER_RATIOS = [
      "cluster/pool_keyed_1x1/sn", "items_per_second", 0.95, ">="),
 ]
 
+# sn::ipc between two processes on two CPUs (ipc_bench): against one cache line bounced
+# between the same CPUs (the floor of any shared-memory handoff) and a Unix socket moving
+# the same 8-byte messages in the same batches of 64.
+IPC_RATIOS = [
+    ("ipc rtt sn p50 vs cache-line p50", "ipc/rtt/sn", "ipc/rtt/cacheline", "p50_ns", 1.3, "<="),
+    ("ipc spsc 8B sn vs unix socket", "ipc/spsc/8B/sn", "ipc/spsc/8B/unix_socket", "items_per_second", 20.0, ">="),
+]
+
+# (what, numerator case, denominator case, metric): reported when both are present.
+IPC_INFO = [
+    ("ipc rtt sn p99 vs cache-line p99", "ipc/rtt/sn", "ipc/rtt/cacheline", "p99_ns"),
+    ("ipc spsc 64B sn vs unix socket", "ipc/spsc/64B/sn", "ipc/spsc/64B/unix_socket", "items_per_second"),
+    ("ipc spsc 8B sn vs pipe", "ipc/spsc/8B/sn", "ipc/spsc/8B/pipe", "items_per_second"),
+    ("ipc spsc 64B sn vs pipe", "ipc/spsc/64B/sn", "ipc/spsc/64B/pipe", "items_per_second"),
+]
+
 # (what, case, metric, threshold): the metric itself must be <= threshold.
 WORKER_POOL_LIMITS = [
     ("idle pool CPU", "pool_idle/sn", "cpu_percent", 2.0),
@@ -68,6 +85,7 @@ SUITES = {
     "message_passing": ("spsc/", "spsc_batch/", "mpsc/", "mpmc/", "rtt/"),
     "worker_pool": ("pool_", "ingress/"),
     "cluster": ("cluster/",),
+    "ipc": ("ipc/",),
 }
 
 METRICS = ("items_per_second", "p50_ns", "p99_ns")
@@ -200,6 +218,11 @@ def main():
     if "cluster" in present:
         for ratio in CLUSTER_RATIOS:
             ok &= check_ratio(med, errors, *ratio)
+    if "ipc" in present:
+        for ratio in IPC_RATIOS:
+            ok &= check_ratio(med, errors, *ratio)
+        for info in IPC_INFO:
+            report_scaling(med, *info)
     return 0 if ok else 1
 
 
