@@ -219,8 +219,9 @@ bool check(const Config& c, Report& report, const std::vector<int>& exits) {
 
 bool read_config(Config& c) {
   using sn::examples::read_flag;
-  return read_flag(FLAGS_readings, 1, 10'000'000'000ull, c.readings) && read_flag(FLAGS_producers, 1, 16, c.producers) &&
-         read_flag(FLAGS_workers, 1, 16, c.workers) && read_flag(FLAGS_sensors, 1, 1'000'000, c.sensors);
+  return read_flag(FLAGS_readings, 1, 10'000'000'000ull, c.readings) &&
+         read_flag(FLAGS_producers, 1, 16, c.producers) && read_flag(FLAGS_workers, 1, 16, c.workers) &&
+         read_flag(FLAGS_sensors, 1, 1'000'000, c.sensors);
 }
 
 }  // namespace

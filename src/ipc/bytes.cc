@@ -14,8 +14,8 @@ absl::StatusOr<detail::Geometry> byte_geometry(std::size_t capacity, std::size_t
 
 absl::StatusOr<ByteSender> create_byte_sender(std::size_t capacity, std::size_t max_message_bytes,
                                               const Options& options) {
-  return detail::EndFactory::open<ByteSender>(byte_geometry(capacity, max_message_bytes, options),
-                                              detail::Role::sender, nullptr, options);
+  return detail::EndFactory::open<ByteSender>(byte_geometry(capacity, max_message_bytes, options), detail::Role::sender,
+                                              nullptr, options);
 }
 
 absl::StatusOr<ByteReceiver> create_byte_receiver(std::size_t capacity, std::size_t max_message_bytes,
@@ -25,8 +25,8 @@ absl::StatusOr<ByteReceiver> create_byte_receiver(std::size_t capacity, std::siz
 }
 
 absl::StatusOr<ByteSender> attach_byte_sender(const From& from, std::size_t max_message_bytes, const Options& options) {
-  return detail::EndFactory::open<ByteSender>(byte_geometry(1, max_message_bytes, options), detail::Role::sender,
-                                              &from, options);
+  return detail::EndFactory::open<ByteSender>(byte_geometry(1, max_message_bytes, options), detail::Role::sender, &from,
+                                              options);
 }
 
 absl::StatusOr<ByteReceiver> attach_byte_receiver(const From& from, std::size_t max_message_bytes,

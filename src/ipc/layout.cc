@@ -68,9 +68,10 @@ absl::Status validate_header(const Header& h, std::uint64_t file_bytes, const Ge
   }
   if (h.creator_role != static_cast<std::uint32_t>(other(attacher))) {
     return absl::InvalidArgumentError(absl::StrCat("sn::ipc: the creator took the ",
-                                                   h.creator_role == static_cast<std::uint32_t>(Role::sender)     ? "sender"
-                                                   : h.creator_role == static_cast<std::uint32_t>(Role::receiver) ? "receiver"
-                                                                                                                   : "unknown",
+                                                   h.creator_role == static_cast<std::uint32_t>(Role::sender) ? "sender"
+                                                   : h.creator_role == static_cast<std::uint32_t>(Role::receiver)
+                                                       ? "receiver"
+                                                       : "unknown",
                                                    " end; attach the other one"));
   }
   if ((h.flags & kFlagBytes) != (expected.flags & kFlagBytes)) {
@@ -84,8 +85,8 @@ absl::Status validate_header(const Header& h, std::uint64_t file_bytes, const Ge
                                                    expected.message_bytes, " aligned to ", expected.message_align));
   }
   if (h.type_tag != expected.type_tag) {
-    return absl::InvalidArgumentError(absl::StrCat("sn::ipc: the channel's type tag is ", h.type_tag,
-                                                   "; this process expects ", expected.type_tag));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sn::ipc: the channel's type tag is ", h.type_tag, "; this process expects ", expected.type_tag));
   }
   // Fields a correct creator derives from the above: anything else is damage or malice.
   absl::StatusOr<Geometry> g = plan(h.capacity, h.message_bytes, h.message_align, h.flags, h.type_tag);
@@ -94,8 +95,8 @@ absl::Status validate_header(const Header& h, std::uint64_t file_bytes, const Ge
     return absl::DataLossError("sn::ipc: the channel's header is inconsistent (capacity, slot size or segment size)");
   }
   if (file_bytes < h.segment_bytes) {
-    return absl::DataLossError(absl::StrCat("sn::ipc: the segment holds ", file_bytes, " bytes; its header needs ",
-                                            h.segment_bytes));
+    return absl::DataLossError(
+        absl::StrCat("sn::ipc: the segment holds ", file_bytes, " bytes; its header needs ", h.segment_bytes));
   }
   *out = *g;
   return absl::OkStatus();

@@ -180,7 +180,7 @@ bool RingEnd::peer_gone() noexcept {
 /// the channel closed: see closed_).
 bool RingEnd::refresh_room() noexcept {
   const std::uint64_t head = ctl_->position[1].position.load(std::memory_order_acquire);  // [B]
-  if (head < peer_pos_ || head > pos_) [[unlikely]] {  // copy, then validate
+  if (head < peer_pos_ || head > pos_) [[unlikely]] {                                     // copy, then validate
     fail(CloseReason::peer_corrupt);
     return false;
   }
@@ -228,9 +228,8 @@ void RingEnd::park(absl::Time deadline) noexcept {
   } else {
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
-  const bool can_go = role_ == Role::sender ? pos_ - ctl_->position[1].position.load(std::memory_order_acquire) <
-                                                  capacity_
-                                            : ready();
+  const bool can_go =
+      role_ == Role::sender ? pos_ - ctl_->position[1].position.load(std::memory_order_acquire) < capacity_ : ready();
   SN_PERTURB_POINT("ipc.park.after_recheck");
   if (!can_go && peer_state().closed.load(std::memory_order_acquire) == 0) {
     const absl::Duration left = std::min(deadline - absl::Now(), kParkSlice);

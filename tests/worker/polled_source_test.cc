@@ -84,9 +84,7 @@ struct Polling : Worker<int, std::uint64_t> {
   Feed* feed_;
 };
 
-PoolConfig parked_pool() {
-  return PoolConfig().with_num_workers(2).with_wait_policy(WaitPolicy::park_immediately());
-}
+PoolConfig parked_pool() { return PoolConfig().with_num_workers(2).with_wait_policy(WaitPolicy::park_immediately()); }
 
 TEST(PolledSources, MessagesFromASourceAreHandledLikeTheInboxsWithTheirKeysAndAccounted) {
   Feed feed;

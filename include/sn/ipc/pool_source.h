@@ -83,8 +83,8 @@ class ReceiverSource final : public PolledSource<M> {
 /// WorkerContext::add_source. M must be constructible from T; key_of(const T&) returns
 /// the key each message's envelope carries (the worker handles it whatever its owner).
 template <class M, Shareable T, class KeyOf>
-  requires std::constructible_from<M, T> && std::convertible_to<std::invoke_result_t<KeyOf&, const T&>, std::uint64_t>
-std::unique_ptr<PolledSource<M>> receiver_source(Receiver<T> rx, KeyOf key_of, SourceOptions options = {}) {
+requires std::constructible_from<M, T> && std::convertible_to<std::invoke_result_t<KeyOf&, const T&>, std::uint64_t>
+    std::unique_ptr<PolledSource<M>> receiver_source(Receiver<T> rx, KeyOf key_of, SourceOptions options = {}) {
   return std::make_unique<ReceiverSource<M, T, KeyOf>>(std::move(rx), std::move(key_of), std::move(options));
 }
 

@@ -78,8 +78,8 @@ class ByteReceiver : public Endpoint {
     if (!end_) return RecvResult::closed;
     if (buf.size() < end_->message_bytes()) return RecvResult::empty;
     std::uint32_t n = 0;
-    const RecvResult r = deadline == absl::InfinitePast() ? end_->try_recv(buf.data(), &n)
-                                                          : end_->recv_until(buf.data(), &n, deadline);
+    const RecvResult r =
+        deadline == absl::InfinitePast() ? end_->try_recv(buf.data(), &n) : end_->recv_until(buf.data(), &n, deadline);
     *len = r == RecvResult::ok ? n : 0;
     return r;
   }

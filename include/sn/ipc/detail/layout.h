@@ -27,7 +27,7 @@ namespace sn::ipc::detail {
 
 inline constexpr std::uint64_t kMagic = 0x0031'4350'495f'4e53ull;  // "SN_IPC1\0" little-endian
 inline constexpr std::uint32_t kAbiVersion = 1;
-inline constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 24;    // slots
+inline constexpr std::uint64_t kMaxCapacity = std::uint64_t{1} << 24;      // slots
 inline constexpr std::uint32_t kMaxMessageBytes = std::uint32_t{1} << 20;  // per message
 inline constexpr std::uint32_t kMaxAlign = 64;
 inline constexpr std::size_t kSlotPrefix = 8;  // seq + length, before the payload
@@ -48,8 +48,8 @@ struct alignas(kCacheLineSize) Header {
   std::uint32_t message_bytes;  // sizeof(T), or the byte messages' maximum
   std::uint32_t message_align;
   std::uint32_t flags;
-  std::uint64_t type_tag;        // the creator's Options::type_tag
-  std::uint32_t creator_role;    // Role
+  std::uint64_t type_tag;      // the creator's Options::type_tag
+  std::uint32_t creator_role;  // Role
   std::uint32_t reserved;
 };
 
@@ -61,9 +61,9 @@ struct alignas(kCacheLineSize) PositionLine {
 /// One end's rarely changing state, apart from its position so that reading it on
 /// every call stays a cache hit.
 struct alignas(kCacheLineSize) StateLine {
-  std::atomic<std::uint32_t> closed;    // 1 once this end closed (release)
-  std::atomic<std::uint32_t> pid;       // this end's process
-  std::atomic<std::uint32_t> attached;  // 1 while a process holds this end
+  std::atomic<std::uint32_t> closed;         // 1 once this end closed (release)
+  std::atomic<std::uint32_t> pid;            // this end's process
+  std::atomic<std::uint32_t> attached;       // 1 while a process holds this end
   std::atomic<std::uint32_t> light_barrier;  // 1: registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED
   std::atomic<std::uint64_t> discarded;      // receiver: messages it left unreceived at close
 };

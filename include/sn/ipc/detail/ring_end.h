@@ -33,8 +33,8 @@
 
 #include "absl/time/time.h"
 #include "sn/channel/result.h"
-#include "sn/detail/perturb.h"
 #include "sn/channel/stats.h"
+#include "sn/detail/perturb.h"
 #include "sn/ipc/detail/layout.h"
 #include "sn/ipc/options.h"
 
@@ -116,9 +116,7 @@ class RingEnd {
   Role role() const noexcept { return role_; }
 
  private:
-  std::byte* slot_at(std::uint64_t position) const noexcept {
-    return slots_ + (position & mask_) * slot_bytes_;
-  }
+  std::byte* slot_at(std::uint64_t position) const noexcept { return slots_ + (position & mask_) * slot_bytes_; }
   StateLine& peer_state() const noexcept { return ctl_->state[index_of(other(role_))]; }
   StateLine& my_state() const noexcept { return ctl_->state[index_of(role_)]; }
 
@@ -206,7 +204,7 @@ class RingEnd {
   void park(absl::Time deadline) noexcept;
   void fail(CloseReason why) noexcept;
 
-  static constexpr std::uint64_t kLivenessEvery = 4095;    // sends between two looks at the peer
+  static constexpr std::uint64_t kLivenessEvery = 4095;   // sends between two looks at the peer
   static constexpr std::uint64_t kLivenessPollMask = 63;  // empty polls between two slow paths
 
   Mapping mapping_;
@@ -224,7 +222,7 @@ class RingEnd {
   std::uint64_t peer_pos_ = 0;  // sender: the receiver's position last read
   std::uint64_t calls_ = 0;
   std::uint64_t empty_polls_ = 0;
-  CloseReason closed_ = CloseReason::open;  // this end's verdict (written by its thread)
+  CloseReason closed_ = CloseReason::open;               // this end's verdict (written by its thread)
   std::atomic<CloseReason> verdict_{CloseReason::open};  // the same, for stats() elsewhere
   int peer_pid_ = 0;
   int pidfd_ = -1;
