@@ -10,9 +10,10 @@
 #                ThreadSanitizer (preset `tsan`): the suite but for what only the Release
 #                  tree runs (bench, docs, install, prometheus) and the fuzz replays
 #                  (single-threaded: nothing for TSan to see);
-#                AddressSanitizer + UndefinedBehaviorSanitizer (preset `asan`): the suite
-#                  and 2,000 inputs of each fuzz replay, not the examples (the Release and
-#                  TSan stages run those; this keeps the whole under CI's 45 minutes);
+#                AddressSanitizer + UndefinedBehaviorSanitizer (preset `asan`): the suite,
+#                  not the examples (the Release and TSan stages run them) nor the fuzz
+#                  replays (the next stage fuzzes under ASan + UBSan from the same seeds);
+#                  this keeps the whole under CI's 45 minutes;
 #                clang + libFuzzer (preset `fuzz`): each fuzz target for SN_FUZZ_SECONDS;
 #                schedule perturbation (preset `perturb`): the stress tests, 10^8 messages
 #                  through each channel kind and a pool (SN_STRESS_SECONDS, a guard with
@@ -31,7 +32,7 @@ for arg in "$@"; do
   case $arg in
     --full) full=yes ;;
     --yes | -y) deps_args+=(--yes) ;;
-    -h | --help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
