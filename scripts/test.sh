@@ -39,8 +39,6 @@ done
 bash scripts/deps.sh "${deps_args[@]}" "$([[ -n $full ]] && echo full || echo tests)"
 
 jobs=$(nproc)
-# One compile more than cores: while one job waits on the disk or links, the cores stay busy.
-build_jobs=$((jobs + 1))
 started=$SECONDS
 step() { echo "== [$(((SECONDS - started) / 60))m$(((SECONDS - started) % 60))s] $*"; }
 # preset <name> <ctest jobs> [configure arguments...]: configure, build and test one preset.
@@ -48,7 +46,7 @@ preset() {
   local name=$1 test_jobs=$2
   shift 2
   cmake --preset "$name" "$@" > /dev/null
-  cmake --build --preset "$name" -j "$build_jobs"
+  cmake --build --preset "$name" -j "$jobs"
   ctest --preset "$name" -j "$test_jobs"
 }
 
