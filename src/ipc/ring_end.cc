@@ -142,9 +142,8 @@ void RingEnd::wake_peer() noexcept {
   shared_futex_wake(&w.wake);
 }
 
-/// Looks at the peer process (rate-limited): gone, hung, or its own close.
-void RingEnd::check_peer() noexcept { (void)peer_gone(); }
-
+/// Looks at the peer (its closed word, then, rate-limited, its process): true once the
+/// channel is closed for this end.
 bool RingEnd::peer_gone() noexcept {
   if (closed_ != CloseReason::open) return true;
   if (peer_state().closed.load(std::memory_order_acquire) != 0) {  // [C]

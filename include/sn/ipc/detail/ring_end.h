@@ -149,7 +149,7 @@ class RingEnd {
     ctl_->position[0].position.store(pos_, std::memory_order_relaxed);  // for stats only
     counters_.add(counters_.sent, n);
     if ((++calls_ & kLivenessEvery) == 0) [[unlikely]]
-      check_peer();
+      (void)peer_gone();  // a sender learns of a dead receiver without filling the ring
     notify_peer();
   }
   /// Copies a published slot out and moves past it. Copy, then validate: the peer may
@@ -199,7 +199,6 @@ class RingEnd {
   RecvResult corrupt_recv() noexcept;
   SendResult count_closed() noexcept;
   void wake_peer() noexcept;
-  void check_peer() noexcept;
   bool peer_gone() noexcept;
   void park(absl::Time deadline) noexcept;
   void fail(CloseReason why) noexcept;
